@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	var code int
+	if stdin != "" {
+		code = frameDecode(args[2:], strings.NewReader(stdin), &out, &errb)
+	} else {
+		code = run(context.Background(), args, &out, &errb)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestFrameDecodeDLT645(t *testing.T) {
+	out, errs, code := runCmd(t, "", "frame", "decode", "FE FE 68 12 90 78 56 34 12 68 91 08 33 33 34 33 89 67 45 33 54 16")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	// The value must be the JSON number 1234.56 exactly as the meter's digits.
+	if !strings.Contains(out, `"value":1234.56,`) {
+		t.Fatalf("value not exact: %s", out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"protocol": "dlt645", "address": "123456789012", "control": "91", "function": "read", "direction": "response", "error": false, "follow": false, "di": "00010000"} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	vals := got["values"].([]any)
+	if v := vals[0].(map[string]any); v["unit"] != "kWh" || v["name"] == "" {
+		t.Errorf("value entry %v", v)
+	}
+}
+
+func TestFrameDecodeSeveralFromStdinAndErrors(t *testing.T) {
+	in := "68 12 00 00 00 10 20 68 D1 01 35 19 16\nFEFEFEFE681111111111116893064444444444446716\n"
+	out, errs, code := runCmd(t, in, "frame", "decode")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"error":true,"error_bits":["no-data"]`) || !strings.Contains(lines[1], `"function":"read-address"`) {
+		t.Fatalf("output:\n%s", out)
+	}
+	_, errs, code = runCmd(t, "", "frame", "decode", "68AAAAAAAAAAAA68910833333333343333337E16")
+	if code == 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "checksum mismatch at byte 18: got 0x7e, want 0xfe") {
+		t.Fatalf("bad checksum: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestFrameEncodeDecodeRoundTrip(t *testing.T) {
+	out, errs, code := runCmd(t, "", "frame", "encode", "dlt645", "read", "--address", "123456789012", "--di", "00010000")
+	if code != 0 || strings.TrimSpace(out) != "68 12 90 78 56 34 12 68 11 04 33 33 34 33 68 16" {
+		t.Fatalf("read: exit %d %q %s", code, out, errs)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"control", "--address", "151230011061", "--command", "trip", "--password", "02020637", "--until", "2099-12-30T00:00:00"}, `"command":{"type":"trip","type_zh":"跳闸","password_level":"02","password":"020637","operator":"00000000","until":"2099-12-30 00:00:00"}`},
+		{[]string{"control", "--address", "151230011061", "--command", "keep-power-off", "--until", "2030-01-01T00:00:00"}, `"type":"keep-power-off"`},
+		{[]string{"time-sync", "--time", "2017-06-05T10:22:51"}, `"address":"999999999999","control":"08","function":"broadcast-time","direction":"request","error":false,"follow":false,"time":"2017-06-05 10:22:51"`},
+		{[]string{"read-follow", "--address", "123456789012", "--di", "03300001", "--seq", "1"}, `"seq":1`},
+		{[]string{"change-baud", "--address", "123456789012", "--baud", "9600"}, `"function":"change-baud"`},
+		{[]string{"write", "--address", "123456789012", "--di", "04000102", "--data", "003012"}, `"value":"12:30:00"`},
+		{[]string{"meter-clear", "--address", "123456789012"}, `"function":"meter-clear"`},
+	} {
+		enc, errs, code := runCmd(t, "", append([]string{"frame", "encode", "dlt645"}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", c.args, code, errs)
+		}
+		dec, errs, code := runCmd(t, "", "frame", "decode", enc)
+		if code != 0 || !strings.Contains(dec, c.want) {
+			t.Errorf("%v: exit %d %s\n got %s\nwant %s", c.args, code, errs, dec, c.want)
+		}
+	}
+	if _, _, code := runCmd(t, "", "frame", "encode", "dlt645", "control", "--address", "123456789012", "--command", "explode"); code == 0 {
+		t.Error("unknown control command accepted")
+	}
+}
