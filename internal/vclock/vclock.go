@@ -1,0 +1,155 @@
+// Package vclock provides the clocks amigo's parts read time from: the real
+// clock, and a virtual clock that starts at a chosen instant and runs faster
+// than real time, so that a test or a demo reaches a midnight freeze in
+// seconds. Station, collectors and virtual meters of one demo share one
+// virtual clock.
+package vclock
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Clock is the time source of every time-dependent behaviour in amigo.
+type Clock interface {
+	// Now returns the current (possibly virtual) time.
+	Now() time.Time
+	// Sleep waits for d of this clock's time, or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+	// Real converts a duration of this clock's time to real time, for I/O
+	// deadlines and timers.
+	Real(d time.Duration) time.Duration
+}
+
+// Real is the wall clock.
+type Real struct{}
+
+// Now returns time.Now().
+func (Real) Now() time.Time { return time.Now() }
+
+// Sleep waits d or until ctx is done.
+func (Real) Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }
+
+// Real returns d.
+func (Real) Real(d time.Duration) time.Duration { return d }
+
+// Virtual is a clock that started at Start when the real clock read origin and
+// runs Speed times faster than real time. It is safe for concurrent use and
+// has no goroutine.
+type Virtual struct {
+	start  time.Time
+	origin time.Time
+	speed  float64
+}
+
+// NewVirtual returns a clock reading start now and running speed times faster
+// than real time (speed 3600: one hour per second). A speed below or equal to
+// zero means 1.
+func NewVirtual(start time.Time, speed float64) *Virtual {
+	if speed <= 0 {
+		speed = 1
+	}
+	return &Virtual{start: start, origin: time.Now(), speed: speed}
+}
+
+// Speed returns how many virtual seconds pass per real second.
+func (v *Virtual) Speed() float64 { return v.speed }
+
+// Now returns the virtual time.
+func (v *Virtual) Now() time.Time {
+	elapsed := time.Since(v.origin)
+	return v.start.Add(time.Duration(float64(elapsed) * v.speed))
+}
+
+// Sleep waits for d of virtual time.
+func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, v.Real(d)) }
+
+// Real converts virtual d to real time (at least a microsecond for d > 0).
+func (v *Virtual) Real(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	r := time.Duration(float64(d) / v.speed)
+	if r < time.Microsecond {
+		r = time.Microsecond
+	}
+	return r
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SleepUntil waits until c reads at least t.
+func SleepUntil(ctx context.Context, c Clock, t time.Time) error {
+	for {
+		d := t.Sub(c.Now())
+		if d <= 0 {
+			return nil
+		}
+		if err := c.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Manual is a clock that moves only when told; for tests.
+type Manual struct {
+	mu   sync.Mutex
+	t    time.Time
+	wake chan struct{}
+}
+
+// NewManual returns a manual clock reading t.
+func NewManual(t time.Time) *Manual { return &Manual{t: t, wake: make(chan struct{})} }
+
+// Now returns the clock's time.
+func (m *Manual) Now() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.t
+}
+
+// Set moves the clock to t and wakes sleepers.
+func (m *Manual) Set(t time.Time) {
+	m.mu.Lock()
+	m.t = t
+	close(m.wake)
+	m.wake = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// Advance moves the clock by d.
+func (m *Manual) Advance(d time.Duration) { m.Set(m.Now().Add(d)) }
+
+// Sleep waits until the clock has been moved d past now.
+func (m *Manual) Sleep(ctx context.Context, d time.Duration) error {
+	m.mu.Lock()
+	until := m.t.Add(d)
+	for m.t.Before(until) {
+		wake := m.wake
+		m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// Real returns d: a manual clock's sleeps end only when it is moved.
+func (m *Manual) Real(d time.Duration) time.Duration { return d }
