@@ -227,4 +227,3 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
-

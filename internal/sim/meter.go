@@ -53,14 +53,14 @@ type Meter struct {
 	auth    dlt645.Auth
 	loc     *time.Location
 
-	last      time.Time // true time the registers are integrated to
-	clockOff  time.Duration
-	fwd, rev  [5]int64 // µkWh; 0 total, 1..4 tariffs
-	kw        float64  // net active power at last
-	relayOpen bool
-	relayCmd  bool
-	keepPower bool
-	priceFen  int64
+	last          time.Time // true time the registers are integrated to
+	clockOff      time.Duration
+	fwd, rev      [5]int64 // µkWh; 0 total, 1..4 tariffs
+	kw            float64  // net active power at last
+	relayOpen     bool
+	relayCmd      bool
+	keepPower     bool
+	priceFen      int64
 	moneyMilliFen int64
 
 	powerDowns, coverOpens, trips, closes uint32

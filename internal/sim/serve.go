@@ -180,4 +180,3 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 	}
 	return io.EOF
 }
-
