@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/amigo-metering/amigo/dlt645"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
@@ -35,6 +34,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	speed := fs.Float64("speed", 1, "virtual seconds per real second (3600 = an hour a second) / 时间倍速")
 	start := fs.String("start", "", "virtual start time, RFC 3339 (default now) / 虚拟起始时间")
 	password := fs.String("password", "02123456", "meters' control password: level then password / 控制密码")
+	operator := fs.String("operator", "00000000", "operator code the meters require, 8 hex digits (00000000: any) / 操作者代码")
 	fs.StringVar(&c.Listen, "listen", "", "serve the bus as a TCP serial server on ADDR / 作为TCP串口服务器监听")
 	fs.BoolVar(&c.Pty, "pty", false, "serve the bus on a pty pair and print the tty to open / 使用伪终端串口")
 	fs.StringVar(&c.Serial, "serial", "", "serve the bus on a real serial device / 使用真实串口")
@@ -48,12 +48,12 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c.Seed = *seed
 	c.Faults = faults
-	auth, err := parseAuth(*password, "00000000")
+	auth, err := parseAuth(*password, *operator)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo sim: %v\n", err)
 		return 2
 	}
-	c.Auth = dlt645.Auth{Level: auth.Level, Password: auth.Password}
+	c.Auth = auth
 	if c.Listen == "" && !c.Pty && c.Serial == "" && c.GPRS == "" {
 		c.Listen = "127.0.0.1:7645"
 	}

@@ -38,7 +38,18 @@ func (m *Meter) answer(req *dlt645.Frame, now time.Time) (dlt645.Frame, bool) {
 		return dlt645.AckReply(m.addr, fn), true
 	case dlt645.FuncWrite:
 		return m.write(req, now), true
+	case dlt645.FuncReadFollow:
+		// Every value this meter has fits one frame: nothing follows.
+		return dlt645.ErrorReply(m.addr, fn, dlt645.ErrNoData), true
 	case dlt645.FuncFreeze:
+		if len(req.Data) != 4 {
+			return dlt645.ErrorReply(m.addr, fn, dlt645.ErrOther), true
+		}
+		if req.Data[0] == 0x99 && req.Data[1] == 0x99 && req.Data[2] == 0x99 && req.Data[3] == 0x99 {
+			m.freezeInstant(m.clockAt(now))
+		}
+		// A timed-freeze schedule (any other mmhhDDMM) is acknowledged but
+		// not kept: these meters freeze daily at 00:00 only.
 		if req.Address.IsBroadcast() {
 			return dlt645.Frame{}, false
 		}
@@ -68,7 +79,7 @@ func (m *Meter) answer(req *dlt645.Frame, now time.Time) (dlt645.Frame, bool) {
 		switch fn {
 		case dlt645.FuncMeterClear:
 			m.fwd, m.rev = [5]int64{}, [5]int64{}
-			m.daily, m.monthly = nil, nil
+			m.daily, m.monthly, m.instants = nil, nil, nil
 		case dlt645.FuncEventClear:
 			m.powerDowns, m.coverOpens, m.trips, m.closes = 0, 0, 0, 0
 		}
@@ -81,7 +92,12 @@ func (m *Meter) answer(req *dlt645.Frame, now time.Time) (dlt645.Frame, bool) {
 
 func le24(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }
 
+// passwordOK checks a request's password, and its operator code when the
+// meter was configured with one (0: any operator).
 func (m *Meter) passwordOK(a dlt645.Auth) bool {
+	if m.auth.Operator != 0 && a.Operator != m.auth.Operator {
+		return false
+	}
 	return a.Level == m.auth.Level && a.Password == m.auth.Password
 }
 
@@ -169,17 +185,25 @@ func (m *Meter) value(di dlt645.DI, now time.Time) ([]byte, bool) {
 			return nil, false
 		}
 		nums = pick(regs[:], di1)
-	case di3 == 0x05 && di2 == 0x06 && di1 == 0x00:
-		if int(di0) > len(m.daily) || di0 == 0 {
+	case di3 == 0x05 && (di2 == 0x06 || di2 == 0x01) && di1 == 0x00:
+		recs := m.daily
+		if di2 == 0x01 {
+			recs = m.instants
+		}
+		if int(di0) > len(recs) || di0 == 0 {
 			return nil, false
 		}
-		t := minutesTime(m.daily[len(m.daily)-int(di0)].at, m.loc)
+		t := minutesTime(recs[len(recs)-int(di0)].at, m.loc)
 		return dlt645.AppendDateTime(nil, e.Fields[0].Format, dlt645.DateTimeOf(t), 0), true
-	case di3 == 0x05 && di2 == 0x06 && (di1 == 0x01 || di1 == 0x02):
-		if int(di0) > len(m.daily) || di0 == 0 {
+	case di3 == 0x05 && (di2 == 0x06 || di2 == 0x01) && (di1 == 0x01 || di1 == 0x02):
+		recs := m.daily
+		if di2 == 0x01 {
+			recs = m.instants
+		}
+		if int(di0) > len(recs) || di0 == 0 {
 			return nil, false
 		}
-		r := m.daily[len(m.daily)-int(di0)]
+		r := recs[len(recs)-int(di0)]
 		src := r.fwd
 		if di1 == 0x02 {
 			src = r.rev

@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +102,44 @@ func (b *Bus) Handle(req *dlt645.Frame, dst []Reply) []Reply {
 		b.reindex()
 	}
 	return dst
+}
+
+// HandleBytes is Handle on bytes: it processes every valid frame in req (FE
+// preamble and noise allowed; frames with a bad checksum are ignored, as a
+// meter ignores them) and appends the replies, FE preamble included, to dst.
+// Fault delays are not applied: the caller decides about time.
+func (b *Bus) HandleBytes(req, dst []byte) []byte {
+	var f dlt645.Frame
+	var replies []Reply
+	for len(req) > 0 {
+		raw, next, err := dlt645.FindFrame(req)
+		if err != nil || next <= 0 {
+			break
+		}
+		req = req[next:]
+		if _, err := f.Decode(raw); err != nil {
+			continue
+		}
+		replies = b.Handle(&f, replies[:0])
+		for _, r := range replies {
+			dst = append(dst, r.Frame...)
+		}
+	}
+	return dst
+}
+
+// Pipe returns one end of an in-memory line whose other end this bus serves
+// until ctx ends or the returned connection is closed: a collector under
+// test talks to it as to a TCP serial server, with deadlines.
+func (b *Bus) Pipe(ctx context.Context) net.Conn {
+	client, server := net.Pipe()
+	go func() {
+		defer server.Close()
+		if err := b.ServeLine(ctx, server); err != nil && ctx.Err() == nil {
+			b.log.Debug("sim: pipe ended", "err", err)
+		}
+	}()
+	return client
 }
 
 func hasWildcard(a dlt645.Address) bool {

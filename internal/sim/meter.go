@@ -21,8 +21,10 @@ import (
 // micro-kWh per register unit of 0.01 kWh.
 const microPerCent = 10000
 
-// step is the integration step of the load model.
-const step = time.Minute
+// step is the integration step of the load model: registers integrate on a
+// grid of this step in true time, cut at the meter's midnights so that a
+// daily freeze holds the registers of exactly 00:00.
+const step = 5 * time.Minute
 
 // Faults a test can switch on per meter.
 type Faults struct {
@@ -65,8 +67,9 @@ type Meter struct {
 
 	powerDowns, coverOpens, trips, closes uint32
 
-	daily   []dayRec // newest last, at most 62
-	monthly []dayRec // settlements, newest last, at most 12
+	daily    []dayRec // newest last, at most 62
+	monthly  []dayRec // settlements, newest last, at most 12
+	instants []dayRec // instantaneous freezes (16H 99999999), newest last, at most 3
 
 	faults     Faults
 	pendingKWh float64 // a jump (positive) or backwards step (negative) to apply
@@ -252,12 +255,17 @@ func (m *Meter) advance(now time.Time) {
 		m.pendingKWh = 0
 	}
 	for m.last.Before(now) {
-		next := m.last.Add(step)
+		local := m.clockAt(m.last)
+		next := m.last.Truncate(step).Add(step)
+		y, mo, d := local.Date()
+		midnight := time.Date(y, mo, d+1, 0, 0, 0, 0, m.loc)
+		if cut := m.last.Add(midnight.Sub(local)); cut.Before(next) {
+			next = cut
+		}
 		if next.After(now) {
 			next = now
 		}
 		dt := next.Sub(m.last)
-		local := m.clockAt(m.last)
 		if m.faults.ClockDrift != 0 {
 			m.clockOff += time.Duration(float64(m.faults.ClockDrift) * float64(dt) / float64(24*time.Hour))
 		}
@@ -291,7 +299,11 @@ func (m *Meter) advance(now time.Time) {
 
 func (m *Meter) record(at time.Time) dayRec {
 	midnight := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, at.Location())
-	r := dayRec{at: minutesOf(midnight)}
+	return m.recordAt(midnight)
+}
+
+func (m *Meter) recordAt(at time.Time) dayRec {
+	r := dayRec{at: minutesOf(at)}
 	for i := range 5 {
 		r.fwd[i] = uint32(m.fwd[i] / microPerCent)
 		r.rev[i] = uint32(m.rev[i] / microPerCent)
@@ -313,6 +325,15 @@ func (m *Meter) freezeMonthly(at time.Time) {
 		m.monthly = m.monthly[:len(m.monthly)-1]
 	}
 	m.monthly = append(m.monthly, m.record(at))
+}
+
+// freezeInstant records the registers now (meter clock at).
+func (m *Meter) freezeInstant(at time.Time) {
+	if len(m.instants) == 3 {
+		copy(m.instants, m.instants[1:])
+		m.instants = m.instants[:2]
+	}
+	m.instants = append(m.instants, m.recordAt(at))
 }
 
 // String describes the meter for logs.

@@ -70,13 +70,15 @@ func loadKW(p Profile, t time.Time, scale, noise float64) float64 {
 			kw = 6.0 + 1.5*bump(h, 14, 2)
 		}
 	case Factory:
+		// At most 45 kW × 1.5 × 1.1 ≈ 74 kW: the power registers (XX.XXXX kW)
+		// hold it.
 		switch {
 		case h < 8:
-			kw = 35
+			kw = 20
 		case h < 16:
-			kw = 80
+			kw = 45
 		default:
-			kw = 55
+			kw = 30
 		}
 		if wd == time.Sunday {
 			kw *= 0.3

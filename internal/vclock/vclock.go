@@ -7,6 +7,7 @@ package vclock
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -153,3 +154,38 @@ func (m *Manual) Sleep(ctx context.Context, d time.Duration) error {
 
 // Real returns d: a manual clock's sleeps end only when it is moved.
 func (m *Manual) Real(d time.Duration) time.Duration { return d }
+
+// After returns a channel that receives c's time once d of c's time has
+// passed, or is closed without a value when ctx ends first.
+func After(ctx context.Context, c Clock, d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	go func() {
+		defer close(ch)
+		if c.Sleep(ctx, d) == nil {
+			ch <- c.Now()
+		}
+	}()
+	return ch
+}
+
+// Tick calls f with c's time every d of c's time until ctx ends or f returns
+// false. Ticks that f is too slow for are skipped, not queued; the schedule
+// does not drift (tick n is due at start + n·d).
+func Tick(ctx context.Context, c Clock, d time.Duration, f func(now time.Time) bool) error {
+	if d <= 0 {
+		return errors.New("vclock: tick interval must be positive")
+	}
+	next := c.Now().Add(d)
+	for {
+		if err := SleepUntil(ctx, c, next); err != nil {
+			return err
+		}
+		now := c.Now()
+		if !f(now) {
+			return nil
+		}
+		for !next.After(now) {
+			next = next.Add(d)
+		}
+	}
+}

@@ -41,3 +41,49 @@ func TestManual(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTickAndAfterOnManual(t *testing.T) {
+	m := NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ticks := make(chan time.Time)
+	done := make(chan error)
+	go func() {
+		n := 0
+		done <- Tick(ctx, m, 15*time.Minute, func(now time.Time) bool {
+			ticks <- now
+			n++
+			return n < 3
+		})
+	}()
+	after := After(ctx, m, 40*time.Minute)
+	for i := 1; i <= 3; i++ {
+		// Move in 5-minute steps until the tick arrives.
+		var got time.Time
+		for got.IsZero() {
+			time.Sleep(2 * time.Millisecond)
+			select {
+			case got = <-ticks:
+			default:
+				m.Advance(5 * time.Minute)
+			}
+		}
+		if want := time.Date(2026, 1, 1, 0, 15*i, 0, 0, time.UTC); got.Before(want) || got.Sub(want) > 5*time.Minute {
+			t.Fatalf("tick %d at %v, want %v", i, got, want)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Tick: %v", err)
+	}
+	select {
+	case at, ok := <-after:
+		if !ok || at.Before(time.Date(2026, 1, 1, 0, 40, 0, 0, time.UTC)) {
+			t.Fatalf("After fired at %v (%v)", at, ok)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("After did not fire after 45 minutes")
+	}
+	if err := Tick(ctx, m, 0, nil); err == nil {
+		t.Fatal("zero interval accepted")
+	}
+}
