@@ -57,7 +57,8 @@ func FuzzSplit(f *testing.F) {
 			if _, err := fr.Decode(sc.Bytes()); err != nil {
 				t.Fatalf("token % X does not decode: %v", sc.Bytes(), err)
 			}
-			if bytes.Equal(sc.Bytes(), marker) {
+			// The garbage may start a valid frame that carries the marker.
+			if bytes.Contains(sc.Bytes(), marker) {
 				found = true
 			}
 		}
