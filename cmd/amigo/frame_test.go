@@ -90,3 +90,37 @@ func TestFrameEncodeDecodeRoundTrip(t *testing.T) {
 		t.Error("unknown control command accepted")
 	}
 }
+
+func TestFrameDecodeQ1376(t *testing.T) {
+	// Recognised without --protocol: a login.
+	out, errs, code := runCmd(t, "", "frame", "decode", "683200320068c97101220800027800000100e016")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"protocol": "q1376", "control": "C9", "dir": 1.0, "prm": 1.0, "func": 9.0, "a1": "0171", "a2": 2082.0, "msa": 0.0, "group": 0.0, "afn": "02"} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	if seq := got["seq"].(map[string]any); seq["con"] != 1.0 || seq["seq"] != 8.0 || seq["fir"] != 1.0 {
+		t.Errorf("seq %v", seq)
+	}
+	// A forwarded 645 reply is decoded inside, with its exact value.
+	out, errs, code = runCmd(t, "", "frame", "decode", "--protocol", "q1376", "68 AE 00 AE 00 68 A8 00 02 34 12 04 10 E0 00 00 01 00 1F 14 00 68 61 10 01 30 12 15 68 91 08 33 33 34 33 AB 39 33 33 49 16 4F 00 00 06 50 23 21 05 AE 16")
+	if code != 0 || !strings.Contains(out, `"value":6.78`) || !strings.Contains(out, `"ec":[79,0]`) || !strings.Contains(out, `"port":31`) {
+		t.Fatalf("forward: exit %d %s %s", code, out, errs)
+	}
+	// An F129 reading: exact A.14 digits, EE as null.
+	out, _, code = runCmd(t, "", "frame", "decode", "68c600c600688871012208020ca2010101101816280818040001000000eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee0239191628008c16")
+	if code != 0 || !strings.Contains(out, `"total":0.0100,"tariffs":[null,null,null,null]`) || !strings.Contains(out, `"read_at":"2018-08-28 16:18:00"`) {
+		t.Fatalf("F129: %s", out)
+	}
+	_, errs, code = runCmd(t, "", "frame", "decode", "--protocol", "q1376", "683200320068c97101220800027800000100e116")
+	if code == 0 || !strings.Contains(errs, "q1376: checksum mismatch at byte 18") || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("bad checksum: %d %q", code, errs)
+	}
+}
