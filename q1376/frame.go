@@ -429,13 +429,23 @@ func Split(data []byte, atEOF bool) (advance int, token []byte, err error) {
 			}
 			return i, nil, nil
 		}
-		var f Frame
-		if _, err := f.Decode(data[i : i+total]); err != nil {
+		if !linkValid(data[i : i+total]) {
 			continue
 		}
 		return i + total, data[i : i+total], nil
 	}
 	return len(data), nil, nil
+}
+
+// linkValid checks a whole frame's link layer: checksum and end byte. The
+// data units are left to Decode, so that a frame with a sound link layer and
+// bad data still reaches its receiver, which can deny it.
+func linkValid(b []byte) bool {
+	var sum byte
+	for _, c := range b[headerLen : len(b)-2] {
+		sum += c
+	}
+	return b[len(b)-2] == sum && b[len(b)-1] == End
 }
 
 func bcd(v int) byte { return byte(v/10%10<<4 | v%10) }

@@ -1,0 +1,228 @@
+// Package collector is amigo's concentrator (采集器): it reads the meters on
+// its RS-485 lines and TCP serial servers on schedules, keeps what it read in
+// a durable local store before anything else happens, and serves the master
+// station over Q/GDW 1376.1 inside TLS 1.3 with a client certificate. The
+// station's requests are answered from the store; a value is marked
+// delivered only when the station confirms it. Controls and transparent
+// frames from the station are passed through to the meters.
+package collector
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/serialline"
+	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+// Config is the collector's configuration file (JSON). See
+// docs/collector.example.json.
+type Config struct {
+	Terminal string   `json:"terminal"` // A1-A2, e.g. "0171-2082"
+	Stations []string `json:"stations"` // host:port, tried in turn
+	CAFile   string   `json:"ca_file"`
+	CertFile string   `json:"cert_file"`
+	KeyFile  string   `json:"key_file"`
+	// ServerName is the station's name in its certificate; default: the
+	// host of the station address.
+	ServerName string `json:"server_name,omitempty"`
+	// PlainTCP sends 1376.1 without TLS: only for a third-party station that
+	// cannot do TLS, and only when set explicitly.
+	PlainTCP bool `json:"plain_tcp,omitempty"`
+
+	Heartbeat      Duration `json:"heartbeat"`       // real time; default 60s
+	RealtimeEvery  Duration `json:"realtime_every"`  // collector clock; default 15m
+	DailyAfter     Duration `json:"daily_after"`     // after midnight; default 5m
+	ClockThreshold Duration `json:"clock_threshold"` // default 60s
+	Timeout        Duration `json:"timeout"`         // per request on a line; default 2s
+	Retries        int      `json:"retries"`         // default 2
+	TimeZone       string   `json:"time_zone"`       // default Asia/Shanghai
+	RealtimeKeep   Duration `json:"realtime_keep"`   // default 168h
+	ReconnectMax   Duration `json:"reconnect_max"`   // longest wait between station connection attempts; default 5m
+
+	Ports  []Port  `json:"ports"`
+	Meters []Meter `json:"meters"`
+
+	// Set by programs, not by the file.
+	DataDir string         `json:"-"`
+	Clock   vclock.Clock   `json:"-"`
+	Log     *slog.Logger   `json:"-"`
+	Loc     *time.Location `json:"-"`
+	addr    q1376.Address
+}
+
+// Port is one line the collector reads meters on.
+type Port struct {
+	Number   uint8  `json:"number"`            // 1..31, as in the 1376.1 archive
+	Device   string `json:"device,omitempty"`  // serial device
+	Address  string `json:"address,omitempty"` // or a TCP serial server
+	Baud     int    `json:"baud,omitempty"`
+	Parity   string `json:"parity,omitempty"`
+	StopBits int    `json:"stop_bits,omitempty"`
+}
+
+// Meter is one configured meter (the station's archive, once pushed, takes
+// precedence).
+type Meter struct {
+	Address  string `json:"address"`
+	Port     uint8  `json:"port"`
+	Pn       uint16 `json:"pn"`
+	Password string `json:"password,omitempty"` // level + password, 8 hex digits, e.g. "02123456"
+	Operator string `json:"operator,omitempty"` // 8 hex digits
+}
+
+// Duration is a time.Duration written as "15m" in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads "15m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string like \"15m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes "15m".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func orDur(d Duration, def time.Duration) Duration {
+	if d <= 0 {
+		return Duration(def)
+	}
+	return d
+}
+
+// LoadConfig reads a configuration file.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("collector: config: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("collector: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	a, err := q1376.ParseAddress(c.Terminal)
+	if err != nil || a.A2 == 0 {
+		return fmt.Errorf("collector: terminal %q: want A1-A2 like 0171-2082 with A2 1..65535", c.Terminal)
+	}
+	c.addr = a
+	if len(c.Stations) == 0 {
+		return errors.New("collector: no station address")
+	}
+	if !c.PlainTCP && (c.CAFile == "" || c.CertFile == "" || c.KeyFile == "") {
+		return errors.New("collector: ca_file, cert_file and key_file are needed for TLS (or set plain_tcp for a station without TLS)")
+	}
+	c.Heartbeat = orDur(c.Heartbeat, time.Minute)
+	c.RealtimeEvery = orDur(c.RealtimeEvery, 15*time.Minute)
+	c.DailyAfter = orDur(c.DailyAfter, 5*time.Minute)
+	c.ClockThreshold = orDur(c.ClockThreshold, time.Minute)
+	c.Timeout = orDur(c.Timeout, 2*time.Second)
+	c.RealtimeKeep = orDur(c.RealtimeKeep, 7*24*time.Hour)
+	c.ReconnectMax = orDur(c.ReconnectMax, 5*time.Minute)
+	if c.Retries == 0 {
+		c.Retries = 2
+	}
+	if c.TimeZone == "" {
+		c.TimeZone = "Asia/Shanghai"
+	}
+	if c.Loc == nil {
+		loc, err := time.LoadLocation(c.TimeZone)
+		if err != nil {
+			return fmt.Errorf("collector: time zone %q: %w", c.TimeZone, err)
+		}
+		c.Loc = loc
+	}
+	if c.DataDir == "" {
+		return errors.New("collector: no data directory")
+	}
+	if c.Clock == nil {
+		c.Clock = vclock.Real{}
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	ports := map[uint8]bool{}
+	for _, p := range c.Ports {
+		if p.Number == 0 || p.Number > 31 {
+			return fmt.Errorf("collector: port number %d: want 1..31", p.Number)
+		}
+		if ports[p.Number] {
+			return fmt.Errorf("collector: port %d defined twice", p.Number)
+		}
+		ports[p.Number] = true
+		lc := p.line()
+		if err := lc.Validate(); err != nil {
+			return fmt.Errorf("collector: port %d: %w", p.Number, err)
+		}
+	}
+	pns := map[uint16]bool{}
+	for _, m := range c.Meters {
+		if _, err := m.entry(); err != nil {
+			return err
+		}
+		if !ports[m.Port] {
+			return fmt.Errorf("collector: meter %s is on port %d, which is not configured", m.Address, m.Port)
+		}
+		if m.Pn == 0 || pns[m.Pn] {
+			return fmt.Errorf("collector: meter %s: measuring point %d is zero or used twice", m.Address, m.Pn)
+		}
+		pns[m.Pn] = true
+	}
+	return nil
+}
+
+func (p Port) line() serialline.Config {
+	return serialline.Config{Device: p.Device, Address: p.Address, Baud: p.Baud, Parity: p.Parity, StopBits: p.StopBits}
+}
+
+func (m Meter) entry() (MeterEntry, error) {
+	a, err := dlt645.ParseAddress(m.Address)
+	if err != nil {
+		return MeterEntry{}, fmt.Errorf("collector: meter: %w", err)
+	}
+	auth, err := parseAuth(orStr(m.Password, "02000000"), orStr(m.Operator, "00000000"))
+	if err != nil {
+		return MeterEntry{}, fmt.Errorf("collector: meter %s: %w", m.Address, err)
+	}
+	return MeterEntry{Pn: m.Pn, Port: m.Port, Address: a, Protocol: q1376.ProtoDLT645_2007, Auth: auth}, nil
+}
+
+func orStr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// parseAuth reads "02123456" (level 02, password 123456) and an operator code.
+func parseAuth(password, operator string) (dlt645.Auth, error) {
+	p, err := hex.DecodeString(password)
+	if err != nil || len(p) != 4 {
+		return dlt645.Auth{}, fmt.Errorf("password %q: want 8 hex digits, level then password", password)
+	}
+	o, err := hex.DecodeString(operator)
+	if err != nil || len(o) != 4 {
+		return dlt645.Auth{}, fmt.Errorf("operator %q: want 8 hex digits", operator)
+	}
+	return dlt645.Auth{Level: p[0], Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
+		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3])}, nil
+}
