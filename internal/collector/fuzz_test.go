@@ -1,0 +1,65 @@
+package collector
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+// FuzzHandleStationFrame: whatever the station sends, the collector answers
+// with frames that encode, or not at all; it never panics.
+func FuzzHandleStationFrame(f *testing.F) {
+	b, err := os.ReadFile("../../q1376/testdata/q1376-vectors.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var vs []struct{ Hex string }
+	json.Unmarshal(b, &vs)
+	for _, v := range vs {
+		raw, _ := hex.DecodeString(strings.ReplaceAll(v.Hex, " ", ""))
+		f.Add(raw)
+	}
+	a := q1376.Address{A1: 0x0171, A2: 2082}
+	for _, fr := range []*q1376.Frame{
+		q1376.Request(a, q1376.AFNClass2, 1, nil, q1376.NewUnit(1, 161, q1376.Day{Year: 2026, Month: 1, Day: 1}.AppendTd(nil))),
+		q1376.Request(a, q1376.AFNClass1, 2, nil, q1376.Unit{Pn: []uint16{q1376.AllPoints}, Fn: []uint16{129, 131}}),
+		q1376.Request(a, q1376.AFNControl, 3, nil, q1376.NewUnit(1, 1, []byte{0})),
+		q1376.Request(a, q1376.AFNQuery, 4, nil, q1376.NewUnit(0, 10, []byte{0, 0})),
+	} {
+		raw, _ := q1376.AppendFrame(nil, fr)
+		f.Add(raw)
+	}
+	c, err := New(Config{Terminal: "0171-2082", Stations: []string{"127.0.0.1:1"}, PlainTCP: true, DataDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.store.Close()
+	s := &session{c: c, pending: map[uint8][]int64{}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		replies, _ := s.handle(context.Background(), b)
+		for _, r := range replies {
+			if _, err := q1376.AppendFrame(nil, r); err != nil {
+				t.Fatalf("reply does not encode: %v", err)
+			}
+		}
+	})
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	c, err := LoadConfig("../../docs/collector.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DataDir = t.TempDir()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Meters) != 3 || len(c.Ports) != 2 {
+		t.Fatalf("example: %d meters, %d ports", len(c.Meters), len(c.Ports))
+	}
+}
