@@ -1,0 +1,84 @@
+// Package postgres is the station's multi-node store: PostgreSQL shared by
+// several stateless station nodes, readings partitioned by month.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is amigo.Store on PostgreSQL.
+type Store struct {
+	*sqlstore.DB
+}
+
+// Open connects to the database named by dsn and migrates it.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	parts := &partitions{made: map[string]bool{}}
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, BeforeReadings: parts.ensure})}, nil
+}
+
+// partitions creates the monthly partitions of readings on demand.
+type partitions struct {
+	mu   sync.Mutex
+	made map[string]bool
+}
+
+func (p *partitions) ensure(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range rs {
+		t := r.Time.UTC()
+		from := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		name := fmt.Sprintf("readings_%04d%02d", from.Year(), from.Month())
+		if p.made[name] {
+			continue
+		}
+		to := from.AddDate(0, 1, 0)
+		// A month with rows already in the default partition keeps them
+		// there: attaching would fail, so it is left as it is.
+		var inDefault bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM readings_default WHERE t >= $1 AND t < $2)`, from.Unix(), to.Unix()).Scan(&inDefault); err != nil {
+			return fmt.Errorf("postgres: partition %s: %w", name, err)
+		}
+		if !inDefault {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF readings FOR VALUES FROM (%d) TO (%d)`, name, from.Unix(), to.Unix())); err != nil {
+				return fmt.Errorf("postgres: partition %s: %w", name, err)
+			}
+		}
+		p.made[name] = true
+	}
+	return nil
+}

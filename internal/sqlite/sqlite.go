@@ -1,0 +1,44 @@
+// Package sqlite is the station's embedded store: one SQLite file in WAL
+// mode (pure Go, no server), used by `amigo demo` and small sites.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the pure-Go driver
+
+	"github.com/amigo-metering/amigo/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is amigo.Store on SQLite.
+type Store struct{ *sqlstore.DB }
+
+// Open opens (creating) the database file at path and migrates it. Commits
+// are synchronous (FULL): what the station acknowledges is on disk.
+func Open(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "sqlite"})}, nil
+}

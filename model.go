@@ -1,0 +1,257 @@
+package amigo
+
+import (
+	"time"
+)
+
+// Site is a residential compound, a factory, a campus...
+type Site struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	TimeZone string `json:"time_zone"` // IANA name; default Asia/Shanghai
+}
+
+// DefaultTimeZone is the zone of a site that names none.
+const DefaultTimeZone = "Asia/Shanghai"
+
+// Location returns the site's time zone.
+func (s Site) Location() *time.Location {
+	tz := s.TimeZone
+	if tz == "" {
+		tz = DefaultTimeZone
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}
+
+// Day returns 00:00 of t's calendar day in loc.
+func Day(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+}
+
+// Area is a transformer area (台区) or a building: the unit of line loss.
+type Area struct {
+	ID            int64   `json:"id"`
+	SiteID        int64   `json:"site_id"`
+	Name          string  `json:"name"`
+	SupplyMeterID int64   `json:"supply_meter_id,omitempty"` // 0: none
+	LossLow       float64 `json:"loss_low_percent"`          // band outside which line loss is flagged
+	LossHigh      float64 `json:"loss_high_percent"`
+}
+
+// Status of a collector or meter.
+const (
+	StatusUnknown = "unknown"
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+	StatusFaulty  = "faulty"
+)
+
+// Collector is a concentrator (采集器) the station talks Q/GDW 1376.1 to.
+type Collector struct {
+	ID       int64     `json:"id"`
+	SiteID   int64     `json:"site_id"`
+	Name     string    `json:"name"`
+	Address  string    `json:"address"` // terminal address A1-A2, e.g. "0171-2082"
+	PlainTCP bool      `json:"plain_tcp"`
+	Status   string    `json:"status"`
+	Since    time.Time `json:"since"`
+	Reason   string    `json:"reason,omitempty"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Relay states.
+const (
+	RelayClosed  = "closed"
+	RelayOpen    = "open"
+	RelayUnknown = "unknown"
+)
+
+// Meter is an electricity meter at a service point.
+type Meter struct {
+	ID          int64     `json:"id"`
+	SiteID      int64     `json:"site_id"`
+	Address     string    `json:"address"`  // 12 digits
+	Protocol    string    `json:"protocol"` // "dlt645-2007" or "dlt645-1997"
+	Phases      int       `json:"phases"`
+	CTRatio     int       `json:"ct_ratio"`
+	PTRatio     int       `json:"pt_ratio"`
+	AreaID      int64     `json:"area_id,omitempty"`
+	CollectorID int64     `json:"collector_id,omitempty"` // 0 for direct GPRS meters
+	Port        int       `json:"port,omitempty"`
+	Pn          int       `json:"pn,omitempty"`
+	Direct      bool      `json:"direct"` // a GPRS meter dialing the station itself
+	Password    string    `json:"-"`      // DL/T 645 level+password, 8 hex digits; never logged or shown
+	Operator    string    `json:"-"`
+	RatedAmps   int       `json:"rated_amps"` // Imax, for jump validation
+	AccountID   int64     `json:"account_id,omitempty"`
+	InstalledAt time.Time `json:"installed_at"`
+	RemovedAt   time.Time `json:"removed_at,omitzero"`
+	Status      string    `json:"status"`
+	Since       time.Time `json:"since"`
+	Reason      string    `json:"reason,omitempty"`
+	Relay       string    `json:"relay"`
+}
+
+// Customer and Account: who pays for a service point.
+type Customer struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Phone string `json:"phone,omitempty"`
+}
+
+// Account is a customer's account; its meters change over time (a meter
+// swap keeps the account's consumption continuous).
+type Account struct {
+	ID         int64 `json:"id"`
+	CustomerID int64 `json:"customer_id"`
+	Prepaid    bool  `json:"prepaid"`
+	BalanceFen Fen   `json:"balance_fen"`
+}
+
+// Reading kinds.
+const (
+	KindRealtime = "realtime"
+	KindDaily    = "daily" // Time is 00:00 (site zone) ending the day the values close
+	KindMonthly  = "monthly"
+	KindOnDemand = "ondemand"
+	KindManual   = "manual"
+)
+
+// Qualities.
+const (
+	QualityActual    = "actual"
+	QualityEstimated = "estimated"
+	QualityEdited    = "edited"
+)
+
+// Reading flags set by validation.
+const (
+	FlagReversed = 1 << iota // lower than the previous reading
+	FlagJump                 // more than the meter's rating allows
+	FlagStopped              // no advance while power flows
+	FlagClockOff             // the meter's clock is off by more than 5 minutes
+)
+
+// Reading is one set of a meter's registers at an instant.
+type Reading struct {
+	MeterID    int64     `json:"meter_id"`
+	Time       time.Time `json:"time"`
+	Kind       string    `json:"kind"`
+	Forward    [5]Energy `json:"-"` // total, tariffs 1..4
+	HasForward bool      `json:"-"`
+	Reverse    [5]Energy `json:"-"`
+	HasReverse bool      `json:"-"`
+	PowerW     *int64    `json:"power_w,omitempty"`    // total active power, W
+	VoltageDV  *int64    `json:"voltage_dv,omitempty"` // phase A voltage, 0.1 V
+	Quality    string    `json:"quality"`
+	EditedBy   string    `json:"edited_by,omitempty"`
+	EditReason string    `json:"edit_reason,omitempty"`
+	Flags      int       `json:"flags"`
+	Source     string    `json:"source"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Same reports whether two readings of the same key carry the same values.
+func (r Reading) Same(o Reading) bool {
+	return r.Forward == o.Forward && r.HasForward == o.HasForward && r.Reverse == o.Reverse && r.HasReverse == o.HasReverse
+}
+
+// WriteResult counts what a batch write did.
+type WriteResult struct {
+	Inserted   int
+	Duplicates int // the same values again: stored once
+	Conflicts  int // different values for an existing key: kept as events
+}
+
+// Event kinds.
+const (
+	EventReversed       = "reading.reversed"
+	EventJump           = "reading.jump"
+	EventStopped        = "reading.stopped"
+	EventClockOff       = "meter.clock_off"
+	EventMissingDay     = "reading.missing_day"
+	EventConflict       = "reading.conflict"
+	EventCollectorDown  = "collector.offline"
+	EventCollectorUp    = "collector.online"
+	EventUnknownTerm    = "terminal.unknown"
+	EventLineLoss       = "lineloss.out_of_band"
+	EventCommandFailed  = "command.failed"
+	EventMeterNoAnswer  = "meter.no_answer"
+)
+
+// Event is something the station noticed.
+type Event struct {
+	ID          int64     `json:"id"`
+	Time        time.Time `json:"time"`
+	Kind        string    `json:"kind"`
+	Severity    string    `json:"severity"` // info, warning, alarm
+	SiteID      int64     `json:"site_id,omitempty"`
+	AreaID      int64     `json:"area_id,omitempty"`
+	CollectorID int64     `json:"collector_id,omitempty"`
+	MeterID     int64     `json:"meter_id,omitempty"`
+	Message     string    `json:"message"`
+	Detail      string    `json:"detail,omitempty"`
+}
+
+// Command types and states.
+const (
+	CmdDisconnect = "disconnect"
+	CmdReconnect  = "reconnect"
+	CmdRead       = "read"
+	CmdTimeSync   = "time-sync"
+
+	CmdPending   = "pending"
+	CmdSent      = "sent"
+	CmdSucceeded = "succeeded"
+	CmdFailed    = "failed"
+	CmdExpired   = "expired"
+)
+
+// Command is a durable request to a meter.
+type Command struct {
+	ID            int64     `json:"id"`
+	MeterID       int64     `json:"meter_id"`
+	Type          string    `json:"type"`
+	Status        string    `json:"status"`
+	Reason        string    `json:"reason,omitempty"`
+	Result        string    `json:"result,omitempty"`
+	RequestedBy   string    `json:"requested_by"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// User roles.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleCashier  = "cashier"
+	RoleViewer   = "viewer"
+	RoleCustomer = "customer"
+)
+
+// User is a person who logs in.
+type User struct {
+	ID           int64  `json:"id"`
+	Username     string `json:"username"`
+	PasswordHash string `json:"-"`
+	Role         string `json:"role"`
+	CustomerID   int64  `json:"customer_id,omitempty"`
+}
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Object string    `json:"object"`
+	Detail string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,109 @@
+package amigo
+
+import (
+	"context"
+	"time"
+)
+
+// MeterFilter selects meters.
+type MeterFilter struct {
+	SiteID, AreaID, CollectorID int64
+	Status                      string
+	Limit, Offset               int
+}
+
+// EventFilter selects events, newest first.
+type EventFilter struct {
+	Kind          string
+	MeterID       int64
+	CollectorID   int64
+	Since         time.Time
+	Limit, Offset int
+}
+
+// SiteStore keeps sites and areas.
+type SiteStore interface {
+	CreateSite(ctx context.Context, s *Site) error
+	GetSite(ctx context.Context, id int64) (Site, error)
+	ListSites(ctx context.Context) ([]Site, error)
+	CreateArea(ctx context.Context, a *Area) error
+	ListAreas(ctx context.Context, siteID int64) ([]Area, error)
+}
+
+// CollectorStore keeps collectors.
+type CollectorStore interface {
+	CreateCollector(ctx context.Context, c *Collector) error
+	FindCollectorByAddress(ctx context.Context, address string) (Collector, error)
+	GetCollector(ctx context.Context, id int64) (Collector, error)
+	ListCollectors(ctx context.Context, siteID int64) ([]Collector, error)
+	SetCollectorStatus(ctx context.Context, id int64, status, reason string, at time.Time) error
+}
+
+// MeterStore keeps meters.
+type MeterStore interface {
+	CreateMeter(ctx context.Context, m *Meter) error
+	UpdateMeter(ctx context.Context, m *Meter) error
+	FindMeterByAddress(ctx context.Context, address string) (Meter, error)
+	GetMeter(ctx context.Context, id int64) (Meter, error)
+	ListMeters(ctx context.Context, f MeterFilter) ([]Meter, int, error)
+	SetMeterStatus(ctx context.Context, id int64, status, reason string, at time.Time) error
+	SetMeterRelay(ctx context.Context, id int64, relay string) error
+}
+
+// ReadingStore keeps readings.
+type ReadingStore interface {
+	// WriteReadings stores a batch in one transaction, idempotently: the
+	// same meter, instant and kind again is stored once; different values
+	// for an existing key are not overwritten but recorded as conflict
+	// events.
+	WriteReadings(ctx context.Context, rs []Reading) (WriteResult, error)
+	ListReadings(ctx context.Context, meterID int64, kind string, from, to time.Time) ([]Reading, error)
+	LastReading(ctx context.Context, meterID int64, kind string) (Reading, error)
+	// ReadingTimes returns the instants stored for meters of a kind in
+	// [from, to), keyed by meter: what the scheduler needs to find gaps.
+	ReadingTimes(ctx context.Context, meterIDs []int64, kind string, from, to time.Time) (map[int64][]time.Time, error)
+}
+
+// EventStore keeps events.
+type EventStore interface {
+	AppendEvents(ctx context.Context, es ...Event) error
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, int, error)
+}
+
+// CommandStore keeps commands durably.
+type CommandStore interface {
+	CreateCommand(ctx context.Context, c *Command) error
+	GetCommand(ctx context.Context, id int64) (Command, error)
+	UpdateCommand(ctx context.Context, c Command) error
+	// DueCommands returns pending and sent commands whose next attempt is
+	// due at now, oldest first.
+	DueCommands(ctx context.Context, now time.Time, limit int) ([]Command, error)
+}
+
+// UserStore keeps users and customers.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *User) error
+	FindUserByUsername(ctx context.Context, username string) (User, error)
+	CreateCustomer(ctx context.Context, c *Customer) error
+	CreateAccount(ctx context.Context, a *Account) error
+}
+
+// AuditStore is the append-only audit log.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// Store is everything the station keeps. Engines accept the small interface
+// they need.
+type Store interface {
+	SiteStore
+	CollectorStore
+	MeterStore
+	ReadingStore
+	EventStore
+	CommandStore
+	UserStore
+	AuditStore
+	Close() error
+}
