@@ -170,18 +170,18 @@ type WriteResult struct {
 
 // Event kinds.
 const (
-	EventReversed       = "reading.reversed"
-	EventJump           = "reading.jump"
-	EventStopped        = "reading.stopped"
-	EventClockOff       = "meter.clock_off"
-	EventMissingDay     = "reading.missing_day"
-	EventConflict       = "reading.conflict"
-	EventCollectorDown  = "collector.offline"
-	EventCollectorUp    = "collector.online"
-	EventUnknownTerm    = "terminal.unknown"
-	EventLineLoss       = "lineloss.out_of_band"
-	EventCommandFailed  = "command.failed"
-	EventMeterNoAnswer  = "meter.no_answer"
+	EventReversed      = "reading.reversed"
+	EventJump          = "reading.jump"
+	EventStopped       = "reading.stopped"
+	EventClockOff      = "meter.clock_off"
+	EventMissingDay    = "reading.missing_day"
+	EventConflict      = "reading.conflict"
+	EventCollectorDown = "collector.offline"
+	EventCollectorUp   = "collector.online"
+	EventUnknownTerm   = "terminal.unknown"
+	EventLineLoss      = "lineloss.out_of_band"
+	EventCommandFailed = "command.failed"
+	EventMeterNoAnswer = "meter.no_answer"
 )
 
 // Event is something the station noticed.

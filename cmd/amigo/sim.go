@@ -41,6 +41,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Baud, "baud", 2400, "serial baud rate / 波特率")
 	fs.StringVar(&c.Parity, "parity", "even", "serial parity even|odd|none / 校验位")
 	fs.StringVar(&c.GPRS, "gprs", "", "every meter dials this station HOST:PORT (GPRS mode) / GPRS模式主站地址")
+	fs.StringVar(&c.Control, "control", "", "serve an HTTP control endpoint on ADDR (GET /meters, POST /faults) / 控制接口")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", time.Minute, "GPRS heartbeat interval / 心跳间隔")
 	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable: no-answer, late:2s, bad-checksum, wrong-address, stuck, jump:1000, backwards:50, drift:10m, outage, cover-open / 故障注入")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +77,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fl.PtyPath != "" {
 		fmt.Fprintf(stdout, "serial line (open at %d %s) / 串口: %s\n", c.Baud, c.Parity, fl.PtyPath)
+	}
+	if fl.Control != nil {
+		fmt.Fprintf(stdout, "control / 控制接口: http://%s/meters, POST http://%s/faults\n", fl.Control, fl.Control)
 	}
 	if c.GPRS != "" {
 		fmt.Fprintf(stdout, "dialing station / 连接主站: %s\n", c.GPRS)

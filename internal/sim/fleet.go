@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -35,7 +36,8 @@ type Config struct {
 	GPRS      string        // every meter dials this station address
 	Heartbeat time.Duration // GPRS heartbeat (real time)
 
-	Faults []string // ADDRESS:KIND[:ARG]
+	Faults  []string // ADDRESS:KIND[:ARG]
+	Control string   // serve the HTTP control endpoint (ControlHandler) on this address
 
 	Log *slog.Logger
 }
@@ -160,10 +162,12 @@ type Fleet struct {
 	Bus     *Bus
 	Addr    net.Addr // the TCP serial server's address, when listening
 	PtyPath string   // the tty to open, when serving on a pty
+	Control net.Addr // the HTTP control endpoint's address, when serving it
 	done    chan error
 }
 
-// Wait returns when the fleet has stopped.
+// Wait returns when the fleet has stopped (its context ended, or a transport
+// failed: then the first error). Call it once.
 func (f *Fleet) Wait() error { return <-f.done }
 
 // Start builds the fleet and starts serving it as configured; it runs until
@@ -177,6 +181,13 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{Bus: bus, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(ctx)
+	started := false
+	defer func() {
+		if !started { // an error below: stop what already runs
+			cancel()
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	run := func(fn func() error) {
@@ -184,7 +195,11 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 		go func() {
 			defer wg.Done()
 			if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- err
+				select {
+				case errs <- err:
+				default:
+				}
+				cancel() // one transport failed: stop the fleet
 			}
 		}()
 	}
@@ -214,13 +229,31 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 		}
 		run(func() error { return serveUntilDone(ctx, bus, line) })
 	}
+	if c.Control != "" {
+		l, err := net.Listen("tcp", c.Control)
+		if err != nil {
+			return nil, fmt.Errorf("sim: control listen %s: %w", c.Control, err)
+		}
+		f.Control = l.Addr()
+		srv := &http.Server{Handler: bus.ControlHandler(), ReadHeaderTimeout: 10 * time.Second}
+		run(func() error {
+			stop := context.AfterFunc(ctx, func() { srv.Close() })
+			defer stop()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("sim: control endpoint: %w", err)
+			}
+			return nil
+		})
+	}
 	if c.GPRS != "" {
 		for _, m := range bus.Meters() {
 			run(func() error { return bus.DialGPRS(ctx, m, GPRSConfig{Station: c.GPRS, Heartbeat: c.Heartbeat}) })
 		}
 	}
+	started = true
 	go func() {
 		wg.Wait()
+		cancel()
 		close(errs)
 		var first error
 		for err := range errs {

@@ -3,7 +3,10 @@ package sim
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,5 +283,47 @@ func TestGPRSRedialsWhenTheStationGoesAway(t *testing.T) {
 	}
 	if regs["REG 000000000042 -\r\n"] != 2 || regs["REG 000000000043 -\r\n"] != 2 {
 		t.Fatalf("registrations %v", regs)
+	}
+}
+
+func TestControlEndpoint(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fl, err := Start(ctx, Config{Meters: 3, Control: "127.0.0.1:0", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + fl.Control.String()
+	r, err := http.Post(base+"/faults", "text/plain", strings.NewReader("000000000002:no-answer\n000000000003:late:1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("POST /faults: %s", r.Status)
+	}
+	r, err = http.Get(base + "/meters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var states []MeterState
+	if err := json.NewDecoder(r.Body).Decode(&states); err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 3 || !states[1].Faults.NoAnswer || states[2].Faults.Delay != time.Second || states[0].Faults != (Faults{}) {
+		t.Fatalf("states %+v", states)
+	}
+	r2, err := http.Post(base+"/faults", "text/plain", strings.NewReader("000000000009:stuck\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusBadRequest {
+		t.Fatalf("fault on an absent meter: %s", r2.Status)
+	}
+	cancel()
+	if err := fl.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

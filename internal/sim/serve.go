@@ -100,12 +100,21 @@ func (b *Bus) DialGPRS(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 	}
 	backoff := time.Second
 	for ctx.Err() == nil {
-		err := b.gprsSession(ctx, m, cfg)
+		var err error
+		if m.Faults().Outage {
+			err = errors.New("sim: meter in outage") // its modem has no power
+		} else {
+			var registered bool
+			registered, err = b.gprsSession(ctx, m, cfg)
+			if registered {
+				backoff = time.Second
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		b.log.Debug("sim: gprs session ended", "meter", m.addr, "err", err)
-		wait := backoff/2 + rand.N(backoff)
+		wait := backoff/2 + rand.N(backoff) // ±50 % jitter
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -116,11 +125,13 @@ func (b *Bus) DialGPRS(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 	return nil
 }
 
-func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) error {
+// gprsSession is one connection to the station; registered reports whether
+// the registration line went out.
+func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) (registered bool, err error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", cfg.Station)
 	if err != nil {
-		return fmt.Errorf("sim: dial station: %w", err)
+		return false, fmt.Errorf("sim: dial station: %w", err)
 	}
 	defer c.Close()
 	imei := cfg.IMEI
@@ -135,7 +146,7 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 		return err
 	}
 	if err := write(fmt.Appendf(nil, "REG %s %s\r\n", m.addr, imei)); err != nil {
-		return fmt.Errorf("sim: register: %w", err)
+		return false, fmt.Errorf("sim: register: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -145,7 +156,7 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 		for {
 			select {
 			case <-t.C:
-				if write(fmt.Appendf(nil, "HB %s\r\n", m.addr)) != nil {
+				if m.Faults().Outage || write(fmt.Appendf(nil, "HB %s\r\n", m.addr)) != nil {
 					cancel()
 					return
 				}
@@ -168,15 +179,19 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) error {
 		replies = single.Handle(&req, replies[:0])
 		for _, r := range replies {
 			if r.Delay > 0 {
-				time.Sleep(r.Delay)
+				select {
+				case <-time.After(r.Delay):
+				case <-sctx.Done():
+					return true, sctx.Err()
+				}
 			}
 			if err := write(r.Frame); err != nil {
-				return fmt.Errorf("sim: reply: %w", err)
+				return true, fmt.Errorf("sim: reply: %w", err)
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("sim: read: %w", err)
+		return true, fmt.Errorf("sim: read: %w", err)
 	}
-	return io.EOF
+	return true, io.EOF
 }

@@ -353,4 +353,3 @@ func (s *DB) ListAudit(ctx context.Context, limit int) ([]amigo.AuditEntry, erro
 	}
 	return out, internal("list audit", rows.Err())
 }
-
