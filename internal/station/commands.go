@@ -1,0 +1,279 @@
+package station
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+// maxAttempts is how often a command is sent before it fails.
+const maxAttempts = 3
+
+// Submit stores a command durably (and audits who asked) before anything is
+// sent; the executor picks it up.
+func (e *Engine) Submit(ctx context.Context, meterID int64, typ, by string) (amigo.Command, error) {
+	now := e.clock.Now()
+	c := amigo.Command{MeterID: meterID, Type: typ, RequestedBy: by, CreatedAt: now, UpdatedAt: now, NextAttemptAt: now, ExpiresAt: now.Add(e.cfg.CommandTTL)}
+	if _, err := e.store.GetMeter(ctx, meterID); err != nil {
+		return c, err
+	}
+	if err := e.store.CreateCommand(ctx, &c); err != nil {
+		return c, err
+	}
+	e.store.AppendAudit(ctx, amigo.AuditEntry{Time: now, Actor: by, Action: "command." + typ, Object: fmt.Sprintf("meter %d, command %d", meterID, c.ID)})
+	e.Wake()
+	return c, nil
+}
+
+func (e *Engine) runCommands(ctx context.Context) {
+	due, err := e.store.DueCommands(ctx, e.clock.Now(), 50)
+	if err != nil {
+		e.log.Error("due commands", "err", err)
+		return
+	}
+	for _, c := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		e.execute(ctx, c)
+	}
+}
+
+// finish records a command's outcome and audits it.
+func (e *Engine) finish(ctx context.Context, c amigo.Command, status, reason, result string) {
+	now := e.clock.Now()
+	c.Status, c.Reason, c.Result, c.UpdatedAt = status, reason, result, now
+	if err := e.store.UpdateCommand(ctx, c); err != nil {
+		e.log.Error("update command", "id", c.ID, "err", err)
+		return
+	}
+	e.store.AppendAudit(ctx, amigo.AuditEntry{Time: now, Actor: "station", Action: "command." + status, Object: fmt.Sprintf("command %d", c.ID), Detail: reason + result})
+	if status == amigo.CmdFailed {
+		e.store.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCommandFailed, Severity: "warning", MeterID: c.MeterID,
+			Message: fmt.Sprintf("command %d (%s) failed: %s / 命令失败", c.ID, c.Type, reason)})
+	}
+}
+
+func (e *Engine) retry(ctx context.Context, c amigo.Command, reason string) {
+	now := e.clock.Now()
+	if c.Attempts >= maxAttempts {
+		e.finish(ctx, c, amigo.CmdFailed, reason, "")
+		return
+	}
+	c.Reason, c.UpdatedAt = reason, now
+	c.NextAttemptAt = now.Add(time.Duration(c.Attempts) * time.Minute)
+	e.store.UpdateCommand(ctx, c)
+}
+
+func (e *Engine) execute(ctx context.Context, c amigo.Command) {
+	now := e.clock.Now()
+	if now.After(c.ExpiresAt) {
+		e.finish(ctx, c, amigo.CmdExpired, "validity passed before it could be carried out / 命令已过期", "")
+		return
+	}
+	m, err := e.store.GetMeter(ctx, c.MeterID)
+	if err != nil {
+		e.finish(ctx, c, amigo.CmdFailed, "meter not found / 电表不存在", "")
+		return
+	}
+	if m.CollectorID == 0 {
+		e.finish(ctx, c, amigo.CmdFailed, "direct GPRS meters are not reachable for commands yet / 暂不支持GPRS直连表命令", "")
+		return
+	}
+	col, err := e.store.GetCollector(ctx, m.CollectorID)
+	if err != nil {
+		e.finish(ctx, c, amigo.CmdFailed, "collector not found / 采集器不存在", "")
+		return
+	}
+	t, ok := e.front.Terminal(col.Address)
+	if !ok {
+		// The collector is offline: the command waits (until it expires).
+		if c.Reason == "" {
+			c.Reason = "waiting for collector " + col.Address + " / 等待采集器上线"
+		}
+		c.NextAttemptAt, c.UpdatedAt = now.Add(30*time.Second), now
+		e.store.UpdateCommand(ctx, c)
+		return
+	}
+	c.Attempts++
+	c.Status, c.UpdatedAt = amigo.CmdSent, now
+	e.store.UpdateCommand(ctx, c)
+	addr, err := dlt645.ParseAddress(m.Address)
+	if err != nil {
+		e.finish(ctx, c, amigo.CmdFailed, "bad meter address", "")
+		return
+	}
+	auth, err := meterAuth(m)
+	if err != nil {
+		e.finish(ctx, c, amigo.CmdFailed, "bad meter password in the archive / 档案中的电表密码有误", "")
+		return
+	}
+	loc := amigo.Site{}.Location()
+	if site, err := e.store.GetSite(ctx, m.SiteID); err == nil {
+		loc = site.Location()
+	}
+	var req dlt645.Frame
+	switch c.Type {
+	case amigo.CmdDisconnect, amigo.CmdReconnect:
+		ct := dlt645.ControlTrip
+		if c.Type == amigo.CmdReconnect {
+			ct = dlt645.ControlAllowClose
+		}
+		req = dlt645.ControlRequest(addr, dlt645.ControlCommand{Type: ct, Auth: auth, Until: dlt645.DateTimeOf(c.ExpiresAt.In(loc))})
+	case amigo.CmdTimeSync:
+		req = dlt645.BroadcastTimeRequest(addr, dlt645.DateTimeOf(now.In(loc)))
+	case amigo.CmdRead:
+		req = dlt645.ReadRequest(addr, dlt645.DIForwardActiveBlock)
+	}
+	reply, err := e.forward(ctx, t, uint8(m.Port), req)
+	switch {
+	case c.Type == amigo.CmdTimeSync:
+		if err != nil && !errors.Is(err, errNoAnswer) {
+			e.retry(ctx, c, err.Error())
+			return
+		}
+		e.finish(ctx, c, amigo.CmdSucceeded, "", "time set to "+now.In(loc).Format(time.DateTime))
+		return
+	case err != nil:
+		e.retry(ctx, c, err.Error())
+		return
+	}
+	if ew, ok := reply.ErrorWord(); ok {
+		e.finish(ctx, c, amigo.CmdFailed, fmt.Sprintf("meter refused: %v / 电表拒绝", ew.Names()), "")
+		return
+	}
+	if c.Type == amigo.CmdRead {
+		vals, err := reply.Values()
+		if err != nil || len(vals) == 0 {
+			e.retry(ctx, c, "unreadable reply / 回复无法解析")
+			return
+		}
+		e.finish(ctx, c, amigo.CmdSucceeded, "", "forward active total "+vals[0].Num.String()+" kWh")
+		return
+	}
+	// Confirm by reading the relay state back (status word 3 bit 4).
+	st, err := e.forward(ctx, t, uint8(m.Port), dlt645.ReadRequest(addr, dlt645.DIStatusWord3))
+	if err != nil {
+		e.retry(ctx, c, "relay state not read back: "+err.Error())
+		return
+	}
+	v, ok := st.Value()
+	if !ok || len(v) != 2 {
+		e.retry(ctx, c, "relay state not read back / 未能读回继电器状态")
+		return
+	}
+	open := v[0]&dlt645.Status3RelayOpen != 0
+	relay := amigo.RelayClosed
+	if open {
+		relay = amigo.RelayOpen
+	}
+	e.store.SetMeterRelay(ctx, m.ID, relay)
+	if (c.Type == amigo.CmdDisconnect) != open {
+		e.retry(ctx, c, "relay reads "+relay+" after the command / 继电器状态与命令不符")
+		return
+	}
+	e.finish(ctx, c, amigo.CmdSucceeded, "", "relay "+relay)
+}
+
+var errNoAnswer = errors.New("the meter did not answer / 电表无应答")
+
+// forward sends a DL/T 645 frame through the collector (AFN 10 F1) and
+// returns the meter's reply.
+func (e *Engine) forward(ctx context.Context, t Terminal, port uint8, req dlt645.Frame) (dlt645.Frame, error) {
+	wire, err := dlt645.AppendFrame(dlt645.AppendPreamble(nil), &req)
+	if err != nil {
+		return dlt645.Frame{}, err
+	}
+	data, err := q1376.Forward{Port: port, Control: q1376.Control2400_8E1, FrameTimeout: 5 * time.Second, ByteTimeout: 100 * time.Millisecond, Content: wire}.Append(nil)
+	if err != nil {
+		return dlt645.Frame{}, err
+	}
+	answers, err := t.Request(ctx, q1376.AFNForward, q1376.NewUnit(0, 1, data))
+	if err != nil {
+		return dlt645.Frame{}, err
+	}
+	for _, a := range answers {
+		if a.AFN != q1376.AFNForward || len(a.Units) == 0 {
+			return dlt645.Frame{}, errors.New("the collector denied the forwarding / 采集器拒绝转发")
+		}
+		r, err := q1376.ParseForwardReply(a.Units[0].Data)
+		if err != nil {
+			return dlt645.Frame{}, err
+		}
+		if len(r.Content) == 0 {
+			return dlt645.Frame{}, errNoAnswer
+		}
+		var f dlt645.Frame
+		i := 0
+		for i < len(r.Content) && r.Content[i] == dlt645.Preamble {
+			i++
+		}
+		if _, err := f.Decode(r.Content[i:]); err != nil {
+			return dlt645.Frame{}, fmt.Errorf("meter reply: %w", err)
+		}
+		return f, nil
+	}
+	return dlt645.Frame{}, errNoAnswer
+}
+
+func meterAuth(m amigo.Meter) (dlt645.Auth, error) {
+	p, err := hex.DecodeString(m.Password)
+	if err != nil || len(p) != 4 {
+		return dlt645.Auth{}, fmt.Errorf("password")
+	}
+	o, err := hex.DecodeString(m.Operator)
+	if err != nil || len(o) != 4 {
+		return dlt645.Auth{}, fmt.Errorf("operator")
+	}
+	return dlt645.Auth{Level: p[0], Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
+		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3])}, nil
+}
+
+// PushArchive sends a collector its meters (AFN 04 F10); the station calls
+// it when a collector logs in, so a changed archive always reaches it.
+func (e *Engine) PushArchive(ctx context.Context, c amigo.Collector) error {
+	t, ok := e.front.Terminal(c.Address)
+	if !ok {
+		return fmt.Errorf("collector %s is not connected", c.Address)
+	}
+	ms, err := e.meters(ctx, c)
+	if err != nil {
+		return err
+	}
+	var entries []q1376.ArchiveEntry
+	for _, m := range ms {
+		a, err := dlt645.ParseAddress(m.Address)
+		if err != nil {
+			continue
+		}
+		auth, _ := meterAuth(m)
+		e := q1376.ArchiveEntry{Seq: uint16(m.Pn), Pn: uint16(m.Pn), Port: uint8(m.Port), Protocol: q1376.ProtoDLT645_2007, Address: a, Tariffs: 4,
+			Password: [6]byte{auth.Level, byte(auth.Password), byte(auth.Password >> 8), byte(auth.Password >> 16), byte(auth.Operator), byte(auth.Operator >> 8)}}
+		if m.Protocol == "dlt645-1997" {
+			e.Protocol = q1376.ProtoDLT645_1997
+		}
+		entries = append(entries, e)
+	}
+	data, err := q1376.AppendArchive(nil, entries)
+	if err != nil {
+		return err
+	}
+	answers, err := t.Request(ctx, q1376.AFNSet, q1376.NewUnit(0, 10, data))
+	if err != nil {
+		return err
+	}
+	if len(answers) == 0 {
+		return errors.New("no answer")
+	}
+	if ok, _ := answers[0].IsConfirm(); !ok {
+		return fmt.Errorf("collector %s refused the archive / 采集器拒绝档案", c.Address)
+	}
+	e.log.Info("meter archive pushed / 已下发测量点档案", "collector", c.Address, "meters", len(entries))
+	return nil
+}

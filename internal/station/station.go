@@ -1,0 +1,504 @@
+// Package station is the master station's engine: the collection scheduler
+// (real-time data, the previous day's frozen data, re-collection of missing
+// days), validation of what arrives, collector and meter status, and the
+// durable command executor. It reaches storage through amigo.Store and the
+// collectors through the Front interface it declares; cmd/amigo wires the
+// front end (internal/fep) in.
+package station
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+// Terminal is a logged-in collector.
+type Terminal interface {
+	Request(ctx context.Context, afn q1376.AFN, units ...q1376.Unit) ([]*q1376.Frame, error)
+	// Confirm acknowledges an answer after its data is committed.
+	Confirm(resp *q1376.Frame) error
+}
+
+// Front finds the session of a collector by its terminal address.
+type Front interface {
+	Terminal(address string) (Terminal, bool)
+}
+
+// Config tunes the engine.
+type Config struct {
+	RealtimeEvery time.Duration // default 15 min (station clock)
+	DailyAfter    time.Duration // after midnight; default 10 min
+	BackfillDays  int           // default 31
+	CommandTTL    time.Duration // default validity of a command; 24 h
+	Log           *slog.Logger
+}
+
+// Engine runs the station's work.
+type Engine struct {
+	store amigo.Store
+	front Front
+	clock vclock.Clock
+	cfg   Config
+	log   *slog.Logger
+
+	mu          sync.Mutex
+	lastSlot    map[int64]time.Time // collector -> last real-time slot collected
+	lastDaily   map[int64]time.Time // collector -> last daily pass
+	missingSent map[string]bool     // meter/day already reported missing
+	wake        chan struct{}
+}
+
+// New returns an engine.
+func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine {
+	if cfg.RealtimeEvery <= 0 {
+		cfg.RealtimeEvery = 15 * time.Minute
+	}
+	if cfg.DailyAfter <= 0 {
+		cfg.DailyAfter = 10 * time.Minute
+	}
+	if cfg.BackfillDays <= 0 {
+		cfg.BackfillDays = 31
+	}
+	if cfg.CommandTTL <= 0 {
+		cfg.CommandTTL = 24 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the engine to look at its work now (a new command, a login).
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); e.loop(ctx, e.collect) }()
+	go func() { defer wg.Done(); e.loop(ctx, e.runCommands) }()
+	wg.Wait()
+}
+
+func (e *Engine) loop(ctx context.Context, work func(context.Context)) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		work(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.wake:
+		}
+	}
+}
+
+// offset spreads collectors over the collection interval, so that ten
+// thousand of them are not asked in the same second.
+func offset(address string, every time.Duration) time.Duration {
+	h := fnv.New32a()
+	h.Write([]byte(address))
+	return time.Duration(uint64(h.Sum32()) % uint64(every/2+1))
+}
+
+// collect runs one pass of the scheduler over every collector.
+func (e *Engine) collect(ctx context.Context) {
+	sites, err := e.store.ListSites(ctx)
+	if err != nil {
+		e.log.Error("list sites", "err", err)
+		return
+	}
+	for _, site := range sites {
+		cols, err := e.store.ListCollectors(ctx, site.ID)
+		if err != nil {
+			continue
+		}
+		for _, c := range cols {
+			if ctx.Err() != nil {
+				return
+			}
+			t, online := e.front.Terminal(c.Address)
+			e.trackStatus(ctx, site, c, online)
+			if !online {
+				continue
+			}
+			e.collectCollector(ctx, site, c, t)
+		}
+	}
+}
+
+// trackStatus raises one alarm when a collector goes offline (not one per
+// meter behind it) and one note when it returns.
+func (e *Engine) trackStatus(ctx context.Context, site amigo.Site, c amigo.Collector, online bool) {
+	now := e.clock.Now()
+	switch {
+	case !online && c.Status == amigo.StatusOnline:
+		e.store.SetCollectorStatus(ctx, c.ID, amigo.StatusOffline, "no connection / 无连接", now)
+		e.store.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorDown, Severity: "alarm", SiteID: site.ID, CollectorID: c.ID,
+			Message: fmt.Sprintf("collector %s is offline / 采集器离线", c.Address)})
+	case online && c.Status != amigo.StatusOnline:
+		e.store.SetCollectorStatus(ctx, c.ID, amigo.StatusOnline, "", now)
+		if c.Status == amigo.StatusOffline {
+			e.store.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorUp, SiteID: site.ID, CollectorID: c.ID,
+				Message: fmt.Sprintf("collector %s is back online / 采集器恢复在线", c.Address)})
+		}
+	}
+}
+
+func (e *Engine) meters(ctx context.Context, c amigo.Collector) ([]amigo.Meter, error) {
+	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID})
+	if err != nil {
+		return nil, err
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.RemovedAt.IsZero() && m.Pn > 0 {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal) {
+	now := e.clock.Now()
+	every := e.cfg.RealtimeEvery
+	slot := now.Add(-offset(c.Address, every)).Truncate(every)
+	e.mu.Lock()
+	dueRT := e.lastSlot[c.ID].Before(slot)
+	loc := site.Location()
+	today := amigo.Day(now, loc)
+	dueDaily := now.Sub(today) >= e.cfg.DailyAfter && now.Sub(e.lastDaily[c.ID]) >= every
+	e.mu.Unlock()
+	if !dueRT && !dueDaily {
+		return
+	}
+	ms, err := e.meters(ctx, c)
+	if err != nil || len(ms) == 0 {
+		return
+	}
+	if dueRT {
+		if err := e.collectRealtime(ctx, site, c, t, ms); err != nil {
+			e.log.Warn("real-time collection", "collector", c.Address, "err", err)
+		} else {
+			e.mu.Lock()
+			e.lastSlot[c.ID] = slot
+			e.mu.Unlock()
+		}
+	}
+	if dueDaily {
+		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {
+			e.log.Warn("daily collection", "collector", c.Address, "err", err)
+		}
+		e.mu.Lock()
+		e.lastDaily[c.ID] = now
+		e.mu.Unlock()
+	}
+}
+
+// chunks yields units in requests of at most n.
+func chunks(units []q1376.Unit, n int) [][]q1376.Unit {
+	var out [][]q1376.Unit
+	for i := 0; i < len(units); i += n {
+		out = append(out, units[i:min(i+n, len(units))])
+	}
+	return out
+}
+
+func energyOf(v q1376.Value) (amigo.Energy, bool) {
+	if !v.Valid {
+		return 0, false
+	}
+	e, err := amigo.EnergyFromDecimal(v.Mant, int(v.Scale))
+	return e, err == nil
+}
+
+func registers(ind q1376.Indication) ([5]amigo.Energy, bool) {
+	var out [5]amigo.Energy
+	if len(ind.Values) < 1 {
+		return out, false
+	}
+	for i := 0; i < 5 && i < len(ind.Values); i++ {
+		e, ok := energyOf(ind.Values[i])
+		if !ok && i == 0 {
+			return out, false
+		}
+		out[i] = e
+	}
+	return out, true
+}
+
+// commit validates and writes readings, then confirms the answers that
+// carried them: the collector marks data delivered only after our commit.
+func (e *Engine) commit(ctx context.Context, t Terminal, answers []*q1376.Frame, rs []amigo.Reading, meters map[int64]amigo.Meter) error {
+	if len(rs) > 0 {
+		evs := e.validate(ctx, rs, meters)
+		res, err := e.store.WriteReadings(ctx, rs)
+		if err != nil {
+			return fmt.Errorf("commit readings: %w", err)
+		}
+		if len(evs) > 0 {
+			e.store.AppendEvents(ctx, evs...)
+		}
+		e.log.Debug("readings committed", "inserted", res.Inserted, "duplicates", res.Duplicates, "conflicts", res.Conflicts)
+	}
+	for _, a := range answers {
+		if a.Seq.CON {
+			if err := t.Confirm(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
+	byPn := map[uint16]amigo.Meter{}
+	byID := map[int64]amigo.Meter{}
+	var units []q1376.Unit
+	for _, m := range ms {
+		byPn[uint16(m.Pn)], byID[m.ID] = m, m
+		units = append(units, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{129}}, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{131}}, q1376.NewUnit(uint16(m.Pn), 25, nil))
+	}
+	loc := site.Location()
+	now := e.clock.Now()
+	got := map[int64]bool{}
+	for _, req := range chunks(units, 24) {
+		answers, err := t.Request(ctx, q1376.AFNClass1, req...)
+		if err != nil {
+			return err
+		}
+		readings := map[int64]*amigo.Reading{}
+		for _, a := range answers {
+			if a.AFN != q1376.AFNClass1 {
+				continue // a deny: no data for these points yet
+			}
+			items, err := a.Items()
+			if err != nil {
+				e.log.Warn("real-time answer", "collector", c.Address, "err", err)
+				continue
+			}
+			for _, it := range items {
+				m, ok := byPn[it.Pn]
+				if !ok {
+					continue
+				}
+				r := readings[m.ID]
+				if r == nil {
+					r = &amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Quality: amigo.QualityActual, Source: "collector " + c.Address, ReceivedAt: now}
+					readings[m.ID] = r
+				}
+				switch it.Fn {
+				case 129, 131:
+					ind, err := q1376.ParseIndication(it.Data)
+					if err != nil {
+						continue
+					}
+					regs, ok := registers(ind)
+					if !ok {
+						continue
+					}
+					if it.Fn == 129 {
+						r.Forward, r.HasForward = regs, true
+						if ind.HasAt {
+							r.Time = ind.ReadAt.In(loc).UTC()
+						}
+					} else {
+						r.Reverse, r.HasReverse = regs, true
+					}
+				case 25:
+					in, err := q1376.ParseInstant(it.Data)
+					if err != nil {
+						continue
+					}
+					if in.P[0].Valid {
+						w := scaleTo(in.P[0].Mant, int(in.P[0].Scale), -3) // kW -> W
+						r.PowerW = &w
+					}
+					if in.U[0].Valid {
+						dv := scaleTo(in.U[0].Mant, int(in.U[0].Scale), 1)
+						r.VoltageDV = &dv
+					}
+				}
+			}
+		}
+		var rs []amigo.Reading
+		for id, r := range readings {
+			if !r.HasForward || r.Time.IsZero() {
+				continue
+			}
+			rs = append(rs, *r)
+			got[id] = true
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].MeterID < rs[j].MeterID })
+		if err := e.commit(ctx, t, answers, rs, byID); err != nil {
+			return err
+		}
+	}
+	for _, m := range ms {
+		if got[m.ID] {
+			if m.Status != amigo.StatusOnline {
+				e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOnline, "", now)
+			}
+		} else if m.Status != amigo.StatusOffline {
+			e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "no data from its collector / 采集器无该表数据", now)
+		}
+	}
+	return nil
+}
+
+// scaleTo converts mant×10^-scale to an integer in units of 10^-want (want
+// may be negative: W from kW is want = -3).
+func scaleTo(mant int64, scale, want int) int64 {
+	for s := scale; s < want; s++ {
+		mant *= 10
+	}
+	for s := scale; s > want; s-- {
+		mant /= 10
+	}
+	return mant
+}
+
+// collectDaily asks for every missing day of the last BackfillDays, oldest
+// first, for each meter of the collector (补抄).
+func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
+	loc := site.Location()
+	now := e.clock.Now()
+	today := amigo.Day(now, loc)
+	from := today.AddDate(0, 0, -e.cfg.BackfillDays)
+	ids := make([]int64, len(ms))
+	byPn := map[uint16]amigo.Meter{}
+	byID := map[int64]amigo.Meter{}
+	for i, m := range ms {
+		ids[i] = m.ID
+		byPn[uint16(m.Pn)], byID[m.ID] = m, m
+	}
+	have, err := e.store.ReadingTimes(ctx, ids, amigo.KindDaily, from.Add(time.Hour), today.Add(time.Hour))
+	if err != nil {
+		return err
+	}
+	type want struct {
+		m   amigo.Meter
+		day time.Time // the day D whose freeze (D+1 00:00) is missing
+	}
+	var missing []want
+	for _, m := range ms {
+		got := map[int64]bool{}
+		for _, x := range have[m.ID] {
+			got[x.Unix()] = true
+		}
+		first := from
+		if start := amigo.Day(m.InstalledAt, loc); !m.InstalledAt.IsZero() && start.After(first) {
+			first = start
+		}
+		for d := first; d.Before(today); d = d.AddDate(0, 0, 1) {
+			if !got[d.AddDate(0, 0, 1).Unix()] {
+				missing = append(missing, want{m, d})
+			}
+		}
+	}
+	sort.SliceStable(missing, func(i, j int) bool { return missing[i].day.Before(missing[j].day) })
+	var units []q1376.Unit
+	for _, w := range missing {
+		td := q1376.DayOf(w.day).AppendTd(nil)
+		units = append(units, q1376.NewUnit(uint16(w.m.Pn), 161, td), q1376.NewUnit(uint16(w.m.Pn), 163, td))
+	}
+	arrived := map[string]bool{}
+	for _, req := range chunks(units, 32) {
+		answers, err := t.Request(ctx, q1376.AFNClass2, req...)
+		if err != nil {
+			return err
+		}
+		rs := map[string]*amigo.Reading{}
+		for _, a := range answers {
+			if a.AFN != q1376.AFNClass2 {
+				continue
+			}
+			items, err := a.Items()
+			if err != nil {
+				continue
+			}
+			for _, it := range items {
+				m, ok := byPn[it.Pn]
+				if !ok || (it.Fn != 161 && it.Fn != 163) {
+					continue
+				}
+				day, err := q1376.ParseDay(it.Data)
+				if err != nil {
+					continue
+				}
+				ind, err := q1376.ParseIndication(it.Data[3:])
+				if err != nil {
+					continue
+				}
+				regs, ok := registers(ind)
+				if !ok {
+					continue
+				}
+				at := day.In(loc).AddDate(0, 0, 1).UTC()
+				key := fmt.Sprint(m.ID, at.Unix())
+				r := rs[key]
+				if r == nil {
+					r = &amigo.Reading{MeterID: m.ID, Time: at, Kind: amigo.KindDaily, Quality: amigo.QualityActual, Source: "collector " + c.Address, ReceivedAt: now}
+					rs[key] = r
+				}
+				if it.Fn == 161 {
+					r.Forward, r.HasForward = regs, true
+				} else {
+					r.Reverse, r.HasReverse = regs, true
+				}
+			}
+		}
+		var batch []amigo.Reading
+		for k, r := range rs {
+			if r.HasForward {
+				batch = append(batch, *r)
+				arrived[k] = true
+			}
+		}
+		sort.Slice(batch, func(i, j int) bool {
+			if batch[i].Time.Equal(batch[j].Time) {
+				return batch[i].MeterID < batch[j].MeterID
+			}
+			return batch[i].Time.Before(batch[j].Time)
+		})
+		if err := e.commit(ctx, t, answers, batch, byID); err != nil {
+			return err
+		}
+	}
+	// A day still missing two days after it ended is reported, once.
+	var evs []amigo.Event
+	for _, w := range missing {
+		at := w.day.AddDate(0, 0, 1)
+		key := fmt.Sprint(w.m.ID, at.UTC().Unix())
+		if arrived[key] || now.Sub(at) < 48*time.Hour {
+			continue
+		}
+		e.mu.Lock()
+		sent := e.missingSent[key]
+		e.missingSent[key] = true
+		e.mu.Unlock()
+		if !sent {
+			evs = append(evs, amigo.Event{Time: now, Kind: amigo.EventMissingDay, Severity: "warning", SiteID: site.ID, AreaID: w.m.AreaID, CollectorID: c.ID, MeterID: w.m.ID,
+				Message: fmt.Sprintf("meter %s: daily data of %s still missing / 日冻结数据缺失", w.m.Address, w.day.Format("2006-01-02"))})
+		}
+	}
+	if len(evs) > 0 {
+		e.store.AppendEvents(ctx, evs...)
+	}
+	return nil
+}
