@@ -140,6 +140,10 @@ func NewFleet(c Config) (*Bus, error) {
 	return bus, nil
 }
 
+// MixedProfile returns the profile the i-th meter of a "mixed" fleet with
+// this seed gets.
+func MixedProfile(seed uint64, i int) Profile { return mixedProfile(seed, i) }
+
 // mixedProfile gives a realistic mix: mostly homes, some offices, PV homes,
 // a few towers and factories.
 func mixedProfile(seed uint64, i int) Profile {

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c *client) do(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+func eventually(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(end) {
+			t.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// runSystem starts the demo system (station, collector, meters) on store and
+// checks the issue's end-to-end points through the API.
+func runSystem(t *testing.T, store string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	up := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- demoMain(ctx, DemoConfig{Meters: 8, HTTP: "127.0.0.1:0", Data: t.TempDir(), Store: store, Speed: 3600,
+			Start: "2026-01-01T23:58:00+08:00", AdminPassword: "correct-horse", ready: func(a net.Addr) { up <- a }}, &out)
+	}()
+	var api net.Addr
+	select {
+	case api = <-up:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the demo did not start")
+	}
+	began := time.Now()
+	c := &client{t: t, base: "http://" + api.String()}
+	if !strings.Contains(out.String(), "admin / correct-horse") {
+		t.Fatalf("the demo does not print the admin credentials: %s", out.String())
+	}
+	// Errors are JSON with a stable code.
+	var e struct{ Error struct{ Code, Message string } }
+	if code := c.do("GET", "/api/v1/meters", nil, &e); code != 401 || e.Error.Code != "unauthorized" {
+		t.Fatalf("no token: %d %+v", code, e)
+	}
+	if code := c.do("POST", "/api/v1/login", map[string]string{"username": "admin", "password": "wrong"}, &e); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+	var tok struct{ Token string }
+	if code := c.do("POST", "/api/v1/login", map[string]string{"username": "admin", "password": "correct-horse"}, &tok); code != 200 || tok.Token == "" {
+		t.Fatalf("login %d", code)
+	}
+	c.token = tok.Token
+	// The next day's frozen data of every meter is in the API within a
+	// minute of real time.
+	eventually(t, "daily frozen data of every meter", time.Minute, func() bool {
+		for i := 1; i <= 8; i++ {
+			var rs struct {
+				Items []struct {
+					Time             time.Time `json:"time"`
+					Kind, Quality    string
+					ForwardActiveKWh string `json:"forward_active_kwh"`
+				}
+			}
+			c.do("GET", fmt.Sprintf("/api/v1/meters/%012d/readings?kind=daily&from=2026-01-01&to=2026-01-03", i), nil, &rs)
+			if len(rs.Items) == 0 || rs.Items[0].Quality != "actual" || !strings.Contains(rs.Items[0].ForwardActiveKWh, ".") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("daily frozen data of all meters in the API %s after start", time.Since(began).Round(time.Millisecond))
+	var ms struct {
+		Items []struct {
+			Address, Status, Relay, Collector, Area string
+			LastReading                             *struct{ ForwardActiveKWh string `json:"forward_active_kwh"` } `json:"last_reading"`
+		}
+		Total int
+	}
+	c.do("GET", "/api/v1/meters", nil, &ms)
+	if ms.Total != 8 || ms.Items[0].Collector != demoTerminal || ms.Items[0].Status != "online" || ms.Items[0].LastReading == nil {
+		t.Fatalf("meters %+v", ms)
+	}
+	// Disconnect meter 5: the command succeeds and the relay reads open.
+	var cmd struct {
+		ID     int64
+		Status string
+	}
+	if code := c.do("POST", "/api/v1/meters/000000000005/commands", map[string]string{"type": "disconnect"}, &cmd); code != 202 || cmd.Status != "pending" {
+		t.Fatalf("command %d %+v", code, cmd)
+	}
+	eventually(t, "the disconnect to succeed", 30*time.Second, func() bool {
+		var got struct{ Status, Reason string }
+		c.do("GET", fmt.Sprintf("/api/v1/commands/%d", cmd.ID), nil, &got)
+		if got.Status == "failed" {
+			t.Fatalf("disconnect failed: %s", got.Reason)
+		}
+		return got.Status == "succeeded"
+	})
+	var m struct{ Relay string }
+	c.do("GET", "/api/v1/meters/000000000005", nil, &m)
+	if m.Relay != "open" {
+		t.Fatalf("relay %q after disconnect", m.Relay)
+	}
+	if code := c.do("POST", "/api/v1/meters/000000000005/commands", map[string]string{"type": "explode"}, &e); code != 400 || e.Error.Code != "invalid" {
+		t.Fatalf("bad command type: %d %+v", code, e)
+	}
+	// Consumption per day: a number for yesterday, gaps as null.
+	var cons struct {
+		Items []struct {
+			Start time.Time
+			KWh   *string `json:"kwh"`
+		}
+	}
+	eventually(t, "a day's consumption", 30*time.Second, func() bool {
+		c.do("GET", "/api/v1/meters/000000000002/consumption?interval=day&from=2026-01-01&to=2026-01-03", nil, &cons)
+		return len(cons.Items) == 2 && cons.Items[1].KWh != nil
+	})
+	if cons.Items[0].KWh != nil {
+		t.Fatalf("the day before the first freeze is not a gap: %v", *cons.Items[0].KWh)
+	}
+	var rates struct {
+		Items []struct {
+			Kind     string
+			Expected int
+			Read     int
+		}
+	}
+	c.do("GET", "/api/v1/success-rates?day=2026-01-02", nil, &rates)
+	if len(rates.Items) == 0 || rates.Items[0].Kind != "site" || rates.Items[0].Read != 8 {
+		t.Fatalf("success rates %+v", rates)
+	}
+	var areas struct {
+		Items []struct {
+			LineLoss struct {
+				Complete bool
+				Percent  *float64
+			} `json:"line_loss"`
+		}
+	}
+	c.do("GET", "/api/v1/areas?day=2026-01-02", nil, &areas)
+	if len(areas.Items) != 1 || !areas.Items[0].LineLoss.Complete || areas.Items[0].LineLoss.Percent == nil {
+		t.Fatalf("areas %+v", areas)
+	}
+	var doc map[string]any
+	if code := c.do("GET", "/api/v1/openapi.json", nil, &doc); code != 200 || doc["openapi"] == nil {
+		t.Fatalf("openapi %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDemoEndToEnd(t *testing.T) { runSystem(t, "") }
+
+// The same system with the station on PostgreSQL.
+func TestStationOnPostgres(t *testing.T) {
+	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("AMIGO_TEST_POSTGRES not set: skipping the station on PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "amigo_e2e_" + strings.ToLower(rand.Text()[:10])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+	u, _ := url.Parse(dsn)
+	u.Path = "/" + name
+	runSystem(t, u.String())
+}

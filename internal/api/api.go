@@ -1,0 +1,248 @@
+// Package api is the station's JSON REST API under /api/v1 (documented by
+// /api/v1/openapi.json), plus /healthz and Prometheus metrics at /metrics.
+// Errors are JSON with a stable code; no stack trace or SQL reaches a
+// response.
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/amigo-metering/amigo"
+)
+
+// Commander is how the API asks for commands (the station engine).
+type Commander interface {
+	Submit(ctx context.Context, meterID int64, typ, by string) (amigo.Command, error)
+}
+
+// Server serves the API.
+type Server struct {
+	store  amigo.Store
+	cmd    Commander
+	now    func() time.Time
+	secret []byte
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	mu       sync.Mutex
+	failures map[string][]time.Time // username -> recent failed logins
+}
+
+// New returns the API server. secret signs the tokens (32 random bytes if
+// nil: tokens then die with the process).
+func New(store amigo.Store, cmd Commander, now func() time.Time, secret []byte, log *slog.Logger) *Server {
+	if secret == nil {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(), failures: map[string][]time.Time{}}
+	s.routes()
+	return s
+}
+
+// HashPassword returns a bcrypt hash for a new user.
+func HashPassword(pw string) (string, error) {
+	if len(pw) < 8 {
+		return "", amigo.Errorf(amigo.EINVALID, "password", "a password needs at least 8 characters / 密码至少8位")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.store.ListSites(r.Context()); err != nil {
+			writeErr(w, &amigo.Error{Kind: amigo.EUNAVAILABLE, Message: "store unavailable / 数据库不可用", Err: err})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapi)
+	})
+	s.mux.HandleFunc("POST /api/v1/login", s.login)
+	s.handle("GET /api/v1/meters", amigo.RoleViewer, s.listMeters)
+	s.handle("POST /api/v1/meters/import", amigo.RoleOperator, s.importMeters)
+	s.handle("GET /api/v1/meters/{address}", amigo.RoleViewer, s.getMeter)
+	s.handle("GET /api/v1/meters/{address}/readings", amigo.RoleViewer, s.readings)
+	s.handle("GET /api/v1/meters/{address}/consumption", amigo.RoleViewer, s.consumption)
+	s.handle("POST /api/v1/meters/{address}/commands", amigo.RoleOperator, s.createCommand)
+	s.handle("GET /api/v1/commands/{id}", amigo.RoleViewer, s.getCommand)
+	s.handle("GET /api/v1/collectors", amigo.RoleViewer, s.listCollectors)
+	s.handle("GET /api/v1/areas", amigo.RoleViewer, s.listAreas)
+	s.handle("GET /api/v1/events", amigo.RoleViewer, s.listEvents)
+	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
+	})
+}
+
+type principal struct {
+	User string
+	Role string
+}
+
+type ctxKey struct{}
+
+var rank = map[string]int{amigo.RoleViewer: 1, amigo.RoleCashier: 1, amigo.RoleOperator: 2, amigo.RoleAdmin: 3}
+
+// handle wraps h with bearer-token authentication and a minimum role.
+func (s *Server) handle(pattern, role string, h func(w http.ResponseWriter, r *http.Request, p principal)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := s.verify(tok)
+		if !ok || err != nil {
+			writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "auth", "log in first: Authorization: Bearer <token> / 请先登录"))
+			return
+		}
+		if rank[p.Role] < rank[role] {
+			writeErr(w, amigo.Errorf(amigo.EFORBIDDEN, "auth", "role %s may not do this / 权限不足", p.Role))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// Tokens: base64(user|role|expiry unix) "." base64(HMAC-SHA256).
+func (s *Server) sign(p principal, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(p.User + "|" + p.Role + "|" + strconv.FormatInt(exp.Unix(), 10)))
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(body))
+	return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) verify(tok string) (principal, error) {
+	body, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return principal{}, errors.New("malformed token")
+	}
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(body))
+	want := m.Sum(nil)
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, want) {
+		return principal{}, errors.New("bad signature")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil {
+		return principal{}, err
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 {
+		return principal{}, errors.New("malformed token")
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || time.Now().Unix() > exp {
+		return principal{}, errors.New("expired token")
+	}
+	return principal{User: parts[0], Role: parts[1]}, nil
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Username, Password string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "login", "body must be {\"username\",\"password\"} / 请求体格式错误"))
+		return
+	}
+	// At most 5 failures per user in 5 minutes.
+	s.mu.Lock()
+	recent := s.failures[in.Username][:0]
+	for _, t := range s.failures[in.Username] {
+		if time.Since(t) < 5*time.Minute {
+			recent = append(recent, t)
+		}
+	}
+	s.failures[in.Username] = recent
+	locked := len(recent) >= 5
+	s.mu.Unlock()
+	if locked {
+		writeErr(w, &amigo.Error{Kind: "too_many_attempts", Message: "too many failed logins, wait 5 minutes / 登录失败次数过多，请5分钟后再试"})
+		return
+	}
+	u, err := s.store.FindUserByUsername(r.Context(), in.Username)
+	if err != nil || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.Password)) != nil {
+		s.mu.Lock()
+		s.failures[in.Username] = append(s.failures[in.Username], time.Now())
+		s.mu.Unlock()
+		writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "login", "wrong username or password / 用户名或密码错误"))
+		return
+	}
+	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: u.Username, Action: "login", Object: "user " + u.Username})
+	writeJSON(w, http.StatusOK, map[string]string{"token": s.sign(principal{u.Username, u.Role}, time.Now().Add(12*time.Hour)), "role": u.Role})
+}
+
+// JSON helpers.
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+var statusOf = map[string]int{
+	amigo.EINVALID: http.StatusBadRequest, amigo.ENOTFOUND: http.StatusNotFound, amigo.ECONFLICT: http.StatusConflict,
+	amigo.EUNAUTHORIZED: http.StatusUnauthorized, amigo.EFORBIDDEN: http.StatusForbidden, amigo.EUNAVAILABLE: http.StatusServiceUnavailable,
+	"too_many_attempts": http.StatusTooManyRequests,
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	kind := amigo.ErrorKind(err)
+	code, ok := statusOf[kind]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
+	msg := amigo.ErrorMessage(err)
+	if kind == amigo.EINTERNAL {
+		slog.Error("api: internal error", "err", err)
+		msg = "internal error / 内部错误"
+	}
+	writeJSON(w, code, map[string]any{"error": map[string]string{"code": kind, "message": msg}})
+}
+
+func queryInt(r *http.Request, name string, def int) int {
+	v, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+func queryID(r *http.Request, name string) int64 {
+	v, _ := strconv.ParseInt(r.URL.Query().Get(name), 10, 64)
+	return v
+}
+
+// parseTime reads RFC 3339 or a date (00:00 in loc).
+func parseTime(s string, loc *time.Location, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, amigo.Errorf(amigo.EINVALID, "time", "%q is not a date (2006-01-02) or RFC 3339 time / 时间格式错误", s)
+}

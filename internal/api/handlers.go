@@ -1,0 +1,491 @@
+package api
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/analysis"
+)
+
+type lastReading struct {
+	Time             time.Time `json:"time"`
+	Kind             string    `json:"kind"`
+	ForwardActiveKWh string    `json:"forward_active_kwh"`
+}
+
+type meterJSON struct {
+	amigo.Meter
+	Collector   string       `json:"collector"`
+	Area        string       `json:"area"`
+	LastReading *lastReading `json:"last_reading"`
+}
+
+func (s *Server) meterView(r *http.Request, m amigo.Meter, cols map[int64]string, areas map[int64]string) meterJSON {
+	v := meterJSON{Meter: m, Collector: cols[m.CollectorID], Area: areas[m.AreaID]}
+	var best *amigo.Reading
+	for _, k := range []string{amigo.KindRealtime, amigo.KindDaily} {
+		if rd, err := s.store.LastReading(r.Context(), m.ID, k); err == nil && (best == nil || rd.Time.After(best.Time)) {
+			best = &rd
+		}
+	}
+	if best != nil {
+		v.LastReading = &lastReading{Time: best.Time, Kind: best.Kind, ForwardActiveKWh: best.Forward[0].String()}
+	}
+	return v
+}
+
+func (s *Server) names(r *http.Request) (map[int64]string, map[int64]string) {
+	cols, areas := map[int64]string{}, map[int64]string{}
+	if cs, err := s.store.ListCollectors(r.Context(), 0); err == nil {
+		for _, c := range cs {
+			cols[c.ID] = c.Address
+		}
+	}
+	if as, err := s.store.ListAreas(r.Context(), 0); err == nil {
+		for _, a := range as {
+			areas[a.ID] = a.Name
+		}
+	}
+	return cols, areas
+}
+
+func (s *Server) listMeters(w http.ResponseWriter, r *http.Request, _ principal) {
+	f := amigo.MeterFilter{SiteID: queryID(r, "site"), AreaID: queryID(r, "area"), CollectorID: queryID(r, "collector"), Status: r.URL.Query().Get("status"),
+		Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
+	ms, total, err := s.store.ListMeters(r.Context(), f)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	cols, areas := s.names(r)
+	items := make([]meterJSON, 0, len(ms))
+	for _, m := range ms {
+		items = append(items, s.meterView(r, m, cols, areas))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total})
+}
+
+func (s *Server) meter(w http.ResponseWriter, r *http.Request) (amigo.Meter, bool) {
+	m, err := s.store.FindMeterByAddress(r.Context(), r.PathValue("address"))
+	if err != nil {
+		writeErr(w, err)
+		return m, false
+	}
+	return m, true
+}
+
+func (s *Server) getMeter(w http.ResponseWriter, r *http.Request, _ principal) {
+	m, ok := s.meter(w, r)
+	if !ok {
+		return
+	}
+	cols, areas := s.names(r)
+	writeJSON(w, http.StatusOK, s.meterView(r, m, cols, areas))
+}
+
+func (s *Server) siteLoc(r *http.Request, siteID int64) *time.Location {
+	if site, err := s.store.GetSite(r.Context(), siteID); err == nil {
+		return site.Location()
+	}
+	return amigo.Site{}.Location()
+}
+
+type readingJSON struct {
+	Time              time.Time `json:"time"`
+	Kind              string    `json:"kind"`
+	Quality           string    `json:"quality"`
+	Flags             int       `json:"flags"`
+	ForwardActiveKWh  string    `json:"forward_active_kwh"`
+	ForwardTariffsKWh []string  `json:"forward_tariffs_kwh"`
+	ReverseActiveKWh  *string   `json:"reverse_active_kwh"`
+	PowerW            *int64    `json:"power_w,omitempty"`
+	VoltageV          *string   `json:"voltage_v,omitempty"`
+	Source            string    `json:"source"`
+}
+
+func (s *Server) readings(w http.ResponseWriter, r *http.Request, _ principal) {
+	m, ok := s.meter(w, r)
+	if !ok {
+		return
+	}
+	loc := s.siteLoc(r, m.SiteID)
+	now := s.now()
+	from, err := parseTime(r.URL.Query().Get("from"), loc, now.AddDate(0, 0, -31))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	to, err := parseTime(r.URL.Query().Get("to"), loc, now.Add(time.Hour))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	kind := r.URL.Query().Get("kind")
+	if kind == "day" {
+		kind = amigo.KindDaily
+	}
+	rs, err := s.store.ListReadings(r.Context(), m.ID, kind, from, to)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	items := make([]readingJSON, 0, len(rs))
+	for _, x := range rs {
+		j := readingJSON{Time: x.Time, Kind: x.Kind, Quality: x.Quality, Flags: x.Flags, ForwardActiveKWh: x.Forward[0].String(), PowerW: x.PowerW, Source: x.Source}
+		for _, t := range x.Forward[1:] {
+			j.ForwardTariffsKWh = append(j.ForwardTariffsKWh, t.String())
+		}
+		if x.HasReverse {
+			v := x.Reverse[0].String()
+			j.ReverseActiveKWh = &v
+		}
+		if x.VoltageDV != nil {
+			v := fmt.Sprintf("%d.%d", *x.VoltageDV/10, *x.VoltageDV%10)
+			j.VoltageV = &v
+		}
+		items = append(items, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+func (s *Server) consumption(w http.ResponseWriter, r *http.Request, _ principal) {
+	m, ok := s.meter(w, r)
+	if !ok {
+		return
+	}
+	interval := r.URL.Query().Get("interval")
+	if interval == "" {
+		interval = "day"
+	}
+	if interval != "day" && interval != "month" {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "consumption", "interval must be day or month / 间隔应为 day 或 month"))
+		return
+	}
+	loc := s.siteLoc(r, m.SiteID)
+	today := amigo.Day(s.now(), loc)
+	from, err := parseTime(r.URL.Query().Get("from"), loc, today.AddDate(0, 0, -30))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	to, err := parseTime(r.URL.Query().Get("to"), loc, today)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	rs, err := s.store.ListReadings(r.Context(), m.ID, amigo.KindDaily, from.AddDate(0, 0, -1), to.AddDate(0, 0, 2))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	pts := analysis.Consumption([]analysis.Segment{{Meter: m, Readings: rs}}, interval, from, to, loc)
+	writeJSON(w, http.StatusOK, map[string]any{"interval": interval, "unit": "kWh", "items": pts})
+}
+
+func (s *Server) createCommand(w http.ResponseWriter, r *http.Request, p principal) {
+	m, ok := s.meter(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Type string `json:"type"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c, err := s.cmd.Submit(r.Context(), m.ID, in.Type, p.User)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": c.ID, "status": c.Status})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := jsonDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err := dec.Decode(v); err != nil {
+		return amigo.Errorf(amigo.EINVALID, "decode", "request body is not the expected JSON: %v / 请求体格式错误", err)
+	}
+	return nil
+}
+
+func (s *Server) getCommand(w http.ResponseWriter, r *http.Request, _ principal) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "command", "command id must be a number / 命令编号应为数字"))
+		return
+	}
+	c, err := s.store.GetCommand(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) listCollectors(w http.ResponseWriter, r *http.Request, _ principal) {
+	cs, err := s.store.ListCollectors(r.Context(), queryID(r, "site"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if cs == nil {
+		cs = []amigo.Collector{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": cs, "total": len(cs)})
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ principal) {
+	f := amigo.EventFilter{Kind: r.URL.Query().Get("kind"), CollectorID: queryID(r, "collector"), Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
+	if a := r.URL.Query().Get("meter"); a != "" {
+		m, err := s.store.FindMeterByAddress(r.Context(), a)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		f.MeterID = m.ID
+	}
+	es, total, err := s.store.ListEvents(r.Context(), f)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if es == nil {
+		es = []amigo.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": es, "total": total})
+}
+
+// dayUse returns each meter's consumption of day (site zone), and whether
+// every one is known.
+func (s *Server) dayUse(r *http.Request, ms []amigo.Meter, day time.Time, loc *time.Location) (map[int64]amigo.Energy, bool) {
+	out := map[int64]amigo.Energy{}
+	complete := true
+	for _, m := range ms {
+		rs, err := s.store.ListReadings(r.Context(), m.ID, amigo.KindDaily, day, day.AddDate(0, 0, 1).Add(time.Hour))
+		pts := analysis.Consumption([]analysis.Segment{{Meter: m, Readings: rs}}, "day", day, day.AddDate(0, 0, 1), loc)
+		if err != nil || len(pts) != 1 || pts[0].Energy == nil {
+			complete = false
+			continue
+		}
+		out[m.ID] = *pts[0].Energy
+	}
+	return out, complete
+}
+
+func (s *Server) listAreas(w http.ResponseWriter, r *http.Request, _ principal) {
+	as, err := s.store.ListAreas(r.Context(), queryID(r, "site"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	type areaJSON struct {
+		amigo.Area
+		Day      string        `json:"day"`
+		LineLoss analysis.Loss `json:"line_loss"`
+	}
+	items := []areaJSON{}
+	for _, a := range as {
+		loc := s.siteLoc(r, a.SiteID)
+		day, err := parseTime(r.URL.Query().Get("day"), loc, amigo.Day(s.now(), loc).AddDate(0, 0, -1))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		day = amigo.Day(day, loc)
+		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{AreaID: a.ID})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		var customers, supply []amigo.Meter
+		for _, m := range ms {
+			if m.ID == a.SupplyMeterID {
+				supply = append(supply, m)
+			} else {
+				customers = append(customers, m)
+			}
+		}
+		if a.SupplyMeterID != 0 && len(supply) == 0 {
+			if m, err := s.store.GetMeter(r.Context(), a.SupplyMeterID); err == nil {
+				supply = append(supply, m)
+			}
+		}
+		su, supplyOK := s.dayUse(r, supply, day, loc)
+		cu, complete := s.dayUse(r, customers, day, loc)
+		var cs []amigo.Energy
+		for _, e := range cu {
+			cs = append(cs, e)
+		}
+		loss := analysis.LineLoss(a, su[a.SupplyMeterID], supplyOK && len(supply) == 1, cs, complete)
+		items = append(items, areaJSON{Area: a, Day: day.Format("2006-01-02"), LineLoss: loss})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principal) {
+	sites, err := s.store.ListSites(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	type group struct {
+		Kind string `json:"kind"` // site, area, collector
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+		analysis.Rate
+	}
+	var items []group
+	for _, site := range sites {
+		loc := site.Location()
+		day, err := parseTime(r.URL.Query().Get("day"), loc, amigo.Day(s.now(), loc).AddDate(0, 0, -1))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		day = amigo.Day(day, loc)
+		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{SiteID: site.ID})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ids := make([]int64, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		have, err := s.store.ReadingTimes(r.Context(), ids, amigo.KindDaily, day, day.AddDate(0, 0, 1).Add(time.Hour))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		items = append(items, group{"site", site.ID, site.Name, analysis.SuccessRate(ms, have, day, loc)})
+		cols, areas := s.names(r)
+		byArea, byCol := map[int64][]amigo.Meter{}, map[int64][]amigo.Meter{}
+		for _, m := range ms {
+			byArea[m.AreaID] = append(byArea[m.AreaID], m)
+			byCol[m.CollectorID] = append(byCol[m.CollectorID], m)
+		}
+		for id, g := range byArea {
+			items = append(items, group{"area", id, areas[id], analysis.SuccessRate(g, have, day, loc)})
+		}
+		for id, g := range byCol {
+			items = append(items, group{"collector", id, cols[id], analysis.SuccessRate(g, have, day, loc)})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+// importMeters reads a CSV (header: address,site,area,collector,port,pn,
+// phases,ct,pt,password,direct) and creates every meter, or none: a bad
+// row is reported with its line number.
+func (s *Server) importMeters(w http.ResponseWriter, r *http.Request, p principal) {
+	cr := csv.NewReader(http.MaxBytesReader(w, r.Body, 16<<20))
+	head, err := cr.Read()
+	if err != nil {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "empty or unreadable CSV / CSV为空或无法读取"))
+		return
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	for _, need := range []string{"address", "site"} {
+		if _, ok := col[need]; !ok {
+			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "CSV header lacks column %q / CSV缺少列 %q", need, need))
+			return
+		}
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	sites, _ := s.store.ListSites(r.Context())
+	areas, _ := s.store.ListAreas(r.Context(), 0)
+	cols, _ := s.store.ListCollectors(r.Context(), 0)
+	var ms []amigo.Meter
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: %v / 第%d行格式错误", line, err, line))
+			return
+		}
+		m := amigo.Meter{Address: get(rec, "address"), Password: get(rec, "password"), Direct: get(rec, "direct") == "true", InstalledAt: s.now()}
+		for _, x := range sites {
+			if x.Name == get(rec, "site") || strconv.FormatInt(x.ID, 10) == get(rec, "site") {
+				m.SiteID = x.ID
+			}
+		}
+		for _, x := range areas {
+			if x.SiteID == m.SiteID && x.Name == get(rec, "area") {
+				m.AreaID = x.ID
+			}
+		}
+		for _, x := range cols {
+			if x.Address == get(rec, "collector") {
+				m.CollectorID = x.ID
+			}
+		}
+		m.Port, _ = strconv.Atoi(get(rec, "port"))
+		m.Pn, _ = strconv.Atoi(get(rec, "pn"))
+		m.Phases, _ = strconv.Atoi(get(rec, "phases"))
+		m.CTRatio, _ = strconv.Atoi(get(rec, "ct"))
+		m.PTRatio, _ = strconv.Atoi(get(rec, "pt"))
+		switch {
+		case m.SiteID == 0:
+			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: unknown site %q / 第%d行站点不存在", line, get(rec, "site"), line))
+			return
+		case get(rec, "collector") != "" && m.CollectorID == 0:
+			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: unknown collector %q / 第%d行采集器不存在", line, get(rec, "collector"), line))
+			return
+		case len(m.Address) != 12:
+			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: address %q is not 12 digits / 第%d行表地址错误", line, m.Address, line))
+			return
+		}
+		ms = append(ms, m)
+	}
+	created := 0
+	for i := range ms {
+		if err := s.store.CreateMeter(r.Context(), &ms[i]); err != nil {
+			writeErr(w, fmt.Errorf("import: meter %s (%d created before it): %w", ms[i].Address, created, err))
+			return
+		}
+		created++
+	}
+	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: p.User, Action: "meters.import", Object: fmt.Sprintf("%d meters", created)})
+	writeJSON(w, http.StatusCreated, map[string]int{"created": created})
+}
+
+// metrics writes a few gauges in the Prometheus text format.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, st := range []string{amigo.StatusOnline, amigo.StatusOffline, amigo.StatusFaulty, amigo.StatusUnknown} {
+		_, n, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{Status: st, Limit: 1})
+		if err == nil {
+			fmt.Fprintf(w, "amigo_meters{status=%q} %d\n", st, n)
+		}
+	}
+	if cs, err := s.store.ListCollectors(r.Context(), 0); err == nil {
+		on := 0
+		for _, c := range cs {
+			if c.Status == amigo.StatusOnline {
+				on++
+			}
+		}
+		fmt.Fprintf(w, "amigo_collectors %d\namigo_collectors_online %d\n", len(cs), on)
+	}
+	if _, n, err := s.store.ListEvents(r.Context(), amigo.EventFilter{Limit: 1}); err == nil {
+		fmt.Fprintf(w, "amigo_events_total %d\n", n)
+	}
+}
