@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/collector"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
-	"github.com/amigo-metering/amigo/internal/vclock"
 )
 
 func init() {
@@ -48,9 +48,15 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	if c.Meters <= 0 || c.Meters > 2000 {
 		return fmt.Errorf("--meters %d: want 1..2000", c.Meters)
 	}
-	clock, err := makeClock(c.Start, c.Speed)
-	if err != nil {
+	// The clock starts after the slow set-up (keys, store, archive), so a
+	// fast demo starting just before midnight still reaches it with every
+	// meter in place.
+	if _, err := makeClock(c.Start, c.Speed); err != nil {
 		return err
+	}
+	start := time.Now()
+	if c.Start != "" {
+		start, _ = time.Parse(time.RFC3339, c.Start)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -79,7 +85,11 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		c.AdminPassword = strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
 	}
 	// The archive: a site, an area, the collector and its meters.
-	if err := seedDemo(ctx, c, clock); err != nil {
+	if err := seedDemo(ctx, c, start); err != nil {
+		return err
+	}
+	clock, err := makeClock(c.Start, c.Speed)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -141,12 +151,21 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 }
 
 // seedDemo creates the demo's site, area, collector and meters once.
-func seedDemo(ctx context.Context, c DemoConfig, clock vclock.Clock) error {
+func seedDemo(ctx context.Context, c DemoConfig, start time.Time) error {
 	store, err := openStore(ctx, c.Store)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
+		h, err := api.HashPassword(c.AdminPassword)
+		if err != nil {
+			return err
+		}
+		if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
+			return err
+		}
+	}
 	if _, err := store.FindCollectorByAddress(ctx, demoTerminal); err == nil {
 		return nil // seeded before: keep the data
 	} else if amigo.ErrorKind(err) != amigo.ENOTFOUND {
@@ -163,7 +182,7 @@ func seedDemo(ctx context.Context, c DemoConfig, clock vclock.Clock) error {
 	var ms []amigo.Meter
 	for i := range c.Meters {
 		addr, _ := sim.AddressN("000000000001", i)
-		m := amigo.Meter{SiteID: site.ID, Address: addr.String(), CollectorID: col.ID, Port: 1, Pn: i + 1, Password: "02123456", InstalledAt: clock.Now(), Phases: 1, RatedAmps: 60}
+		m := amigo.Meter{SiteID: site.ID, Address: addr.String(), CollectorID: col.ID, Port: 1, Pn: i + 1, Password: "02123456", InstalledAt: start, Phases: 1, RatedAmps: 60}
 		switch sim.MixedProfile(1, i) {
 		case sim.Factory:
 			m.Phases, m.RatedAmps = 3, 250
@@ -196,6 +215,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Meters, "meters", 20, "virtual meters / 虚拟电表数量")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "API address / 接口地址")
 	fs.StringVar(&c.Data, "data", "amigo-data", "data directory / 数据目录")
+	fs.StringVar(&c.Store, "store", "", "store: sqlite:PATH (default DATA/amigo.db) or postgres://... / 存储")
 	fs.Float64Var(&c.Speed, "speed", 1, "virtual seconds per real second / 时间倍速")
 	fs.StringVar(&c.Start, "start", "", "virtual start time, RFC 3339 / 虚拟起始时间")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password (default: random, printed) / 管理员密码")

@@ -71,7 +71,7 @@ func runSystem(t *testing.T, store string) {
 	var out bytes.Buffer
 	go func() {
 		done <- demoMain(ctx, DemoConfig{Meters: 8, HTTP: "127.0.0.1:0", Data: t.TempDir(), Store: store, Speed: 3600,
-			Start: "2026-01-01T23:58:00+08:00", AdminPassword: "correct-horse", ready: func(a net.Addr) { up <- a }}, &out)
+			Start: "2026-01-01T23:40:00+08:00", AdminPassword: "correct-horse", ready: func(a net.Addr) { up <- a }}, &out)
 	}()
 	var api net.Addr
 	select {
@@ -87,7 +87,9 @@ func runSystem(t *testing.T, store string) {
 		t.Fatalf("the demo does not print the admin credentials: %s", out.String())
 	}
 	// Errors are JSON with a stable code.
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if code := c.do("GET", "/api/v1/meters", nil, &e); code != 401 || e.Error.Code != "unauthorized" {
 		t.Fatalf("no token: %d %+v", code, e)
 	}
@@ -121,7 +123,9 @@ func runSystem(t *testing.T, store string) {
 	var ms struct {
 		Items []struct {
 			Address, Status, Relay, Collector, Area string
-			LastReading                             *struct{ ForwardActiveKWh string `json:"forward_active_kwh"` } `json:"last_reading"`
+			LastReading                             *struct {
+				ForwardActiveKWh string `json:"forward_active_kwh"`
+			} `json:"last_reading"`
 		}
 		Total int
 	}
