@@ -16,7 +16,9 @@ import (
 // OpenTemp creates a fresh database on the server named by
 // AMIGO_TEST_POSTGRES and drops it when the test ends; it skips the test,
 // saying so, when the variable is unset.
-func openTemp(t *testing.T) amigo.Store {
+func openTemp(t *testing.T) amigo.Store { return openTempB(t) }
+
+func openTempB(t testing.TB) amigo.Store {
 	t.Helper()
 	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
 	if dsn == "" {

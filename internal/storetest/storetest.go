@@ -239,3 +239,28 @@ func auditAndEvents(t *testing.T, s amigo.Store) {
 		t.Fatalf("events %+v %d %v", evs, total, err)
 	}
 }
+
+// BenchWrite measures WriteReadings with batches of 1000 readings (one day
+// of 1000 meters per batch) and reports readings per second.
+func BenchWrite(b *testing.B, s amigo.Store) {
+	ctx := context.Background()
+	site := amigo.Site{Name: "bench"}
+	s.CreateSite(ctx, &site)
+	c := amigo.Collector{SiteID: site.ID, Address: "0001-1"}
+	s.CreateCollector(ctx, &c)
+	batch := make([]amigo.Reading, 1000)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	day := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = reading(int64(i+1), start.AddDate(0, 0, day), amigo.KindDaily, int64(day*10+i))
+		}
+		day++
+		res, err := s.WriteReadings(ctx, batch)
+		if err != nil || res.Inserted != len(batch) {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "readings/s")
+}

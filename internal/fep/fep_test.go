@@ -1,0 +1,135 @@
+package fep
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/pki"
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+type dir struct {
+	mu     sync.Mutex
+	known  map[string]amigo.Collector
+	events []amigo.Event
+	status map[int64]string
+}
+
+func (d *dir) FindCollectorByAddress(_ context.Context, a string) (amigo.Collector, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.known[a]
+	if !ok {
+		return c, amigo.Errorf(amigo.ENOTFOUND, "find", "no")
+	}
+	return c, nil
+}
+
+func (d *dir) SetCollectorStatus(_ context.Context, id int64, s, _ string, _ time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status[id] = s
+	return nil
+}
+
+func (d *dir) AppendEvents(_ context.Context, es ...amigo.Event) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events = append(d.events, es...)
+	return nil
+}
+
+func TestLoginsAreChecked(t *testing.T) {
+	ca := t.TempDir()
+	pki.InitCA(ca, "t")
+	pki.IssueServer(ca, ca, "127.0.0.1")
+	pki.IssueCollector(ca, ca, 0x0171, 1)
+	pki.IssueCollector(ca, ca, 0x0171, 2)
+	srv, err := pki.ServerConfig(filepath.Join(ca, pki.CACert), filepath.Join(ca, "station.crt"), filepath.Join(ca, "station.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dir{known: map[string]amigo.Collector{"0171-1": {ID: 1, Address: "0171-1"}}, status: map[int64]string{}}
+	f := New(Config{TLSAddr: "127.0.0.1:0", TLS: srv, RequestTimeout: 2 * time.Second}, d)
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Serve(ctx)
+	dial := func(cert string, a q1376.Address) (*tls.Conn, *q1376.Frame) {
+		cli, err := pki.ClientConfig(filepath.Join(ca, pki.CACert), filepath.Join(ca, cert+".crt"), filepath.Join(ca, cert+".key"), "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.Dial("tcp", f.TLSAddr().String(), cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := q1376.AppendFrame(nil, q1376.Login(a, 1))
+		c.Write(b)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 256)
+		n, _ := c.Read(buf)
+		if n == 0 {
+			return c, nil
+		}
+		fr, err := q1376.Parse(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, fr
+	}
+	// A known terminal with its own certificate is confirmed.
+	c, fr := dial("collector-0171-1", q1376.Address{A1: 0x0171, A2: 1})
+	if fr == nil {
+		t.Fatal("known terminal refused")
+	}
+	if ok, _ := fr.IsConfirm(); !ok {
+		t.Fatal("login not confirmed")
+	}
+	if _, ok := f.Session("0171-1"); !ok {
+		t.Fatal("no session")
+	}
+	// The station's requests reach it and answers come back by sequence.
+	go func() {
+		buf := make([]byte, 512)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := c.Read(buf)
+		req, err := q1376.Parse(buf[:n])
+		if err != nil {
+			return
+		}
+		b, _ := q1376.AppendFrame(nil, q1376.Deny(req))
+		c.Write(b)
+	}()
+	s, _ := f.Session("0171-1")
+	ans, err := s.Request(ctx, q1376.AFNClass1, q1376.NewUnit(1, 129, nil))
+	if err != nil || len(ans) != 1 || ans[0].AFN != q1376.AFNConfirm {
+		t.Fatalf("request: %v %v", ans, err)
+	}
+	c.Close()
+	// A certificate for another terminal is refused and recorded.
+	c2, fr := dial("collector-0171-2", q1376.Address{A1: 0x0171, A2: 1})
+	if fr != nil {
+		t.Fatal("a terminal logged in with another's certificate")
+	}
+	io.ReadAll(c2)
+	// An unknown terminal is refused and recorded.
+	_, fr = dial("collector-0171-2", q1376.Address{A1: 0x0171, A2: 2})
+	if fr != nil {
+		t.Fatal("unknown terminal confirmed")
+	}
+	time.Sleep(50 * time.Millisecond)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.events) != 2 || d.events[0].Kind != amigo.EventUnknownTerm {
+		t.Fatalf("events %+v", d.events)
+	}
+}
