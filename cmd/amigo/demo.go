@@ -41,7 +41,11 @@ type DemoConfig struct {
 	ready         func(api net.Addr)
 }
 
-const demoTerminal = "0171-1"
+const (
+	demoTerminal   = "0171-1"
+	demoGPRSFirst  = "900000000001"
+	demoGPRSMeters = 2
+)
 
 // demoMain runs the demo until ctx ends.
 func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
@@ -98,7 +102,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	type addrs struct{ api, fep net.Addr }
+	type addrs struct{ api, fep, gprs net.Addr }
 	up := make(chan addrs, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -107,8 +111,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		defer wg.Done()
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			AdminPassword: c.AdminPassword, SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s",
-			clock: clock, log: c.Log, ready: func(h, f net.Addr) { up <- addrs{h, f} }})
+			AdminPassword: c.AdminPassword, SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: "127.0.0.1:0",
+			clock: clock, log: c.Log, ready: func(h, f, g net.Addr) { up <- addrs{h, f, g} }})
 		if err != nil {
 			errs <- fmt.Errorf("station: %w", err)
 			cancel()
@@ -128,6 +132,10 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		addr, _ := sim.AddressN("000000000001", i)
 		ccfg.Meters = append(ccfg.Meters, collector.Meter{Address: addr.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
 	}
+	// Two GPRS meters dial the station directly.
+	if _, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.gprs.String(), Heartbeat: 20 * time.Second, Seed: 2, Clock: clock, Log: c.Log, Profile: "home"}); err != nil {
+		return err
+	}
 	col, err := collector.New(ccfg)
 	if err != nil {
 		return err
@@ -136,7 +144,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	go func() { defer wg.Done(); col.Run(ctx) }()
 	fmt.Fprintf(stdout, "amigo demo: API http://%s/api/v1 (OpenAPI: /api/v1/openapi.json), admin / %s\n", a.api, c.AdminPassword)
 	fmt.Fprintf(stdout, "amigo 演示: 接口 http://%s/api/v1 ，管理员 admin / %s\n", a.api, c.AdminPassword)
-	fmt.Fprintf(stdout, "%d virtual meters behind collector %s, clock %s at %gx, data in %s\n", c.Meters, demoTerminal, clock.Now().Format(time.RFC3339), c.Speed, c.Data)
+	fmt.Fprintf(stdout, "%d virtual meters behind collector %s and %d GPRS meters from %s, clock %s at %gx, data in %s\n", c.Meters, demoTerminal, demoGPRSMeters, demoGPRSFirst, clock.Now().Format(time.RFC3339), c.Speed, c.Data)
 	if c.ready != nil {
 		c.ready(a.api)
 	}
@@ -193,6 +201,13 @@ func seedDemo(ctx context.Context, c DemoConfig, start time.Time) error {
 			return err
 		}
 		ms = append(ms, m)
+	}
+	for i := range demoGPRSMeters {
+		addr, _ := sim.AddressN(demoGPRSFirst, i)
+		m := amigo.Meter{SiteID: site.ID, Address: addr.String(), Direct: true, Password: "02123456", InstalledAt: start, Phases: 1, RatedAmps: 60}
+		if err := store.CreateMeter(ctx, &m); err != nil {
+			return err
+		}
 	}
 	// Meter 1 plays the area's supply meter, for line loss.
 	area := amigo.Area{SiteID: site.ID, Name: "Building 1 一号楼", SupplyMeterID: ms[0].ID, LossLow: -1, LossHigh: 10}

@@ -120,6 +120,12 @@ func runSystem(t *testing.T, store string) {
 		return true
 	})
 	t.Logf("daily frozen data of all meters in the API %s after start", time.Since(began).Round(time.Millisecond))
+	// The GPRS meters registered and their data arrived too.
+	eventually(t, "GPRS meters' daily data", 30*time.Second, func() bool {
+		var rs struct{ Items []struct{ Kind string } }
+		c.do("GET", "/api/v1/meters/900000000002/readings?kind=daily&from=2026-01-01&to=2026-01-04", nil, &rs)
+		return len(rs.Items) > 0
+	})
 	var ms struct {
 		Items []struct {
 			Address, Status, Relay, Collector, Area string
@@ -130,7 +136,7 @@ func runSystem(t *testing.T, store string) {
 		Total int
 	}
 	c.do("GET", "/api/v1/meters", nil, &ms)
-	if ms.Total != 8 || ms.Items[0].Collector != demoTerminal || ms.Items[0].Status != "online" || ms.Items[0].LastReading == nil {
+	if ms.Total != 10 || ms.Items[0].Collector != demoTerminal || ms.Items[0].Status != "online" || ms.Items[0].LastReading == nil {
 		t.Fatalf("meters %+v", ms)
 	}
 	// Disconnect meter 5: the command succeeds and the relay reads open.
@@ -154,6 +160,16 @@ func runSystem(t *testing.T, store string) {
 	if m.Relay != "open" {
 		t.Fatalf("relay %q after disconnect", m.Relay)
 	}
+	// A GPRS meter is disconnected on its own connection.
+	c.do("POST", "/api/v1/meters/900000000001/commands", map[string]string{"type": "disconnect"}, &cmd)
+	eventually(t, "the GPRS disconnect to succeed", 30*time.Second, func() bool {
+		var got struct{ Status, Reason string }
+		c.do("GET", fmt.Sprintf("/api/v1/commands/%d", cmd.ID), nil, &got)
+		if got.Status == "failed" {
+			t.Fatalf("GPRS disconnect failed: %s", got.Reason)
+		}
+		return got.Status == "succeeded"
+	})
 	if code := c.do("POST", "/api/v1/meters/000000000005/commands", map[string]string{"type": "explode"}, &e); code != 400 || e.Error.Code != "invalid" {
 		t.Fatalf("bad command type: %d %+v", code, e)
 	}
@@ -179,7 +195,7 @@ func runSystem(t *testing.T, store string) {
 		}
 	}
 	c.do("GET", "/api/v1/success-rates?day=2026-01-02", nil, &rates)
-	if len(rates.Items) == 0 || rates.Items[0].Kind != "site" || rates.Items[0].Read != 8 {
+	if len(rates.Items) == 0 || rates.Items[0].Kind != "site" || rates.Items[0].Read != 10 {
 		t.Fatalf("success rates %+v", rates)
 	}
 	var areas struct {

@@ -40,6 +40,7 @@ type StationConfig struct {
 	HTTP            string `json:"http"`             // API address, e.g. ":8080"
 	CollectorsTLS   string `json:"collectors_tls"`   // 1376.1 over TLS 1.3, e.g. ":7001"
 	CollectorsPlain string `json:"collectors_plain"` // third-party terminals marked plain_tcp; "" = off
+	GPRS            string `json:"gprs"`             // direct GPRS meters (registration line, then DL/T 645); "" = off
 	CAFile          string `json:"ca_file"`
 	CertFile        string `json:"cert_file"`
 	KeyFile         string `json:"key_file"`
@@ -51,7 +52,7 @@ type StationConfig struct {
 
 	clock vclock.Clock
 	log   *slog.Logger
-	ready func(http, fepTLS net.Addr) // called once listening (tests, demo)
+	ready func(http, fepTLS, gprs net.Addr) // called once listening (tests, demo)
 }
 
 func dur(s string, def time.Duration) (time.Duration, error) {
@@ -77,6 +78,14 @@ func openStore(ctx context.Context, spec string) (amigo.Store, error) {
 
 // frontAdapter lets the engine reach the front end's sessions.
 type frontAdapter struct{ f *fep.FEP }
+
+func (a frontAdapter) Meter(address string) (station.MeterLink, bool) {
+	s, ok := a.f.MeterSession(address)
+	if !ok {
+		return nil, false
+	}
+	return s, true
+}
 
 func (a frontAdapter) Terminal(address string) (station.Terminal, bool) {
 	s, ok := a.f.Session(address)
@@ -155,6 +164,11 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := front.Listen(); err != nil {
 		return err
 	}
+	if cfg.GPRS != "" {
+		if err := front.ListenGPRS(cfg.GPRS, store); err != nil {
+			return err
+		}
+	}
 	key, err := secret(cfg.SecretFile)
 	if err != nil {
 		return fmt.Errorf("secret: %w", err)
@@ -165,7 +179,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
 	if cfg.ready != nil {
-		cfg.ready(hl.Addr(), front.TLSAddr())
+		cfg.ready(hl.Addr(), front.TLSAddr(), front.GPRSAddr())
 	}
 	log.Info("station running / 主站运行中", "api", hl.Addr().String(), "collectors", front.TLSAddr())
 	var wg sync.WaitGroup

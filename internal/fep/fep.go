@@ -52,6 +52,9 @@ type FEP struct {
 	sessions map[string]*Session
 	tlsL     net.Listener
 	plainL   net.Listener
+	gprsL    net.Listener
+	gprs     map[string]*MeterSession
+	meters   MeterDirectory
 }
 
 // New returns a front end; Listen opens its ports.
@@ -68,7 +71,7 @@ func New(cfg Config, dir Directory) *FEP {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}}
+	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}}
 }
 
 // Listen opens the listeners.
@@ -104,7 +107,7 @@ func (f *FEP) TLSAddr() net.Addr {
 // Serve accepts collectors until ctx ends.
 func (f *FEP) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, l := range []net.Listener{f.tlsL, f.plainL} {
+	for _, l := range []net.Listener{f.tlsL, f.plainL, f.gprsL} {
 		if l == nil {
 			continue
 		}
@@ -120,6 +123,10 @@ func (f *FEP) Serve(ctx context.Context) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					if l == f.gprsL {
+						f.serveGPRS(ctx, c)
+						return
+					}
 					f.serveConn(ctx, c, l == f.plainL)
 				}()
 			}

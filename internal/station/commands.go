@@ -82,20 +82,36 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 		e.finish(ctx, c, amigo.CmdFailed, "meter not found / 电表不存在", "")
 		return
 	}
-	if m.CollectorID == 0 {
-		e.finish(ctx, c, amigo.CmdFailed, "direct GPRS meters are not reachable for commands yet / 暂不支持GPRS直连表命令", "")
-		return
+	// send carries a 645 frame to the meter: through its collector (AFN 10
+	// F1), or on its own GPRS connection.
+	var send func(dlt645.Frame) (dlt645.Frame, error)
+	waitFor := ""
+	if m.Direct {
+		if l, ok := e.front.Meter(m.Address); ok {
+			send = func(f dlt645.Frame) (dlt645.Frame, error) {
+				r, err := l.Exchange(ctx, f, directTimeout)
+				if err != nil && f.Control.Func() == dlt645.FuncBroadcastTime {
+					return r, errNoAnswer
+				}
+				return r, err
+			}
+		}
+		waitFor = "meter " + m.Address
+	} else {
+		col, err := e.store.GetCollector(ctx, m.CollectorID)
+		if err != nil {
+			e.finish(ctx, c, amigo.CmdFailed, "collector not found / 采集器不存在", "")
+			return
+		}
+		if t, ok := e.front.Terminal(col.Address); ok {
+			send = func(f dlt645.Frame) (dlt645.Frame, error) { return e.forward(ctx, t, uint8(m.Port), f) }
+		}
+		waitFor = "collector " + col.Address
 	}
-	col, err := e.store.GetCollector(ctx, m.CollectorID)
-	if err != nil {
-		e.finish(ctx, c, amigo.CmdFailed, "collector not found / 采集器不存在", "")
-		return
-	}
-	t, ok := e.front.Terminal(col.Address)
-	if !ok {
-		// The collector is offline: the command waits (until it expires).
+	if send == nil {
+		// Offline: the command waits (until it expires).
 		if c.Reason == "" {
-			c.Reason = "waiting for collector " + col.Address + " / 等待采集器上线"
+			c.Reason = "waiting for " + waitFor + " / 等待设备上线"
 		}
 		c.NextAttemptAt, c.UpdatedAt = now.Add(30*time.Second), now
 		e.store.UpdateCommand(ctx, c)
@@ -131,7 +147,7 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 	case amigo.CmdRead:
 		req = dlt645.ReadRequest(addr, dlt645.DIForwardActiveBlock)
 	}
-	reply, err := e.forward(ctx, t, uint8(m.Port), req)
+	reply, err := send(req)
 	switch {
 	case c.Type == amigo.CmdTimeSync:
 		if err != nil && !errors.Is(err, errNoAnswer) {
@@ -158,7 +174,7 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 		return
 	}
 	// Confirm by reading the relay state back (status word 3 bit 4).
-	st, err := e.forward(ctx, t, uint8(m.Port), dlt645.ReadRequest(addr, dlt645.DIStatusWord3))
+	st, err := send(dlt645.ReadRequest(addr, dlt645.DIStatusWord3))
 	if err != nil {
 		e.retry(ctx, c, "relay state not read back: "+err.Error())
 		return

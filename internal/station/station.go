@@ -27,9 +27,11 @@ type Terminal interface {
 	Confirm(resp *q1376.Frame) error
 }
 
-// Front finds the session of a collector by its terminal address.
+// Front finds the session of a collector by its terminal address, and of a
+// directly connected (GPRS) meter by its address.
 type Front interface {
 	Terminal(address string) (Terminal, bool)
+	Meter(address string) (MeterLink, bool)
 }
 
 // Config tunes the engine.
@@ -139,6 +141,7 @@ func (e *Engine) collect(ctx context.Context) {
 			}
 			e.collectCollector(ctx, site, c, t)
 		}
+		e.collectDirect(ctx, site)
 	}
 }
 
@@ -257,7 +260,7 @@ func (e *Engine) commit(ctx context.Context, t Terminal, answers []*q1376.Frame,
 		e.log.Debug("readings committed", "inserted", res.Inserted, "duplicates", res.Duplicates, "conflicts", res.Conflicts)
 	}
 	for _, a := range answers {
-		if a.Seq.CON {
+		if a.Seq.CON && t != nil {
 			if err := t.Confirm(a); err != nil {
 				return err
 			}
