@@ -47,7 +47,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
 	parts := &partitions{made: map[string]bool{}}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, BeforeReadings: parts.ensure})}, nil
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, MultiRow: true, BeforeReadings: parts.ensure})}, nil
 }
 
 // partitions creates the monthly partitions of readings on demand.

@@ -21,6 +21,9 @@ type Dialect struct {
 	Name string
 	// Dollar is true when placeholders are $1, $2 (PostgreSQL), false for ?.
 	Dollar bool
+	// MultiRow writes readings with multi-row statements (a networked
+	// server); otherwise one prepared statement per row.
+	MultiRow bool
 	// BeforeReadings, when set, runs in the transaction before readings
 	// are written (PostgreSQL creates the partitions they need).
 	BeforeReadings func(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -290,6 +291,18 @@ func (e *Engine) PushArchive(ctx context.Context, c amigo.Collector) error {
 	if ok, _ := answers[0].IsConfirm(); !ok {
 		return fmt.Errorf("collector %s refused the archive / 采集器拒绝档案", c.Address)
 	}
+	e.mu.Lock()
+	e.pushed[c.ID] = archiveSignature(ms)
+	e.mu.Unlock()
 	e.log.Info("meter archive pushed / 已下发测量点档案", "collector", c.Address, "meters", len(entries))
 	return nil
+}
+
+// archiveSignature identifies an archive's content.
+func archiveSignature(ms []amigo.Meter) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%d/%d/%s/%s/%s/%s;", m.Pn, m.Port, m.Address, m.Protocol, m.Password, m.Operator)
+	}
+	return b.String()
 }

@@ -55,6 +55,7 @@ type Engine struct {
 	lastSlot    map[int64]time.Time // collector -> last real-time slot collected
 	lastDaily   map[int64]time.Time // collector -> last daily pass
 	missingSent map[string]bool     // meter/day already reported missing
+	pushed      map[int64]string    // collector -> signature of the archive it has
 	wake        chan struct{}
 }
 
@@ -76,7 +77,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.Log = slog.Default()
 	}
 	return &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, wake: make(chan struct{}, 1)}
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, wake: make(chan struct{}, 1)}
 }
 
 // Wake asks the engine to look at its work now (a new command, a login).
@@ -195,6 +196,16 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		return
 	}
 	if dueRT {
+		// A changed archive (meters added, moved, re-keyed) is pushed before
+		// it is used.
+		e.mu.Lock()
+		stale := e.pushed[c.ID] != archiveSignature(ms)
+		e.mu.Unlock()
+		if stale {
+			if err := e.PushArchive(ctx, c); err != nil {
+				e.log.Warn("archive push", "collector", c.Address, "err", err)
+			}
+		}
 		if err := e.collectRealtime(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("real-time collection", "collector", c.Address, "err", err)
 		} else {
