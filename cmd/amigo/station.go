@@ -132,6 +132,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return fmt.Errorf("daily_after: %w", err)
 	}
+	tlsCfg, err := pki.ServerConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
@@ -147,10 +151,6 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 				return err
 			}
 		}
-	}
-	tlsCfg, err := pki.ServerConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return err
 	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
