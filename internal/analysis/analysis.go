@@ -33,46 +33,64 @@ type Segment struct {
 // last register and the new meter's first are used, so the account stays
 // continuous. A wrap of the register counts as roll-over.
 func Consumption(segs []Segment, interval string, from, to time.Time, loc *time.Location) []Point {
-	// Register at each freeze instant (00:00 ending a day), per day start.
+	// Each meter's marks: its daily freezes, and the manual readings taken
+	// when it was installed or removed.
 	type mark struct {
-		at     time.Time
-		fwd    amigo.Energy
-		meter  int64
-		actual bool
+		at  time.Time
+		fwd amigo.Energy
 	}
-	var marks []mark
-	for _, s := range segs {
+	marks := make([][]mark, len(segs))
+	for i, s := range segs {
 		for _, r := range s.Readings {
-			if r.Kind != amigo.KindDaily || !r.HasForward || r.Quality == amigo.QualityEstimated {
+			if !r.HasForward || r.Quality == amigo.QualityEstimated || (r.Kind != amigo.KindDaily && r.Kind != amigo.KindManual) {
 				continue
 			}
-			marks = append(marks, mark{at: r.Time.In(loc), fwd: r.Forward[0], meter: s.Meter.ID})
+			marks[i] = append(marks[i], mark{r.Time.In(loc), r.Forward[0]})
 		}
+		sort.Slice(marks[i], func(a, b int) bool { return marks[i][a].at.Before(marks[i][b].at) })
 	}
-	sort.Slice(marks, func(i, j int) bool { return marks[i].at.Before(marks[j].at) })
-	byDay := map[time.Time]mark{}
-	for _, m := range marks {
-		byDay[amigo.Day(m.at, loc)] = m
+	// at returns meter i's register at instant t, exactly (no estimate).
+	at := func(i int, t time.Time) (amigo.Energy, bool) {
+		for _, m := range marks[i] {
+			if m.at.Equal(t) {
+				return m.fwd, true
+			}
+		}
+		return 0, false
 	}
-	// dayUse is the consumption of day d: freeze at d+1 minus freeze at d.
+	// dayUse is the consumption of day d over every meter in service that
+	// day: from the freeze opening the day (or the installation reading) to
+	// the freeze closing it (or the removal reading). A register that wraps
+	// counts as roll-over. Any meter without both ends makes the day a gap.
 	dayUse := func(d time.Time) (amigo.Energy, bool) {
-		end, ok1 := byDay[d.AddDate(0, 0, 1)]
-		start, ok2 := byDay[d]
-		if !ok1 || !ok2 {
-			return 0, false
+		end := d.AddDate(0, 0, 1)
+		var sum amigo.Energy
+		served := false
+		for i, s := range segs {
+			m := s.Meter
+			if (!m.InstalledAt.IsZero() && !m.InstalledAt.Before(end)) || (!m.RemovedAt.IsZero() && !m.RemovedAt.After(d)) {
+				continue // not in service that day
+			}
+			open, closeAt := d, end
+			if !m.InstalledAt.IsZero() && m.InstalledAt.After(d) {
+				open = m.InstalledAt.In(loc)
+			}
+			if !m.RemovedAt.IsZero() && m.RemovedAt.Before(end) {
+				closeAt = m.RemovedAt.In(loc)
+			}
+			a, ok1 := at(i, open)
+			b, ok2 := at(i, closeAt)
+			if !ok1 || !ok2 {
+				return 0, false
+			}
+			u := b - a
+			if u < 0 {
+				u += RollOver
+			}
+			sum += u
+			served = true
 		}
-		if end.meter != start.meter {
-			// A swap between the two freezes: the old meter's last freeze
-			// and the new one's first are both on record; the part in
-			// between (the swap day) is unknown unless both read the same
-			// instant. Report the new meter's advance from its first mark.
-			return 0, false
-		}
-		u := end.fwd - start.fwd
-		if u < 0 {
-			u += RollOver
-		}
-		return u, true
+		return sum, served
 	}
 	var out []Point
 	from, to = amigo.Day(from, loc), amigo.Day(to, loc)

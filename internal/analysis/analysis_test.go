@@ -32,6 +32,30 @@ func TestConsumptionGapsRollOverAndSwap(t *testing.T) {
 	}
 }
 
+// A meter swap keeps the account continuous: the old meter's removal
+// reading and the new meter's installation reading bridge the swap day.
+func TestConsumptionAcrossASwap(t *testing.T) {
+	swap := time.Date(2026, 1, 3, 14, 0, 0, 0, loc)
+	manual := func(meter int64, kwh int64) amigo.Reading {
+		return amigo.Reading{MeterID: meter, Kind: amigo.KindManual, Time: swap.UTC(), Forward: [5]amigo.Energy{amigo.KWh(kwh)}, HasForward: true}
+	}
+	old := Segment{Meter: amigo.Meter{ID: 1, RemovedAt: swap}, Readings: []amigo.Reading{daily(1, 2, 500), daily(1, 3, 510), manual(1, 516)}}
+	repl := Segment{Meter: amigo.Meter{ID: 2, InstalledAt: swap}, Readings: []amigo.Reading{manual(2, 0), daily(2, 4, 7), daily(2, 5, 19)}}
+	pts := Consumption([]Segment{old, repl}, "day", time.Date(2026, 1, 2, 0, 0, 0, 0, loc), time.Date(2026, 1, 5, 0, 0, 0, 0, loc), loc)
+	want := []int64{10, 13, 12} // 510-500; (516-510)+(7-0); 19-7
+	for i, w := range want {
+		if pts[i].Energy == nil || *pts[i].Energy != amigo.KWh(w) {
+			t.Fatalf("day %d: %v, want %d kWh", i, pts[i].Energy, w)
+		}
+	}
+	// Without the removal reading the swap day is a gap, not a guess.
+	old.Readings = old.Readings[:2]
+	pts = Consumption([]Segment{old, repl}, "day", time.Date(2026, 1, 3, 0, 0, 0, 0, loc), time.Date(2026, 1, 4, 0, 0, 0, 0, loc), loc)
+	if pts[0].Energy != nil {
+		t.Fatalf("swap day without the removal reading: %s", pts[0].Energy)
+	}
+}
+
 func TestSuccessRateAndLineLoss(t *testing.T) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, loc)
 	closing := day.AddDate(0, 0, 1).UTC()
