@@ -210,6 +210,16 @@ func runSystem(t *testing.T, store string) {
 	if len(areas.Items) != 1 || !areas.Items[0].LineLoss.Complete || areas.Items[0].LineLoss.Percent == nil {
 		t.Fatalf("areas %+v", areas)
 	}
+	// Meter 1 is the area's supply meter but an independent virtual load,
+	// so the area's line loss is far outside its band: one event per day.
+	var evs struct {
+		Items []struct{ Kind, Message string }
+		Total int
+	}
+	eventually(t, "a line-loss event", 30*time.Second, func() bool {
+		c.do("GET", "/api/v1/events?kind=lineloss.out_of_band", nil, &evs)
+		return evs.Total >= 1
+	})
 	var doc map[string]any
 	if code := c.do("GET", "/api/v1/openapi.json", nil, &doc); code != 200 || doc["openapi"] == nil {
 		t.Fatalf("openapi %d", code)

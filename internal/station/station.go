@@ -143,6 +143,7 @@ func (e *Engine) collect(ctx context.Context) {
 			e.collectCollector(ctx, site, c, t)
 		}
 		e.collectDirect(ctx, site)
+		e.checkLineLoss(ctx, site)
 	}
 }
 
