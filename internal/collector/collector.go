@@ -364,6 +364,24 @@ func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
 	if off < 0 {
 		off = -off
 	}
+	// Once a day, with the clock: the event counters (power-downs, cover
+	// openings, trips); a rise is logged and kept for the station.
+	for _, ev := range []struct {
+		di   dlt645.DI
+		name string
+	}{{dlt645.DIPowerDownCount, "power_down"}, {dlt645.DICoverOpenCount, "cover_open"}, {dlt645.DITripCount, "trip"}} {
+		v, err := c.read(ctx, l, m, ev.di)
+		if err != nil || len(v) != 1 {
+			continue
+		}
+		k := "events_" + ev.name + "_" + m.Address.String()
+		prev, _ := c.store.GetState(ctx, k)
+		count := v[0].Num.String()
+		if prev != "" && prev != count {
+			c.log.Warn("meter event counter rose / 电表事件计数增加", "meter", m.Address, "event", ev.name, "was", prev, "now", count)
+		}
+		c.store.SetState(ctx, k, count)
+	}
 	if off > time.Duration(c.cfg.ClockThreshold) {
 		if _, err := l.do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, ErrNoAnswer) {
 			c.log.Warn("time sync", "meter", m.Address, "err", err)

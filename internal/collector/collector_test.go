@@ -445,3 +445,14 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestEventCountersAreKept(t *testing.T) {
+	dir := certs(t)
+	r := startRig(t, time.Date(2026, 2, 1, 9, 0, 0, 0, cst), 60, 2, freePort(t), dir)
+	m, _ := r.fleet.Bus.Meter(mustAddr(t, "000000000002"))
+	m.OpenCover()
+	waitFor(t, "event counters", 20*time.Second, func() bool {
+		v, _ := r.c.store.GetState(context.Background(), "events_cover_open_000000000002")
+		return v == "1"
+	})
+}
