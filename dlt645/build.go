@@ -1,6 +1,7 @@
 package dlt645
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -334,4 +335,21 @@ func (f *Frame) Value() ([]byte, bool) {
 		return f.Data[2:], true
 	}
 	return f.Data[4:], true
+}
+
+// ParseAuth reads a password written as 8 hex digits, the level then the
+// password ("02123456": level 02, password 123456), and an operator code of
+// 8 hex digits — the way meters' passwords are written in archives and on
+// command lines.
+func ParseAuth(password, operator string) (Auth, error) {
+	p, err := hex.DecodeString(password)
+	if err != nil || len(p) != 4 {
+		return Auth{}, fmt.Errorf("dlt645: password %q: want 8 hex digits, level then password (e.g. 02123456)", password)
+	}
+	o, err := hex.DecodeString(operator)
+	if err != nil || len(o) != 4 {
+		return Auth{}, fmt.Errorf("dlt645: operator code %q: want 8 hex digits", operator)
+	}
+	return Auth{Level: p[0], Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
+		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3])}, nil
 }

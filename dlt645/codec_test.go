@@ -282,3 +282,15 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 		t.Errorf("decode into a reused frame allocates %.0f times", allocs)
 	}
 }
+
+func TestParseAuth(t *testing.T) {
+	a, err := ParseAuth("02123456", "01000000")
+	if err != nil || a.Level != 2 || a.Password != 0x123456 || a.Operator != 0x01000000 {
+		t.Fatalf("%+v %v", a, err)
+	}
+	for _, bad := range [][2]string{{"0212345", "00000000"}, {"zz123456", "00000000"}, {"02123456", "0"}} {
+		if _, err := ParseAuth(bad[0], bad[1]); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -175,7 +175,7 @@ func frameEncode(args []string, stdout, stderr io.Writer) int {
 		}
 		address = a
 	}
-	auth, err := parseAuth(*password, *operator)
+	auth, err := dlt645.ParseAuth(*password, *operator)
 	if err != nil {
 		return fail(err)
 	}
@@ -236,7 +236,7 @@ func frameEncode(args []string, stdout, stderr io.Writer) int {
 		}
 		f = dlt645.ChangeBaudRequest(address, w)
 	case "change-password":
-		np, err := parseAuth(orDefault(*newPassword, "04000000"), "00000000")
+		np, err := dlt645.ParseAuth(orDefault(*newPassword, "04000000"), "00000000")
 		if err != nil {
 			return fail(err)
 		}
@@ -303,24 +303,6 @@ func spaced(b []byte) string {
 		fmt.Fprintf(&sb, "%02x", c)
 	}
 	return sb.String()
-}
-
-// parseAuth reads a password as PA P2 P1 P0 in 8 hex digits ("02123456":
-// level 02, password 123456) and an operator code in 8 hex digits.
-func parseAuth(password, operator string) (dlt645.Auth, error) {
-	p, err := hex.DecodeString(password)
-	if err != nil || len(p) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("password %q: want 8 hex digits, level then password (e.g. 02123456) / 密码格式错误", password)
-	}
-	o, err := hex.DecodeString(operator)
-	if err != nil || len(o) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("operator %q: want 8 hex digits / 操作者代码格式错误", operator)
-	}
-	return dlt645.Auth{
-		Level:    p[0],
-		Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
-		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3]),
-	}, nil
 }
 
 func parseLocalTime(s string, def time.Time) (time.Time, error) {

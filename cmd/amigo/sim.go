@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/amigo-metering/amigo/dlt645"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
@@ -49,7 +50,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c.Seed = *seed
 	c.Faults = faults
-	auth, err := parseAuth(*password, *operator)
+	auth, err := dlt645.ParseAuth(*password, *operator)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo sim: %v\n", err)
 		return 2

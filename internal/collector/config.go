@@ -8,7 +8,6 @@
 package collector
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,7 +198,7 @@ func (m Meter) entry() (MeterEntry, error) {
 	if err != nil {
 		return MeterEntry{}, fmt.Errorf("collector: meter: %w", err)
 	}
-	auth, err := parseAuth(orStr(m.Password, "02000000"), orStr(m.Operator, "00000000"))
+	auth, err := dlt645.ParseAuth(orStr(m.Password, "02000000"), orStr(m.Operator, "00000000"))
 	if err != nil {
 		return MeterEntry{}, fmt.Errorf("collector: meter %s: %w", m.Address, err)
 	}
@@ -211,18 +210,4 @@ func orStr(s, d string) string {
 		return d
 	}
 	return s
-}
-
-// parseAuth reads "02123456" (level 02, password 123456) and an operator code.
-func parseAuth(password, operator string) (dlt645.Auth, error) {
-	p, err := hex.DecodeString(password)
-	if err != nil || len(p) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("password %q: want 8 hex digits, level then password", password)
-	}
-	o, err := hex.DecodeString(operator)
-	if err != nil || len(o) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("operator %q: want 8 hex digits", operator)
-	}
-	return dlt645.Auth{Level: p[0], Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
-		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3])}, nil
 }

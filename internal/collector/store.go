@@ -299,7 +299,7 @@ func (s *Store) LoadArchive(ctx context.Context) ([]MeterEntry, bool, error) {
 		if m.Address, err = dlt645.ParseAddress(addr); err != nil {
 			return nil, false, err
 		}
-		if m.Auth, err = parseAuth(pw, op); err != nil {
+		if m.Auth, err = dlt645.ParseAuth(pw, op); err != nil {
 			return nil, false, err
 		}
 		out = append(out, m)

@@ -2,7 +2,6 @@ package station
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -239,18 +238,7 @@ func (e *Engine) forward(ctx context.Context, t Terminal, port uint8, req dlt645
 	return dlt645.Frame{}, errNoAnswer
 }
 
-func meterAuth(m amigo.Meter) (dlt645.Auth, error) {
-	p, err := hex.DecodeString(m.Password)
-	if err != nil || len(p) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("password")
-	}
-	o, err := hex.DecodeString(m.Operator)
-	if err != nil || len(o) != 4 {
-		return dlt645.Auth{}, fmt.Errorf("operator")
-	}
-	return dlt645.Auth{Level: p[0], Password: uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]),
-		Operator: uint32(o[0])<<24 | uint32(o[1])<<16 | uint32(o[2])<<8 | uint32(o[3])}, nil
-}
+func meterAuth(m amigo.Meter) (dlt645.Auth, error) { return dlt645.ParseAuth(m.Password, m.Operator) }
 
 // PushArchive sends a collector its meters (AFN 04 F10); the station calls
 // it when a collector logs in, so a changed archive always reaches it.
