@@ -87,6 +87,8 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/meters/{address}", amigo.RoleViewer, s.getMeter)
 	s.handle("GET /api/v1/meters/{address}/readings", amigo.RoleViewer, s.readings)
 	s.handle("GET /api/v1/meters/{address}/consumption", amigo.RoleViewer, s.consumption)
+	s.handle("POST /api/v1/meters/{address}/readings", amigo.RoleOperator, s.postReading)
+	s.handle("GET /api/v1/accounts/{id}/consumption", amigo.RoleViewer, s.accountConsumption)
 	s.handle("POST /api/v1/meters/{address}/commands", amigo.RoleOperator, s.createCommand)
 	s.handle("GET /api/v1/commands/{id}", amigo.RoleViewer, s.getCommand)
 	s.handle("GET /api/v1/collectors", amigo.RoleViewer, s.listCollectors)

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/analysis"
+)
+
+// postReading records a manual reading (a meter's final reading when it is
+// removed, its first when installed, or a read by hand), audited.
+func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal) {
+	m, ok := s.meter(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Time             time.Time `json:"time"`
+		ForwardActiveKWh string    `json:"forward_active_kwh"`
+		Reason           string    `json:"reason"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		writeErr(w, err)
+		return
+	}
+	e, err := amigo.ParseEnergy(in.ForwardActiveKWh)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if in.Time.IsZero() || in.Reason == "" {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "manual reading", "a manual reading needs a time and a reason / 手工读数需要时间和原因"))
+		return
+	}
+	rd := amigo.Reading{MeterID: m.ID, Time: in.Time, Kind: amigo.KindManual, Forward: [5]amigo.Energy{e}, HasForward: true,
+		Quality: amigo.QualityActual, EditedBy: p.User, EditReason: in.Reason, Source: "manual", ReceivedAt: s.now()}
+	res, err := s.store.WriteReadings(r.Context(), []amigo.Reading{rd})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if res.Conflicts > 0 {
+		writeErr(w, amigo.Errorf(amigo.ECONFLICT, "manual reading", "a different reading exists for that time / 该时刻已有不同读数"))
+		return
+	}
+	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: p.User, Action: "reading.manual", Object: "meter " + m.Address, Detail: e.String() + " kWh: " + in.Reason})
+	writeJSON(w, http.StatusCreated, map[string]any{"meter": m.Address, "time": in.Time, "forward_active_kwh": e.String()})
+}
+
+// accountConsumption is the consumption of an account across all the meters
+// it has had: a meter swap keeps it continuous.
+func (s *Server) accountConsumption(w http.ResponseWriter, r *http.Request, _ principal) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "account", "account id must be a number / 账户编号应为数字"))
+		return
+	}
+	all, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var ms []amigo.Meter
+	for _, m := range all {
+		if m.AccountID == id {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "account", "account %d has no meters / 账户无电表", id))
+		return
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].InstalledAt.Before(ms[j].InstalledAt) })
+	loc := s.siteLoc(r, ms[0].SiteID)
+	interval := r.URL.Query().Get("interval")
+	if interval == "" {
+		interval = "day"
+	}
+	if interval != "day" && interval != "month" {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "consumption", "interval must be day or month / 间隔应为 day 或 month"))
+		return
+	}
+	today := amigo.Day(s.now(), loc)
+	from, err := parseTime(r.URL.Query().Get("from"), loc, today.AddDate(0, 0, -30))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	to, err := parseTime(r.URL.Query().Get("to"), loc, today)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var segs []analysis.Segment
+	for _, m := range ms {
+		rs, err := s.store.ListReadings(r.Context(), m.ID, "", from.AddDate(0, 0, -1), to.AddDate(0, 0, 2))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		segs = append(segs, analysis.Segment{Meter: m, Readings: rs})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": id, "interval": interval, "unit": "kWh", "items": analysis.Consumption(segs, interval, from, to, loc)})
+}
