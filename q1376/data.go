@@ -547,3 +547,47 @@ func ParseItemResults(b []byte) (AFN, []ItemResult, error) {
 	}
 	return afn, out, nil
 }
+
+// EventRecord is one ERC record of AFN 0E: its code and data.
+type EventRecord struct {
+	ERC  uint8
+	Data []byte
+}
+
+// Events is AFN 0E F1/F2 uplink data: the event counters EC1 (important)
+// and EC2 (normal), the pointers pm and pn of the records sent, and the
+// records.
+type Events struct {
+	EC1, EC2 uint8
+	Pm, Pn   uint8
+	Records  []EventRecord
+}
+
+// Append appends the data.
+func (e Events) Append(dst []byte) ([]byte, error) {
+	dst = append(dst, e.EC1, e.EC2, e.Pm, e.Pn)
+	for _, r := range e.Records {
+		if len(r.Data) > 255 {
+			return dst, fmt.Errorf("q1376: ERC %d record of %d bytes", r.ERC, len(r.Data))
+		}
+		dst = append(dst, r.ERC, byte(len(r.Data)))
+		dst = append(dst, r.Data...)
+	}
+	return dst, nil
+}
+
+// ParseEvents reads AFN 0E F1/F2 uplink data.
+func ParseEvents(b []byte) (Events, error) {
+	if len(b) < 4 {
+		return Events{}, fmt.Errorf("q1376: event data needs 4 bytes of counters and pointers, have %d", len(b))
+	}
+	e := Events{EC1: b[0], EC2: b[1], Pm: b[2], Pn: b[3]}
+	for p := b[4:]; len(p) > 0; {
+		if len(p) < 2 || len(p) < 2+int(p[1]) {
+			return Events{}, fmt.Errorf("q1376: ERC record truncated at byte %d", len(b)-len(p))
+		}
+		e.Records = append(e.Records, EventRecord{ERC: p[0], Data: p[2 : 2+int(p[1])]})
+		p = p[2+int(p[1]):]
+	}
+	return e, nil
+}

@@ -35,6 +35,7 @@ func FuzzDecode(f *testing.F) {
 			_, _ = ParseForwardReply(it.Data)
 			_, _ = ParseClock(it.Data)
 			_, _, _ = ParseItemResults(it.Data)
+			_, _ = ParseEvents(it.Data)
 		}
 		_, _ = fr.IsConfirm()
 	})

@@ -291,6 +291,26 @@ func must(b []byte, err error) []byte {
 	return b
 }
 
+func TestEventRecords(t *testing.T) {
+	ev := Events{EC1: 3, EC2: 1, Pm: 0, Pn: 2, Records: []EventRecord{{ERC: 14, Data: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}, {ERC: 1, Data: []byte{0x80}}}}
+	b, err := ev.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Frame{Control: CtlTerminalData, Address: Address{A1: 0x0171, A2: 1}, AFN: AFNClass3, Seq: Single(1, false), Units: []Unit{NewUnit(0, 1, b)}}
+	g, err := Parse(must(AppendFrame(nil, f)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseEvents(g.Units[0].Data)
+	if err != nil || got.EC1 != 3 || len(got.Records) != 2 || got.Records[0].ERC != 14 || len(got.Records[0].Data) != 10 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := ParseEvents([]byte{1, 2, 0, 1, 14, 10, 1}); err == nil {
+		t.Fatal("truncated record accepted")
+	}
+}
+
 func TestSplitStream(t *testing.T) {
 	a := Address{A1: 0x0171, A2: 1}
 	f1, _ := AppendFrame(nil, Login(a, 1))

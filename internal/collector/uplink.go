@@ -194,6 +194,8 @@ func (s *session) handle(ctx context.Context, b []byte) ([]*q1376.Frame, error) 
 		return s.control(ctx, f)
 	case q1376.AFNForward:
 		return s.forward(ctx, f)
+	case q1376.AFNClass3:
+		return s.events(ctx, f)
 	case q1376.AFNSet:
 		return s.setArchive(ctx, f)
 	case q1376.AFNQuery:
@@ -500,4 +502,19 @@ func (s *session) queryArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Fr
 		return []*q1376.Frame{q1376.Deny(f)}, err
 	}
 	return []*q1376.Frame{q1376.Response(f, true, true, false, q1376.NewUnit(0, 10, data))}, nil
+}
+
+// events answers AFN 0E F1/F2. The collector keeps its meters' event
+// counters, not ERC records of its own, so it answers with its counters and
+// no records between the requested pointers.
+func (s *session) events(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+	items, err := f.Items()
+	if err != nil || len(items) != 1 || (items[0].Fn != 1 && items[0].Fn != 2) || len(items[0].Data) != 2 {
+		return []*q1376.Frame{q1376.Deny(f)}, err
+	}
+	data, err := q1376.Events{Pm: items[0].Data[0], Pn: items[0].Data[0]}.Append(nil)
+	if err != nil {
+		return []*q1376.Frame{q1376.Deny(f)}, err
+	}
+	return []*q1376.Frame{q1376.Response(f, true, true, false, q1376.NewUnit(0, items[0].Fn, data))}, nil
 }

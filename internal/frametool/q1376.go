@@ -216,6 +216,18 @@ func renderQ1376Data(afn q1376.AFN, up bool, fn uint16, b []byte) any {
 			return rawData(b, err)
 		}
 		return map[string]any{"port": r.Port, "k": len(r.Content), "frame": inner645(r.Content)}
+	case afn == q1376.AFNClass3 && up && (fn == 1 || fn == 2):
+		ev, err := q1376.ParseEvents(b)
+		if err != nil {
+			return rawData(b, err)
+		}
+		var recs []map[string]any
+		for _, r := range ev.Records {
+			recs = append(recs, map[string]any{"erc": r.ERC, "data": strings.ToUpper(hex.EncodeToString(r.Data))})
+		}
+		return map[string]any{"ec1": ev.EC1, "ec2": ev.EC2, "pm": ev.Pm, "pn": ev.Pn, "records": recs}
+	case afn == q1376.AFNClass3 && !up && len(b) == 2:
+		return map[string]int{"pm": int(b[0]), "pn": int(b[1])}
 	case afn == q1376.AFNConfirm && fn == 3:
 		a, items, err := q1376.ParseItemResults(b)
 		if err != nil {
