@@ -6,9 +6,10 @@ import (
 
 // Site is a residential compound, a factory, a campus...
 type Site struct {
-	ID       int64  `json:"id"`
-	Name     string `json:"name"`
-	TimeZone string `json:"time_zone"` // IANA name; default Asia/Shanghai
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	TimeZone  string    `json:"time_zone"`           // IANA name; default Asia/Shanghai
+	RetiredAt time.Time `json:"retired_at,omitzero"` // zero: in service
 }
 
 // DefaultTimeZone is the zone of a site that names none.
@@ -35,12 +36,13 @@ func Day(t time.Time, loc *time.Location) time.Time {
 
 // Area is a transformer area (台区) or a building: the unit of line loss.
 type Area struct {
-	ID            int64   `json:"id"`
-	SiteID        int64   `json:"site_id"`
-	Name          string  `json:"name"`
-	SupplyMeterID int64   `json:"supply_meter_id,omitempty"` // 0: none
-	LossLow       float64 `json:"loss_low_percent"`          // band outside which line loss is flagged
-	LossHigh      float64 `json:"loss_high_percent"`
+	ID            int64     `json:"id"`
+	SiteID        int64     `json:"site_id"`
+	Name          string    `json:"name"`
+	SupplyMeterID int64     `json:"supply_meter_id,omitempty"` // 0: none
+	LossLow       float64   `json:"loss_low_percent"`          // band outside which line loss is flagged
+	LossHigh      float64   `json:"loss_high_percent"`
+	RetiredAt     time.Time `json:"retired_at,omitzero"` // zero: in service
 }
 
 // Status of a collector or meter.
@@ -62,6 +64,10 @@ type Collector struct {
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason,omitempty"`
 	LastSeen time.Time `json:"last_seen"`
+	// RegSecret is the registration secret of a collector on a GPRS or
+	// plain-TCP link ("" when it authenticates by certificate only).
+	RegSecret string    `json:"-"`
+	RetiredAt time.Time `json:"retired_at,omitzero"` // zero: in service
 }
 
 // Relay states.
@@ -95,6 +101,10 @@ type Meter struct {
 	Since       time.Time `json:"since"`
 	Reason      string    `json:"reason,omitempty"`
 	Relay       string    `json:"relay"`
+	// IMEI is the GPRS modem's identity (direct meters); RegSecret the
+	// per-meter registration secret its DTU sends. Never shown.
+	IMEI      string `json:"imei,omitempty"`
+	RegSecret string `json:"-"`
 }
 
 // Customer and Account: who pays for a service point.
@@ -244,6 +254,11 @@ type User struct {
 	PasswordHash string `json:"-"`
 	Role         string `json:"role"`
 	CustomerID   int64  `json:"customer_id,omitempty"`
+	// RetiredAt ends the user's tokens at once; TokenGen is raised by
+	// logout, password change and retirement, and a token is valid only for
+	// the generation it was issued under.
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+	TokenGen  int64     `json:"-"`
 }
 
 // AuditEntry is one line of the append-only audit log.

@@ -94,6 +94,22 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 }
 
+// StateStore keeps the station's durable working state: what was already
+// reported (so that a restart raises nothing twice) and where incremental
+// fetches stopped. Keys are namespaced by their owner, e.g.
+// "clockoff/<meter id>" or "erc/<collector id>".
+type StateStore interface {
+	// GetState returns the value of key; ok is false when it is not set.
+	GetState(ctx context.Context, key string) (value string, ok bool, err error)
+	// PutState sets key to value.
+	PutState(ctx context.Context, key, value string, at time.Time) error
+	// PutStateOnce sets key only if it is not set, and reports whether it
+	// did: the first caller wins, for "report once" rules.
+	PutStateOnce(ctx context.Context, key, value string, at time.Time) (bool, error)
+	// DeleteState removes key (no error when it is not set).
+	DeleteState(ctx context.Context, key string) error
+}
+
 // Store is everything the station keeps. Engines accept the small interface
 // they need.
 type Store interface {
@@ -105,5 +121,6 @@ type Store interface {
 	CommandStore
 	UserStore
 	AuditStore
+	StateStore
 	Close() error
 }

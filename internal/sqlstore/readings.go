@@ -370,10 +370,12 @@ func (s *DB) CreateUser(ctx context.Context, u *amigo.User) error {
 
 func (s *DB) FindUserByUsername(ctx context.Context, username string) (amigo.User, error) {
 	var u amigo.User
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, username, password_hash, role, customer_id FROM users WHERE username = ?`), username).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.CustomerID)
+	var retired int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, username, password_hash, role, customer_id, retired_at, token_gen FROM users WHERE username = ?`), username).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.CustomerID, &retired, &u.TokenGen)
 	if err != nil {
 		return u, notFound("find user", "user", err)
 	}
+	u.RetiredAt = fromUnix(retired)
 	return u, nil
 }
 

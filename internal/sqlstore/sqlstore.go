@@ -182,14 +182,14 @@ func (s *DB) ListAreas(ctx context.Context, siteID int64) ([]amigo.Area, error) 
 
 // Collectors.
 
-const collectorCols = `id, site_id, name, address, plain_tcp, status, since, reason, last_seen`
+const collectorCols = `id, site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at`
 
 func scanCollector(row interface{ Scan(...any) error }) (amigo.Collector, error) {
 	var c amigo.Collector
-	var since, seen int64
+	var since, seen, retired int64
 	var plain int
-	err := row.Scan(&c.ID, &c.SiteID, &c.Name, &c.Address, &plain, &c.Status, &since, &c.Reason, &seen)
-	c.PlainTCP, c.Since, c.LastSeen = plain != 0, fromUnix(since), fromUnix(seen)
+	err := row.Scan(&c.ID, &c.SiteID, &c.Name, &c.Address, &plain, &c.Status, &since, &c.Reason, &seen, &c.RegSecret, &retired)
+	c.PlainTCP, c.Since, c.LastSeen, c.RetiredAt = plain != 0, fromUnix(since), fromUnix(seen), fromUnix(retired)
 	return c, err
 }
 
@@ -207,8 +207,8 @@ func (s *DB) CreateCollector(ctx context.Context, c *amigo.Collector) error {
 	if c.Status == "" {
 		c.Status = amigo.StatusUnknown
 	}
-	id, err := s.insert(ctx, "create collector", `INSERT INTO collectors (site_id, name, address, plain_tcp, status, since, reason, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.SiteID, c.Name, c.Address, b2i(c.PlainTCP), c.Status, unix(c.Since), c.Reason, unix(c.LastSeen))
+	id, err := s.insert(ctx, "create collector", `INSERT INTO collectors (site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.SiteID, c.Name, c.Address, b2i(c.PlainTCP), c.Status, unix(c.Since), c.Reason, unix(c.LastSeen), c.RegSecret, unix(c.RetiredAt))
 	c.ID = id
 	return err
 }
@@ -262,14 +262,14 @@ func (s *DB) SetCollectorStatus(ctx context.Context, id int64, status, reason st
 
 // Meters.
 
-const meterCols = `id, site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay`
+const meterCols = `id, site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay, imei, reg_secret`
 
 func scanMeter(row interface{ Scan(...any) error }) (amigo.Meter, error) {
 	var m amigo.Meter
 	var direct int
 	var inst, rem, since int64
 	err := row.Scan(&m.ID, &m.SiteID, &m.Address, &m.Protocol, &m.Phases, &m.CTRatio, &m.PTRatio, &m.AreaID, &m.CollectorID, &m.Port, &m.Pn,
-		&direct, &m.Password, &m.Operator, &m.RatedAmps, &m.AccountID, &inst, &rem, &m.Status, &since, &m.Reason, &m.Relay)
+		&direct, &m.Password, &m.Operator, &m.RatedAmps, &m.AccountID, &inst, &rem, &m.Status, &since, &m.Reason, &m.Relay, &m.IMEI, &m.RegSecret)
 	m.Direct, m.InstalledAt, m.RemovedAt, m.Since = direct != 0, fromUnix(inst), fromUnix(rem), fromUnix(since)
 	return m, err
 }
@@ -318,8 +318,8 @@ func (s *DB) CreateMeter(ctx context.Context, m *amigo.Meter) error {
 	if err := validMeter(m); err != nil {
 		return err
 	}
-	id, err := s.insert(ctx, "create meter", `INSERT INTO meters (site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.SiteID, m.Address, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.Status, unix(m.Since), m.Reason, m.Relay)
+	id, err := s.insert(ctx, "create meter", `INSERT INTO meters (site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay, imei, reg_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.SiteID, m.Address, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.Status, unix(m.Since), m.Reason, m.Relay, m.IMEI, m.RegSecret)
 	m.ID = id
 	return err
 }
@@ -328,8 +328,8 @@ func (s *DB) UpdateMeter(ctx context.Context, m *amigo.Meter) error {
 	if err := validMeter(m); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE meters SET site_id = ?, protocol = ?, phases = ?, ct_ratio = ?, pt_ratio = ?, area_id = ?, collector_id = ?, port = ?, pn = ?, direct = ?, password = ?, operator = ?, rated_amps = ?, account_id = ?, installed_at = ?, removed_at = ? WHERE id = ?`),
-		m.SiteID, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.ID)
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE meters SET site_id = ?, protocol = ?, phases = ?, ct_ratio = ?, pt_ratio = ?, area_id = ?, collector_id = ?, port = ?, pn = ?, direct = ?, password = ?, operator = ?, rated_amps = ?, account_id = ?, installed_at = ?, removed_at = ?, imei = ?, reg_secret = ? WHERE id = ?`),
+		m.SiteID, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.IMEI, m.RegSecret, m.ID)
 	return internal("update meter", err)
 }
 

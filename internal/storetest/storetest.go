@@ -16,6 +16,38 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("Readings", func(t *testing.T) { readings(t, open(t)) })
 	t.Run("Commands", func(t *testing.T) { commands(t, open(t)) })
 	t.Run("AuditAndEvents", func(t *testing.T) { auditAndEvents(t, open(t)) })
+	t.Run("State", func(t *testing.T) { state(t, open(t)) })
+}
+
+// state: PutStateOnce lets the first caller win; PutState overwrites;
+// DeleteState forgets.
+func state(t *testing.T, s amigo.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, ok, err := s.GetState(ctx, "clockoff/7"); err != nil || ok {
+		t.Fatalf("unset key: ok=%v err=%v", ok, err)
+	}
+	if first, err := s.PutStateOnce(ctx, "clockoff/7", "a", at); err != nil || !first {
+		t.Fatalf("first PutStateOnce: %v %v", first, err)
+	}
+	if first, err := s.PutStateOnce(ctx, "clockoff/7", "b", at); err != nil || first {
+		t.Fatalf("second PutStateOnce must lose: %v %v", first, err)
+	}
+	if v, ok, err := s.GetState(ctx, "clockoff/7"); err != nil || !ok || v != "a" {
+		t.Fatalf("after once: %q %v %v", v, ok, err)
+	}
+	if err := s.PutState(ctx, "clockoff/7", "c", at); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := s.GetState(ctx, "clockoff/7"); v != "c" {
+		t.Fatalf("after put: %q", v)
+	}
+	if err := s.DeleteState(ctx, "clockoff/7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.GetState(ctx, "clockoff/7"); ok {
+		t.Fatal("deleted key still set")
+	}
 }
 
 // Fixture creates a site, an area, a collector and n meters behind it.
