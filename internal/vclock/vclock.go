@@ -54,6 +54,16 @@ func NewVirtual(start time.Time, speed float64) *Virtual {
 	return &Virtual{start: start, origin: time.Now(), speed: speed}
 }
 
+// NewVirtualAt returns a clock that read start at the real instant origin
+// and runs speed times faster than real time. Processes given the same
+// start, origin and speed share one virtual clock (a trial with a station,
+// a collector and a meter fleet in separate programs).
+func NewVirtualAt(start, origin time.Time, speed float64) *Virtual {
+	v := NewVirtual(start, speed)
+	v.origin = origin
+	return v
+}
+
 // Speed returns how many virtual seconds pass per real second.
 func (v *Virtual) Speed() float64 { return v.speed }
 

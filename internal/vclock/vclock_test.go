@@ -87,3 +87,20 @@ func TestTickAndAfterOnManual(t *testing.T) {
 		t.Fatal("zero interval accepted")
 	}
 }
+
+// Two clocks made at different real instants with the same start and origin
+// read the same virtual time: 10 virtual minutes after the origin is 10 real
+// seconds at 60x, whenever each clock was made.
+func TestVirtualAtShareOneClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 23, 50, 0, 0, time.UTC)
+	origin := time.Now().Add(-10 * time.Second)
+	a := NewVirtualAt(start, origin, 60)
+	b := NewVirtualAt(start, origin, 60)
+	ta, tb := a.Now(), b.Now()
+	if d := tb.Sub(ta); d < 0 || d > time.Minute {
+		t.Fatalf("clocks differ by %s", d)
+	}
+	if ta.Before(start.Add(10*time.Minute)) || ta.After(start.Add(11*time.Minute)) {
+		t.Fatalf("clock reads %s, want 10 virtual minutes after %s", ta, start)
+	}
+}
