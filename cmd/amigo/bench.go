@@ -72,6 +72,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.Commands, "commands", 100, "disconnect commands in all / 命令总数")
 	fs.Float64Var(&c.Speed, "speed", 60, "virtual seconds per real second / 时间倍速")
 	fs.DurationVar(&c.PhaseTimeout, "phase-timeout", 10*time.Minute, "each phase gives up after this long / 每阶段时限")
+	fs.IntVar(&c.RawRows, "raw-rows", 100_000, "readings written to measure the store's raw rate / 存储测速写入行数")
+	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "how long a restart waits for the station to end before killing it / 重启时等待主站退出的时限")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table / 输出JSON")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the station's CPU profile to FILE (the load generator's to FILE.loadgen) / CPU剖析文件")
 	fs.BoolVar(&c.Verbose, "v", false, "log to stderr / 输出日志")
@@ -255,11 +257,19 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 	ended := make(chan error, 1)
 	ready := make(chan benchReady, 1)
 	go func() {
+		// The first line that is a benchReady says it listens; anything
+		// else it prints is passed over.
 		r := bufio.NewReader(stdout)
-		line, err := r.ReadBytes('\n')
-		var rd benchReady
-		if err == nil && json.Unmarshal(line, &rd) == nil {
-			ready <- rd
+		for {
+			line, err := r.ReadBytes('\n')
+			var rd benchReady
+			if json.Unmarshal(line, &rd) == nil && rd.TLS != "" {
+				ready <- rd
+				break
+			}
+			if err != nil {
+				break
+			}
 		}
 		io.Copy(io.Discard, r)
 		ended <- cmd.Wait()

@@ -67,6 +67,10 @@ type Config struct {
 	CommandsPerS float64
 	Speed        float64       // virtual seconds per real second
 	PhaseTimeout time.Duration // each phase gives up after this long (real)
+	RawRows      int           // rows written for the raw store rate; default 100,000
+	// StopGrace is how long a restart waits for the station to end after
+	// it was asked to, before killing it; default 10 s.
+	StopGrace time.Duration
 
 	Station Station
 	// OpenStore opens the station's store (nil: no access, an external
@@ -117,6 +121,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--speed %g: want 0 < X <= 100000 / 倍速无效", c.Speed)
 	case c.Station == nil:
 		return errors.New("loadtest: no station")
+	}
+	if c.RawRows <= 0 {
+		c.RawRows = 100_000
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
 	}
 	if c.PhaseTimeout <= 0 {
 		c.PhaseTimeout = 10 * time.Minute

@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return 0, err
 			}
 			defer done()
-			return rawStoreRate(ctx, st, cfg.StoreKind, 100_000, 10_000)
+			return rawStoreRate(ctx, st, cfg.StoreKind, cfg.RawRows, 10_000)
 		}()
 		if err != nil {
 			return res, fmt.Errorf("raw store rate / 存储写入测速: %w", err)
@@ -243,7 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		pr.set("station restart / 主站重启", func() string {
 			return fmt.Sprintf("%d/%d collectors, %d/%d GPRS back", g.loggedIn(stormAt), cfg.Collectors, g.registered(stormAt), cfg.GPRS)
 		})
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, cfg.StopGrace)
 		err := cfg.Station.Stop(sctx)
 		cancel()
 		if errors.Is(err, ErrKilled) {
