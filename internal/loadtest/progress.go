@@ -30,13 +30,21 @@ func newProgress(w io.Writer, live bool) *progress {
 		defer close(p.done)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
+		n := 0
 		for {
 			select {
 			case <-p.quit:
 				return
 			case <-t.C:
+				n++
 				if p.live {
 					p.draw()
+				} else if n%30 == 0 { // every 15 s in a log
+					p.mu.Lock()
+					if p.name != "" {
+						fmt.Fprintln(p.w, p.line())
+					}
+					p.mu.Unlock()
 				}
 			}
 		}

@@ -18,6 +18,9 @@ type Result struct {
 
 	ConnectS           *float64 `json:"connect_s"`
 	NightlyCollectionS *float64 `json:"nightly_collection_s"`
+	// NightlyCollectorsS is the same for the meters behind collectors
+	// alone (GPRS meters are collected apart).
+	NightlyCollectorsS *float64 `json:"nightly_collectors_s"`
 	Collected          int      `json:"collected"`
 	IngestReadingsPerS *float64 `json:"ingest_readings_per_s"`
 	RawStoreRowsPerS   *float64 `json:"raw_store_rows_per_s"`
@@ -62,6 +65,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"store 存储", r.Store},
 		{"connect_s 连接风暴", f(r.ConnectS, " s")},
 		{"nightly_collection_s 夜间冻结采集", f(r.NightlyCollectionS, " s")},
+		{"nightly_collectors_s 采集器下电表夜间采集", f(r.NightlyCollectorsS, " s")},
 		{"collected 已采集", fmt.Sprintf("%d / %d", r.Collected, r.Meters)},
 		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
 		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},

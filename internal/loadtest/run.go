@@ -209,6 +209,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		return g.stats.dayMeters.Load() >= int64(g.collectorMeters) && (store == nil || gprsN >= cfg.GPRS)
 	})
+	if at := g.stats.dayAllAt.Load(); at != 0 && g.collectorMeters > 0 {
+		res.NightlyCollectorsS = num(time.Unix(0, at).Sub(nightAt).Seconds())
+	}
 	if done {
 		end := gprsAt
 		if g.collectorMeters > 0 {
@@ -221,7 +224,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.note("nightly collection: GPRS meters not followed (no store access) / 未跟踪GPRS电表")
 		}
 	} else {
-		res.note("nightly collection: %d of %d meters committed within %s / 夜间采集超时", int(g.stats.dayMeters.Load())+gprsN, cfg.Meters, cfg.PhaseTimeout)
+		res.note("nightly collection: %d of %d meters behind collectors and %d of %d GPRS meters committed within %s / 夜间采集超时",
+			g.stats.dayMeters.Load(), g.collectorMeters, gprsN, cfg.GPRS, cfg.PhaseTimeout)
 	}
 
 	// 8. Commands through the API.
