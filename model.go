@@ -181,6 +181,7 @@ type WriteResult struct {
 // Event kinds.
 const (
 	EventReversed      = "reading.reversed"
+	EventRechecked     = "reading.rechecked" // a stored reading's flags changed by a late neighbour
 	EventJump          = "reading.jump"
 	EventStopped       = "reading.stopped"
 	EventClockOff      = "meter.clock_off"
