@@ -3,9 +3,12 @@ package fep
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
+	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,4 +153,105 @@ func (m meters) FindMeterByAddress(_ context.Context, a string) (amigo.Meter, er
 		return x, amigo.Errorf(amigo.ENOTFOUND, "find", "no")
 	}
 	return x, nil
+}
+
+func TestCollectorPortsMeetTheLoginDeadline(t *testing.T) {
+	ca := t.TempDir()
+	pki.InitCA(ca, "t")
+	pki.IssueServer(ca, ca, "127.0.0.1")
+	srv, err := pki.ServerConfig(filepath.Join(ca, pki.CACert), filepath.Join(ca, "station.crt"), filepath.Join(ca, "station.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deadline = 300 * time.Millisecond
+	d := &dir{known: map[string]amigo.Collector{"0171-1": {ID: 1, Address: "0171-1", PlainTCP: true}}, status: map[int64]string{}}
+	var read atomic.Int64
+	f := New(Config{TLSAddr: "127.0.0.1:0", PlainAddr: "127.0.0.1:0", TLS: srv, LoginTimeout: deadline, MaxConnsPerSource: 2}, d)
+	f.wrap = counted(&read)
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Serve(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// A plain client trickles a valid login, one byte every 20 ms (the
+	// 20-byte frame would take 400 ms): it is closed at the deadline.
+	login, _ := q1376.AppendFrame(nil, q1376.Login(q1376.Address{A1: 0x0171, A2: 1}, 1))
+	trickle := func(addr string, b []byte) time.Duration {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		closed := make(chan struct{})
+		go func() { io.Copy(io.Discard, c); close(closed) }()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.After(5 * time.Second)
+		for i := 0; ; i++ {
+			select {
+			case <-closed:
+				return time.Since(start)
+			case <-tick.C:
+				if len(b) > 0 {
+					c.Write(b[i%len(b) : i%len(b)+1])
+				}
+			case <-limit:
+				t.Fatal("the slow client still holds the connection after 5 s")
+			}
+		}
+	}
+	if len(login) < 20 {
+		t.Fatalf("login frame is %d bytes; the trickle must outlast the deadline", len(login))
+	}
+	if took := trickle(f.PlainAddr().String(), login); took < deadline {
+		t.Fatalf("plain: closed after %s, before the deadline", took)
+	}
+	// A TLS client that never sends its hello: closed at the deadline too.
+	if took := trickle(f.TLSAddr().String(), nil); took < deadline {
+		t.Fatalf("tls: closed after %s, before the deadline", took)
+	}
+	if n := f.Refused(ListenerPlain, reasonDeadline) + f.Refused(ListenerTLS, reasonDeadline); n != 2 {
+		t.Fatalf("%d deadline refusals, want 2", n)
+	}
+	// Junk without a frame in it costs no memory beyond the scanner's
+	// buffer and ends at the same deadline.
+	c, err := net.Dial("tcp", f.PlainAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := flood(c, "", 200<<20); err == nil {
+		t.Fatal("the station read 200 MB of junk before a login")
+	}
+	c.Close()
+	if took := time.Since(start); took < deadline {
+		t.Fatalf("junk: closed after %s, before the deadline", took)
+	}
+	// The per-source cap on the TLS port: two held, the third closed
+	// before its handshake.
+	waitFor(t, "the TLS port to be idle", 5*time.Second, func() bool { return f.listeners[0].lim.open() == 0 })
+	for range 2 {
+		c, err := net.Dial("tcp", f.TLSAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitFor(t, "two TLS connections open", 5*time.Second, func() bool { return f.listeners[0].lim.open() == 2 })
+	c, err = net.Dial("tcp", f.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("third TLS connection: %v, want closed", err)
+	}
+	if n := f.Refused(ListenerTLS, reasonCapSource); n != 1 {
+		t.Fatalf("%d per-source refusals on the TLS port, want 1", n)
+	}
 }
