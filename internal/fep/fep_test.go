@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"sync"
@@ -217,15 +218,15 @@ func TestCollectorPortsMeetTheLoginDeadline(t *testing.T) {
 	if n := f.Refused(ListenerPlain, reasonDeadline) + f.Refused(ListenerTLS, reasonDeadline); n != 2 {
 		t.Fatalf("%d deadline refusals, want 2", n)
 	}
-	// Junk without a frame in it costs no memory beyond the scanner's
-	// buffer and ends at the same deadline.
+	// Junk without a frame in it, sent as fast as the link takes it, costs
+	// no memory beyond the scanner's buffer and ends at the same deadline.
 	c, err := net.Dial("tcp", f.PlainAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := flood(c, "", 200<<20); err == nil {
-		t.Fatal("the station read 200 MB of junk before a login")
+	if _, err := flood(c, "", math.MaxInt); err == nil {
+		t.Fatal("the flood ended without the station closing")
 	}
 	c.Close()
 	if took := time.Since(start); took < deadline {
