@@ -232,8 +232,10 @@ func (f *FEP) accept(ctx context.Context, ln *listener, wg *sync.WaitGroup) {
 		backoff = 0
 		src := sourceOf(c.RemoteAddr())
 		if reason := ln.lim.acquire(src); reason != "" {
-			c.Close()
+			// Counted before the close, so that a client that sees the
+			// close sees the count too.
 			f.refuse(ctx, ln.name, src, "?", reason, "too many connections")
+			c.Close()
 			continue
 		}
 		if f.wrap != nil {
