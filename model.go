@@ -190,6 +190,7 @@ const (
 	EventCollectorDown = "collector.offline"
 	EventCollectorUp   = "collector.online"
 	EventUnknownTerm   = "terminal.unknown"
+	EventDuplicateReg  = "gprs.duplicate_registration"
 	EventLineLoss      = "lineloss.out_of_band"
 	EventCommandFailed = "command.failed"
 	EventMeterNoAnswer = "meter.no_answer"
