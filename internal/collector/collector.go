@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/busmaster"
+	"github.com/amigo-metering/amigo/internal/collector/uplink"
+	"github.com/amigo-metering/amigo/internal/serialline"
 	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/q1376"
 )
@@ -18,10 +19,10 @@ import (
 // Collector is a running concentrator.
 type Collector struct {
 	cfg   Config
-	store *Store
+	store Store
 	clock vclock.Clock
 	log   *slog.Logger
-	lines map[uint8]*line
+	lines map[uint8]*busmaster.Line
 
 	mu     sync.RWMutex
 	meters []MeterEntry // the archive in force
@@ -31,25 +32,23 @@ type Collector struct {
 	OnStored func(Reading)
 }
 
-// New opens the store and prepares the lines; Run starts the work.
-func New(cfg Config) (*Collector, error) {
+// New prepares a collector working on st (which the caller opens, e.g.
+// with colsqlite.Open, and closes after Run returns); Run starts the work.
+func New(cfg Config, st Store) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("collector: data directory: %w", err)
+	if st == nil {
+		return nil, errors.New("collector: no store / 没有存储")
 	}
-	st, err := OpenStore(filepath.Join(cfg.DataDir, "collector.db"))
-	if err != nil {
-		return nil, err
-	}
-	c := &Collector{cfg: cfg, store: st, clock: cfg.Clock, log: cfg.Log, lines: map[uint8]*line{}}
+	c := &Collector{cfg: cfg, store: st, clock: cfg.Clock, log: cfg.Log, lines: map[uint8]*busmaster.Line{}}
 	for _, p := range cfg.Ports {
-		c.lines[p.Number] = &line{number: p.Number, cfg: p.line(), timeout: time.Duration(cfg.Timeout), retries: cfg.Retries}
+		lc := p.line()
+		open := func() (busmaster.Conn, error) { return serialline.Open(lc) }
+		c.lines[p.Number] = busmaster.New(p.Number, open, time.Duration(cfg.Timeout), cfg.Retries)
 	}
 	arch, fromStation, err := st.LoadArchive(context.Background())
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	if fromStation {
@@ -64,7 +63,7 @@ func New(cfg Config) (*Collector, error) {
 }
 
 // Store returns the collector's store.
-func (c *Collector) Store() *Store { return c.store }
+func (c *Collector) Store() Store { return c.store }
 
 // Meters returns the archive in force.
 func (c *Collector) Meters() []MeterEntry {
@@ -84,23 +83,24 @@ func (c *Collector) meter(pn uint16) (MeterEntry, bool) {
 	return MeterEntry{}, false
 }
 
-// Run reads the meters and serves the station until ctx ends; then it closes
-// the store.
+// Run reads the meters and serves the station until ctx ends.
 func (c *Collector) Run(ctx context.Context) error {
-	defer c.store.Close()
 	var wg sync.WaitGroup
 	for _, l := range c.lines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer l.close()
+			defer l.Close()
 			c.acquire(ctx, l)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.uplink(ctx)
+		cfg := c.cfg
+		uplink.Run(ctx, uplink.Config{Terminal: cfg.addr, Stations: cfg.Stations, CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			ServerName: cfg.ServerName, PlainTCP: cfg.PlainTCP, Heartbeat: time.Duration(cfg.Heartbeat), ReconnectMax: time.Duration(cfg.ReconnectMax), Log: c.log},
+			func() uplink.Handler { return c.NewSession() })
 	}()
 	wg.Wait()
 	return nil
@@ -109,13 +109,13 @@ func (c *Collector) Run(ctx context.Context) error {
 // acquire runs the schedules of one line: real-time data every
 // RealtimeEvery, the daily freezes after midnight (re-reading missing days),
 // the monthly settlement, and the clock check.
-func (c *Collector) acquire(ctx context.Context, l *line) {
+func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 	every := time.Duration(c.cfg.RealtimeEvery)
 	for ctx.Err() == nil {
 		now := c.clock.Now()
 		slot := now.Truncate(every)
 		for _, m := range c.Meters() {
-			if m.Port != l.number || ctx.Err() != nil {
+			if m.Port != l.Number() || ctx.Err() != nil {
 				continue
 			}
 			c.readRealtime(ctx, l, m, slot)
@@ -132,8 +132,8 @@ func (c *Collector) acquire(ctx context.Context, l *line) {
 	}
 }
 
-func (c *Collector) read(ctx context.Context, l *line, m MeterEntry, di dlt645.DI) ([]dlt645.FieldValue, error) {
-	f, err := l.do(ctx, dlt645.ReadRequest(m.Address, di))
+func (c *Collector) read(ctx context.Context, l *busmaster.Line, m MeterEntry, di dlt645.DI) ([]dlt645.FieldValue, error) {
+	f, err := l.Do(ctx, dlt645.ReadRequest(m.Address, di))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (c *Collector) put(ctx context.Context, r Reading) {
 	}
 }
 
-func (c *Collector) readRealtime(ctx context.Context, l *line, m MeterEntry, slot time.Time) {
+func (c *Collector) readRealtime(ctx context.Context, l *busmaster.Line, m MeterEntry, slot time.Time) {
 	if ok, err := c.store.Has(ctx, m.Pn, KindRealtime, slot); err != nil || ok {
 		return
 	}
@@ -200,7 +200,7 @@ func (c *Collector) readRealtime(ctx context.Context, l *line, m MeterEntry, slo
 
 // readInstant reads voltage, current, power and power factor as AFN 0C F25
 // data.
-func (c *Collector) readInstant(ctx context.Context, l *line, m MeterEntry) []byte {
+func (c *Collector) readInstant(ctx context.Context, l *busmaster.Line, m MeterEntry) []byte {
 	in := q1376.Instant{ReadAt: dlt645.DateTimeOf(c.clock.Now().In(c.cfg.Loc))}
 	conv := func(v dlt645.FieldValue) q1376.Value {
 		if v.Absent || v.Kind != dlt645.KindNumber {
@@ -248,7 +248,7 @@ func (c *Collector) dayStart(t time.Time) time.Time {
 
 // readDaily reads the meter's daily freezes for every day of the last 31
 // that the store lacks, newest first, once past DailyAfter.
-func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEntry) {
 	now := c.clock.Now()
 	today := c.dayStart(now)
 	if now.Sub(today) < time.Duration(c.cfg.DailyAfter) {
@@ -308,7 +308,7 @@ func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
 }
 
 // readMonthly reads the last settlement (DI0 = 01) once a month.
-func (c *Collector) readMonthly(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterEntry) {
 	now := c.clock.Now().In(c.cfg.Loc)
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, c.cfg.Loc)
 	if now.Sub(first) < time.Duration(c.cfg.DailyAfter) {
@@ -336,7 +336,7 @@ func (c *Collector) readMonthly(ctx context.Context, l *line, m MeterEntry) {
 // checkClock compares the meter's clock with the collector's once a day and
 // sets it by an addressed time sync when it is off by more than the
 // threshold — never within 5 minutes of midnight, at most once a day.
-func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEntry) {
 	now := c.clock.Now().In(c.cfg.Loc)
 	day := now.Format("2006-01-02")
 	key := "clock_checked_" + m.Address.String()
@@ -383,7 +383,7 @@ func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
 		c.store.SetState(ctx, k, count)
 	}
 	if off > time.Duration(c.cfg.ClockThreshold) {
-		if _, err := l.do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, ErrNoAnswer) {
+		if _, err := l.Do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, busmaster.ErrNoAnswer) {
 			c.log.Warn("time sync", "meter", m.Address, "err", err)
 			return
 		}
