@@ -137,6 +137,9 @@ const (
 	QualityActual    = "actual"
 	QualityEstimated = "estimated"
 	QualityEdited    = "edited"
+	// QualityFromCurrent: a daily value taken from the meter's current
+	// registers because it gave no daily freeze (its collector says so).
+	QualityFromCurrent = "from-current"
 )
 
 // Reading flags set by validation.

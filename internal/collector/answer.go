@@ -184,7 +184,14 @@ func (s *Session) item(ctx context.Context, afn q1376.AFN, pn, fn uint16, req []
 			}
 			regs = r.Rev
 		}
-		b, err := indication(regs, r.ReadAt.In(c.cfg.Loc)).Append(day.AppendTd(nil))
+		// The reading time tells the station what the values are: a freeze
+		// carries the freeze instant (00:00 ending day D), current
+		// registers standing in for it the instant they were read.
+		at = r.T
+		if r.FromCurrent {
+			at = r.ReadAt
+		}
+		b, err := indication(regs, at.In(c.cfg.Loc)).Append(day.AppendTd(nil))
 		if fn == 163 {
 			return b, 0, err == nil
 		}

@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -132,35 +131,6 @@ func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 	}
 }
 
-func (c *Collector) read(ctx context.Context, l *busmaster.Line, m MeterEntry, di dlt645.DI) ([]dlt645.FieldValue, error) {
-	f, err := l.Do(ctx, dlt645.ReadRequest(m.Address, di))
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := f.ErrorWord(); ok {
-		return nil, fmt.Errorf("meter %s, %s: %w", m.Address, di, e)
-	}
-	vals, err := f.Values()
-	if err != nil {
-		return nil, fmt.Errorf("meter %s, %s: %w", m.Address, di, err)
-	}
-	return vals, nil
-}
-
-func regs(vals []dlt645.FieldValue) ([5]int64, error) {
-	var r [5]int64
-	if len(vals) != 5 {
-		return r, fmt.Errorf("want 5 registers, have %d", len(vals))
-	}
-	for i, v := range vals {
-		if v.Num.Scale != 2 {
-			return r, fmt.Errorf("register %d has %d decimals", i, v.Num.Scale)
-		}
-		r[i] = v.Num.Mant
-	}
-	return r, nil
-}
-
 func (c *Collector) put(ctx context.Context, r Reading) {
 	inserted, err := c.store.Put(ctx, r)
 	if err != nil {
@@ -179,20 +149,15 @@ func (c *Collector) readRealtime(ctx context.Context, l *busmaster.Line, m Meter
 	if ok, err := c.store.Has(ctx, m.Pn, KindRealtime, slot); err != nil || ok {
 		return
 	}
-	fv, err := c.read(ctx, l, m, dlt645.DIForwardActiveBlock)
+	fwd, rev, hasRev, err := c.current(ctx, l, m)
 	if err != nil {
-		c.log.Warn("real-time read failed", "meter", m.Address, "err", err)
+		c.log.Warn("real-time read failed / 实时数据抄读失败", "meter", m.Address.String(), "err", err.Error())
 		return
 	}
-	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: slot, ReadAt: c.clock.Now()}
-	if r.Fwd, err = regs(fv); err != nil {
-		c.log.Warn("real-time read", "meter", m.Address, "err", err)
+	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: slot, ReadAt: c.clock.Now(), Fwd: fwd, Rev: rev, HasRev: hasRev}
+	if is1997(m) {
+		c.put(ctx, r) // no instantaneous values over 1997 frames here
 		return
-	}
-	if rv, err := c.read(ctx, l, m, dlt645.DIReverseActiveBlock); err == nil {
-		if r.Rev, err = regs(rv); err == nil {
-			r.HasRev = true
-		}
 	}
 	r.F25 = c.readInstant(ctx, l, m)
 	c.put(ctx, r)
@@ -268,10 +233,18 @@ func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEnt
 	if !missing {
 		return
 	}
+	if is1997(m) {
+		// DL/T 645-1997 meters keep no daily freezes.
+		c.dailyFromCurrent(ctx, l, m, today, errors.New("DL/T 645-1997 meter"))
+		return
+	}
 	oldest := today.AddDate(0, 0, -31)
 	for n := 1; n <= dlt645.DailyFreezeDays && ctx.Err() == nil; n++ {
 		tv, err := c.read(ctx, l, m, dlt645.DailyFreezeTime(n))
 		if err != nil {
+			if n == 1 && refused(err) {
+				c.dailyFromCurrent(ctx, l, m, today, err)
+			}
 			if !errors.Is(err, dlt645.ErrNoData) {
 				c.log.Warn("daily freeze time", "meter", m.Address, "n", n, "err", err)
 			}
@@ -291,7 +264,10 @@ func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEnt
 		}
 		fv, err := c.read(ctx, l, m, dlt645.DailyFrozenForward(n))
 		if err != nil {
-			c.log.Warn("daily freeze", "meter", m.Address, "n", n, "err", err)
+			if at.Equal(today) && refused(err) {
+				c.dailyFromCurrent(ctx, l, m, today, err)
+			}
+			c.log.Warn("daily freeze", "meter", m.Address.String(), "n", n, "err", err.Error())
 			return
 		}
 		r := Reading{Pn: m.Pn, Kind: KindDaily, T: at.UTC(), ReadAt: c.clock.Now()}
@@ -309,6 +285,9 @@ func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEnt
 
 // readMonthly reads the last settlement (DI0 = 01) once a month.
 func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+	if is1997(m) {
+		return // settlements are read of DL/T 645-2007 meters only
+	}
 	now := c.clock.Now().In(c.cfg.Loc)
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, c.cfg.Loc)
 	if now.Sub(first) < time.Duration(c.cfg.DailyAfter) {
@@ -347,15 +326,7 @@ func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEn
 	if now.Sub(midnight) < 5*time.Minute || midnight.Add(24*time.Hour).Sub(now) < 5*time.Minute {
 		return
 	}
-	dv, err := c.read(ctx, l, m, dlt645.DIDateWeek)
-	if err != nil {
-		return
-	}
-	tv, err := c.read(ctx, l, m, dlt645.DITime)
-	if err != nil {
-		return
-	}
-	meterTime, err := time.ParseInLocation("2006-01-02 15:04:05", dv[0].Text+" "+tv[0].Text, c.cfg.Loc)
+	meterTime, err := c.meterClock(ctx, l, m)
 	if err != nil {
 		return
 	}

@@ -473,6 +473,11 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 				}
 				if it.Fn == 161 {
 					r.Forward, r.HasForward = regs, true
+					// A freeze carries its freeze instant as reading time;
+					// current registers standing in for it, when they were read.
+					if ind.HasAt && !ind.ReadAt.In(loc).Equal(at) {
+						r.Quality = amigo.QualityFromCurrent
+					}
 				} else {
 					r.Reverse, r.HasReverse = regs, true
 				}
