@@ -195,6 +195,12 @@ const (
 	EventLineLoss      = "lineloss.out_of_band"
 	EventCommandFailed = "command.failed"
 	EventMeterNoAnswer = "meter.no_answer"
+	// Reported by collectors (their ERC event log).
+	EventMeterCoverOpen     = "meter.cover_open"
+	EventMeterPowerDown     = "meter.power_down"
+	EventMeterRelayChanged  = "meter.relay_changed"
+	EventCollectorPowerDown = "collector.power_down" // with the time it came back
+	EventCollectorDataLost  = "collector.data_lost"  // its store dropped undelivered data at its cap
 )
 
 // Event is something the station noticed.

@@ -227,14 +227,17 @@ func (s *Session) control(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, 
 	var results []q1376.ItemResult
 	failed := false
 	for _, it := range items {
-		if it.Fn == 31 && it.Pn == 0 {
-			if _, err := q1376.ParseClock(it.Data); err != nil {
+		if it.Fn == q1376.FnTimeSync && it.Pn == 0 {
+			clk, err := q1376.ParseClock(it.Data)
+			if err != nil {
 				results, failed = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn, Err: 1}), true
 				continue
 			}
-			// The collector's clock comes from the host (NTP) or the demo's
-			// shared clock; the command is acknowledged and logged.
-			c.log.Info("station clock received / 收到主站对时", "data", fmt.Sprintf("% X", it.Data))
+			if err := c.setClock(ctx, clk.DateTime.In(c.cfg.Loc)); err != nil {
+				c.log.Error("time sync / 对时", "err", err.Error())
+				results, failed = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn, Err: 1}), true
+				continue
+			}
 			results = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn})
 			continue
 		}
@@ -295,7 +298,7 @@ func (c *Collector) controlMeter(ctx context.Context, pn uint16, ct dlt645.Contr
 	if err != nil {
 		return fmt.Errorf("reading the relay state: %w", err)
 	}
-	c.store.SetState(ctx, "relay_"+m.Address.String(), vals[0].Text)
+	c.noteRelay(ctx, m, vals[0].Text)
 	c.log.Info("meter controlled / 表计控制完成", "meter", m.Address, "command", ct, "status_word_3", vals[0].Text)
 	return nil
 }
@@ -374,15 +377,44 @@ func (s *Session) queryArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Fr
 	return []*q1376.Frame{q1376.Response(f, true, true, false, q1376.NewUnit(0, 10, data))}, nil
 }
 
-// events answers AFN 0E F1/F2. The collector keeps its meters' event
-// counters, not ERC records of its own, so it answers with its counters and
-// no records between the requested pointers.
+// eventsPerAnswer bounds the records of one AFN 0E answer (at most 72
+// bytes each: well inside a frame).
+const eventsPerAnswer = 32
+
+// events answers AFN 0E F1 (important) and F2 (normal) from the event log:
+// the records from pointer pm up to, not including, pn, at most
+// eventsPerAnswer of them; the answer's pn is where the next request should
+// start. Pointers address the last 256 records (sequence number mod 256).
 func (s *Session) events(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	items, err := f.Items()
-	if err != nil || len(items) != 1 || (items[0].Fn != 1 && items[0].Fn != 2) || len(items[0].Data) != 2 {
+	if err != nil || len(items) != 1 || (items[0].Fn != q1376.FnImportantEvents && items[0].Fn != q1376.FnNormalEvents) || len(items[0].Data) != 2 {
 		return []*q1376.Frame{q1376.Deny(f)}, err
 	}
-	data, err := q1376.Events{Pm: items[0].Data[0], Pn: items[0].Data[0]}.Append(nil)
+	st := s.c.store
+	class := uint8(items[0].Fn)
+	pm, pn := items[0].Data[0], items[0].Data[1]
+	var counts [3]uint64
+	for cl := uint8(1); cl <= 2; cl++ {
+		if counts[cl], err = st.EventCount(ctx, cl); err != nil {
+			return []*q1376.Frame{q1376.Deny(f)}, err
+		}
+	}
+	next := counts[class]
+	lo := next - min(next, EventsKept)
+	first := lo + uint64(pm-uint8(lo)) // the kept record whose pointer is pm
+	want := min(int(pn-pm), eventsPerAnswer)
+	ev := q1376.Events{EC1: uint8(counts[1]), EC2: uint8(counts[2]), Pm: pm, Pn: pm}
+	if first < next && want > 0 {
+		recs, err := st.Events(ctx, class, first, want)
+		if err != nil {
+			return []*q1376.Frame{q1376.Deny(f)}, err
+		}
+		for _, r := range recs {
+			ev.Records = append(ev.Records, q1376.EventRecord{ERC: r.ERC, Data: r.Data})
+		}
+		ev.Pn = pm + uint8(len(recs))
+	}
+	data, err := ev.Append(nil)
 	if err != nil {
 		return []*q1376.Frame{q1376.Deny(f)}, err
 	}

@@ -19,7 +19,7 @@ import (
 type Collector struct {
 	cfg   Config
 	store Store
-	clock vclock.Clock
+	clock *shiftedClock
 	log   *slog.Logger
 	lines map[uint8]*busmaster.Line
 
@@ -40,7 +40,12 @@ func New(cfg Config, st Store) (*Collector, error) {
 	if st == nil {
 		return nil, errors.New("collector: no store / 没有存储")
 	}
-	c := &Collector{cfg: cfg, store: st, clock: cfg.Clock, log: cfg.Log, lines: map[uint8]*busmaster.Line{}}
+	c := &Collector{cfg: cfg, store: st, log: cfg.Log, lines: map[uint8]*busmaster.Line{}}
+	clk, err := loadClock(context.Background(), st, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	c.clock = clk
 	for _, p := range cfg.Ports {
 		lc := p.line()
 		open := func() (busmaster.Conn, error) { return serialline.Open(lc) }
@@ -84,6 +89,8 @@ func (c *Collector) meter(pn uint16) (MeterEntry, bool) {
 
 // Run reads the meters and serves the station until ctx ends.
 func (c *Collector) Run(ctx context.Context) error {
+	c.poweredUp(ctx)
+	c.alive(ctx)
 	var wg sync.WaitGroup
 	for _, l := range c.lines {
 		wg.Add(1)
@@ -93,6 +100,11 @@ func (c *Collector) Run(ctx context.Context) error {
 			c.acquire(ctx, l)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.housekeep(ctx)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -111,6 +123,7 @@ func (c *Collector) Run(ctx context.Context) error {
 func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 	every := time.Duration(c.cfg.RealtimeEvery)
 	for ctx.Err() == nil {
+		c.alive(ctx)
 		now := c.clock.Now()
 		slot := now.Truncate(every)
 		for _, m := range c.Meters() {
@@ -121,9 +134,8 @@ func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 			c.readDaily(ctx, l, m)
 			c.readMonthly(ctx, l, m)
 			c.checkClock(ctx, l, m)
-		}
-		if err := c.store.Prune(ctx, c.clock.Now(), Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {
-			c.log.Error("prune", "err", err)
+			c.checkEvents(ctx, l, m)
+			c.alive(ctx)
 		}
 		if err := vclock.SleepUntil(ctx, c.clock, slot.Add(every)); err != nil {
 			return
@@ -335,23 +347,9 @@ func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEn
 	if off < 0 {
 		off = -off
 	}
-	// Once a day, with the clock: the event counters (power-downs, cover
-	// openings, trips); a rise is logged and kept for the station.
-	for _, ev := range []struct {
-		di   dlt645.DI
-		name string
-	}{{dlt645.DIPowerDownCount, "power_down"}, {dlt645.DICoverOpenCount, "cover_open"}, {dlt645.DITripCount, "trip"}} {
-		v, err := c.read(ctx, l, m, ev.di)
-		if err != nil || len(v) != 1 {
-			continue
-		}
-		k := "events_" + ev.name + "_" + m.Address.String()
-		prev, _ := c.store.GetState(ctx, k)
-		count := v[0].Num.String()
-		if prev != "" && prev != count {
-			c.log.Warn("meter event counter rose / 电表事件计数增加", "meter", m.Address, "event", ev.name, "was", prev, "now", count)
-		}
-		c.store.SetState(ctx, k, count)
+	if off > clockAlarm {
+		c.record(ctx, q1376.ERC{Code: q1376.ERCMeterClock, At: dlt645.DateTimeOf(now), Pn: m.Pn, Began: true,
+			MeterClock: dlt645.DateTimeOf(meterTime), TerminalClock: dlt645.DateTimeOf(now), HasClocks: true})
 	}
 	if off > time.Duration(c.cfg.ClockThreshold) {
 		if _, err := l.Do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, busmaster.ErrNoAnswer) {
@@ -361,4 +359,24 @@ func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEn
 		c.log.Info("meter clock set", "meter", m.Address, "was_off", off.Round(time.Second))
 	}
 	c.store.SetState(ctx, key, day)
+}
+
+// housekeep keeps the store within its retention and its cap, once per
+// real-time interval.
+func (c *Collector) housekeep(ctx context.Context) {
+	every := time.Duration(c.cfg.RealtimeEvery)
+	for ctx.Err() == nil {
+		now := c.clock.Now()
+		if err := c.store.Prune(ctx, now, Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {
+			c.log.Error("prune", "err", err)
+		}
+		if losses, err := c.store.Trim(ctx, c.cfg.StoreCap); err != nil && ctx.Err() == nil {
+			c.log.Error("store cap / 存储上限", "err", err.Error())
+		} else if len(losses) > 0 {
+			c.reportLoss(ctx, losses)
+		}
+		if err := vclock.SleepUntil(ctx, c.clock, now.Truncate(every).Add(every)); err != nil {
+			return
+		}
+	}
 }

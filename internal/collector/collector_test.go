@@ -343,7 +343,8 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 	if ok, isC := ans[0].IsConfirm(); ok || !isC {
 		t.Fatal("a truncated request was not denied")
 	}
-	// Event records (AFN 0E F1): counters and pointers, no ERC records.
+	// Event records (AFN 0E F1): a new collector has counters and pointers
+	// and no records yet.
 	ans = p.ask(q1376.AFNClass3, q1376.NewUnit(0, 1, []byte{0, 0}))
 	if ev, err := q1376.ParseEvents(ans[0].Units[0].Data); ans[0].AFN != q1376.AFNClass3 || err != nil || len(ev.Records) != 0 {
 		t.Fatalf("AFN 0E: %+v %v", ans[0], err)

@@ -33,6 +33,8 @@ func FuzzHandleStationFrame(f *testing.F) {
 		q1376.Request(a, q1376.AFNClass1, 2, nil, q1376.Unit{Pn: []uint16{q1376.AllPoints}, Fn: []uint16{129, 131}}),
 		q1376.Request(a, q1376.AFNControl, 3, nil, q1376.NewUnit(1, 1, []byte{0})),
 		q1376.Request(a, q1376.AFNQuery, 4, nil, q1376.NewUnit(0, 10, []byte{0, 0})),
+		q1376.Request(a, q1376.AFNClass3, 5, nil, q1376.NewUnit(0, q1376.FnImportantEvents, q1376.EventsRequest(3, 2))),
+		q1376.Request(a, q1376.AFNControl, 6, nil, q1376.NewUnit(0, q1376.FnTimeSync, q1376.AppendClock(nil, q1376.Clock{DateTime: q1376.DateTime{Year: 2026, Month: 1, Day: 1}}))),
 	} {
 		raw, _ := q1376.AppendFrame(nil, fr)
 		f.Add(raw)

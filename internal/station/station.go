@@ -214,6 +214,9 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 			e.lastSlot[c.ID] = slot
 			e.mu.Unlock()
 		}
+		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
+			e.log.Warn("collector events", "collector", c.Address, "err", err)
+		}
 	}
 	if dueDaily {
 		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {

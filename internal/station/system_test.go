@@ -36,6 +36,7 @@ type system struct {
 	collector amigo.Collector
 	meters    []amigo.Meter // pn i+1 at index i
 	stopCol   func()        // stops the collector (Run returns)
+	startCol  func()        // starts it again on the same store
 }
 
 type frontAdapter struct{ f *fep.FEP }
@@ -149,15 +150,19 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.colStore.Close() })
-	s.col, err = collector.New(ccfg, s.colStore)
-	if err != nil {
-		t.Fatal(err)
+	s.startCol = func() {
+		col, err := collector.New(ccfg, s.colStore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.col = col
+		cctx, ccancel := context.WithCancel(ctx)
+		cdone := make(chan struct{})
+		go func() { col.Run(cctx); close(cdone) }()
+		s.stopCol = func() { ccancel(); <-cdone }
 	}
-	cctx, ccancel := context.WithCancel(ctx)
-	cdone := make(chan struct{})
-	go func() { s.col.Run(cctx); close(cdone) }()
-	s.stopCol = func() { ccancel(); <-cdone }
-	t.Cleanup(s.stopCol)
+	s.startCol()
+	t.Cleanup(func() { s.stopCol() })
 	return s
 }
 
