@@ -20,6 +20,7 @@ import (
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
 )
@@ -138,12 +139,20 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	if _, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.gprs.String(), GPRSKey: gprsKey, Heartbeat: 20 * time.Second, Seed: 2, Clock: clock, Log: c.Log, Profile: "home"}); err != nil {
 		return err
 	}
-	col, err := collector.New(ccfg)
+	if err := os.MkdirAll(ccfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	cst, err := colsqlite.Open(filepath.Join(ccfg.DataDir, "collector.db"))
 	if err != nil {
 		return err
 	}
+	col, err := collector.New(ccfg, cst)
+	if err != nil {
+		cst.Close()
+		return err
+	}
 	wg.Add(1)
-	go func() { defer wg.Done(); col.Run(ctx) }()
+	go func() { defer wg.Done(); defer cst.Close(); col.Run(ctx) }()
 	fmt.Fprintf(stdout, "amigo demo: API http://%s/api/v1 (OpenAPI: /api/v1/openapi.json), admin / %s\n", a.api, c.AdminPassword)
 	fmt.Fprintf(stdout, "amigo 演示: 接口 http://%s/api/v1 ，管理员 admin / %s\n", a.api, c.AdminPassword)
 	fmt.Fprintf(stdout, "%d virtual meters behind collector %s and %d GPRS meters from %s, clock %s at %gx, data in %s\n", c.Meters, demoTerminal, demoGPRSMeters, demoGPRSFirst, clock.Now().Format(time.RFC3339), c.Speed, c.Data)
