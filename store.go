@@ -62,6 +62,17 @@ type ReadingStore interface {
 	// ReadingTimes returns the instants stored for meters of a kind in
 	// [from, to), keyed by meter: what the scheduler needs to find gaps.
 	ReadingTimes(ctx context.Context, meterIDs []int64, kind string, from, to time.Time) (map[int64][]time.Time, error)
+	// ReadingsAround returns a meter's readings of kind in [from, to] plus
+	// its neighbours: the last one before from and the first one after to,
+	// oldest first (one query: what validation of a batch needs).
+	ReadingsAround(ctx context.Context, meterID int64, kind string, from, to time.Time) ([]Reading, error)
+	// ReadingsOfMeters returns the readings of meters whose kind is one of
+	// kinds in [from, to), keyed by meter, oldest first.
+	ReadingsOfMeters(ctx context.Context, meterIDs []int64, kinds []string, from, to time.Time) (map[int64][]Reading, error)
+	// UpdateReadingFlags clears the bits clear, then sets the bits set, on
+	// a meter's readings of kind ("" for every kind) in [from, to), and
+	// returns how many readings it changed. Values are never changed.
+	UpdateReadingFlags(ctx context.Context, meterID int64, kind string, from, to time.Time, set, clear int) (int, error)
 }
 
 // EventStore keeps events.

@@ -1,128 +1,324 @@
-// Package analysis computes what operators look at: consumption per day and
-// month from daily frozen registers (in the site's time zone, across meter
-// replacements and register roll-over, gaps kept as gaps), the reading
-// success rate, and line loss per area. It is pure: readings in, figures out.
+// Package analysis computes what operators and bills look at: consumption
+// per day and month from frozen registers (in the site's time zone, on the
+// primary side of CT and PT, per tariff and reverse, across meter swaps and
+// register roll-over, gaps and reversals kept out), the reading success
+// rate, and line loss per area. Its figures are pure functions of readings;
+// load.go reads them through the small Reader interface it declares, so
+// that the API and the station use one code path.
 package analysis
 
 import (
-	"sort"
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/vee"
 )
 
-// Point is the consumption of one interval; Energy is nil for a gap.
+// Bounds of a consumption query: a request beyond them is refused, never
+// computed.
+const (
+	MaxDays   = 366 // day interval
+	MaxMonths = 120 // month interval
+)
+
+// Point is the consumption of one interval on the primary side: register
+// advance × CT × PT. A nil figure is a gap (a missing read, or a register
+// that went back).
 type Point struct {
-	Start  time.Time     `json:"start"`
-	Energy *amigo.Energy `json:"kwh"`
+	Start   time.Time        `json:"start"`
+	End     time.Time        `json:"end"`
+	Energy  *amigo.Energy    `json:"kwh"`         // forward active, total
+	Tariffs [4]*amigo.Energy `json:"tariffs_kwh"` // forward active, tariffs T1..T4
+	Reverse *amigo.Energy    `json:"reverse_kwh"` // reverse active, total (rooftop PV)
+	// Reversed: a register went back in the interval (not a roll-over); the
+	// figure it touched is left out and validation raised its event.
+	Reversed bool `json:"reversed,omitempty"`
+	// Partial: a month only partly inside the asked range; Days is the
+	// number of its days the figures cover.
+	Partial bool `json:"partial,omitempty"`
+	Days    int  `json:"days,omitempty"`
+	// Source is "monthly" for a month computed from the meters' monthly
+	// frozen data, "daily" for a month summed from its days.
+	Source string `json:"source,omitempty"`
 }
 
-// RollOver is where a 6-integer-digit register wraps (999999.99 kWh).
-const RollOver = amigo.Energy(1_000_000 * amigo.EnergyScale)
-
-// Segment is one meter's daily readings over its service life (oldest meter
-// first for an account whose meter was swapped).
+// Segment is one meter's readings over its service life (for an account
+// whose meter was swapped: oldest meter first). Daily, monthly and manual
+// readings are used; others are ignored.
 type Segment struct {
 	Meter    amigo.Meter
-	Readings []amigo.Reading // daily frozen, any order
+	Readings []amigo.Reading // any order
 }
 
-// Consumption returns the consumption of each interval ("day" or "month")
-// from `from` to `to` (site zone). A day's consumption is the difference of
-// the freezes closing it and the day before; across a swap the old meter's
-// last register and the new meter's first are used, so the account stays
-// continuous. A wrap of the register counts as roll-over.
-func Consumption(segs []Segment, interval string, from, to time.Time, loc *time.Location) []Point {
-	// Each meter's marks: its daily freezes, and the manual readings taken
-	// when it was installed or removed.
-	type mark struct {
-		at  time.Time
-		fwd amigo.Energy
-	}
-	marks := make([][]mark, len(segs))
-	for i, s := range segs {
-		for _, r := range s.Readings {
-			if !r.HasForward || r.Quality == amigo.QualityEstimated || (r.Kind != amigo.KindDaily && r.Kind != amigo.KindManual) {
-				continue
-			}
-			marks[i] = append(marks[i], mark{r.Time.In(loc), r.Forward[0]})
+// Multiplier is what a meter's register advance is multiplied by to give
+// primary energy: CT × PT (1 when unset).
+func Multiplier(m amigo.Meter) int64 { return int64(max(m.CTRatio, 1)) * int64(max(m.PTRatio, 1)) }
+
+// regs is a meter's registers at one instant.
+type regs struct {
+	fwd      [5]amigo.Energy
+	hasF     bool
+	rev      amigo.Energy
+	hasR     bool
+	fromKind string
+}
+
+// series is one meter's registers by instant (Unix seconds): the daily
+// freezes and manual readings (marks), and the monthly freezes apart.
+type series struct {
+	m       amigo.Meter
+	mul     amigo.Energy
+	marks   map[int64]regs
+	monthly map[int64]regs
+}
+
+func newSeries(s Segment) series {
+	out := series{m: s.Meter, mul: amigo.Energy(Multiplier(s.Meter)), marks: make(map[int64]regs, len(s.Readings)), monthly: map[int64]regs{}}
+	for _, r := range s.Readings {
+		if (!r.HasForward && !r.HasReverse) || r.Quality == amigo.QualityEstimated {
+			continue
 		}
-		sort.Slice(marks[i], func(a, b int) bool { return marks[i][a].at.Before(marks[i][b].at) })
-	}
-	// at returns meter i's register at instant t, exactly (no estimate).
-	at := func(i int, t time.Time) (amigo.Energy, bool) {
-		for _, m := range marks[i] {
-			if m.at.Equal(t) {
-				return m.fwd, true
+		g := regs{fwd: r.Forward, hasF: r.HasForward, rev: r.Reverse[0], hasR: r.HasReverse, fromKind: r.Kind}
+		k := r.Time.Unix()
+		switch r.Kind {
+		case amigo.KindDaily:
+			out.marks[k] = g // a daily freeze is preferred at its instant
+		case amigo.KindManual:
+			if _, ok := out.marks[k]; !ok {
+				out.marks[k] = g
 			}
+		case amigo.KindMonthly:
+			out.monthly[k] = g
 		}
-		return 0, false
 	}
-	// dayUse is the consumption of day d over every meter in service that
-	// day: from the freeze opening the day (or the installation reading) to
-	// the freeze closing it (or the removal reading). A register that wraps
-	// counts as roll-over. Any meter without both ends makes the day a gap.
-	dayUse := func(d time.Time) (amigo.Energy, bool) {
-		end := d.AddDate(0, 0, 1)
-		var sum amigo.Energy
-		served := false
-		for i, s := range segs {
-			m := s.Meter
-			if (!m.InstalledAt.IsZero() && !m.InstalledAt.Before(end)) || (!m.RemovedAt.IsZero() && !m.RemovedAt.After(d)) {
-				continue // not in service that day
-			}
-			open, closeAt := d, end
-			if !m.InstalledAt.IsZero() && m.InstalledAt.After(d) {
-				open = m.InstalledAt.In(loc)
-			}
-			if !m.RemovedAt.IsZero() && m.RemovedAt.Before(end) {
-				closeAt = m.RemovedAt.In(loc)
-			}
-			a, ok1 := at(i, open)
-			b, ok2 := at(i, closeAt)
-			if !ok1 || !ok2 {
-				return 0, false
-			}
-			u := b - a
-			if u < 0 {
-				u += RollOver
-			}
-			sum += u
-			served = true
-		}
-		return sum, served
-	}
-	var out []Point
-	from, to = amigo.Day(from, loc), amigo.Day(to, loc)
-	switch interval {
-	case "month":
-		for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, loc); m.Before(to); m = m.AddDate(0, 1, 0) {
-			var sum amigo.Energy
-			complete := true
-			for d := m; d.Before(m.AddDate(0, 1, 0)); d = d.AddDate(0, 0, 1) {
-				u, ok := dayUse(d)
-				if !ok {
-					complete = false
-					break
-				}
-				sum += u
-			}
-			p := Point{Start: m}
-			if complete {
-				p.Energy = &sum
-			}
-			out = append(out, p)
-		}
-	default:
-		for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
-			p := Point{Start: d}
-			if u, ok := dayUse(d); ok {
-				p.Energy = &u
-			}
-			out = append(out, p)
+	// The monthly settlement at 00:00 on the 1st stands in for a missing
+	// daily freeze of the same instant.
+	for k, g := range out.monthly {
+		if _, ok := out.marks[k]; !ok {
+			out.marks[k] = g
 		}
 	}
 	return out
+}
+
+// inService reports whether the meter served some of [a, b).
+func inService(m amigo.Meter, a, b time.Time) bool {
+	return (m.InstalledAt.IsZero() || m.InstalledAt.Before(b)) && (m.RemovedAt.IsZero() || m.RemovedAt.After(a))
+}
+
+// usage is consumption being summed; ok[i] false makes figure i a gap.
+// Index 0..4 are forward total and tariffs, 5 is reverse.
+type usage struct {
+	e        [6]amigo.Energy
+	ok       [6]bool
+	reversed bool
+	served   bool
+}
+
+func (u *usage) add(o usage) {
+	if !o.served {
+		return
+	}
+	if !u.served {
+		*u = o
+		return
+	}
+	for i := range u.e {
+		u.e[i] += o.e[i]
+		u.ok[i] = u.ok[i] && o.ok[i]
+	}
+	u.reversed = u.reversed || o.reversed
+}
+
+func (u usage) point(p Point) Point {
+	if !u.served {
+		return p
+	}
+	fig := func(i int) *amigo.Energy {
+		if !u.ok[i] {
+			return nil
+		}
+		v := u.e[i]
+		return &v
+	}
+	p.Energy, p.Reverse, p.Reversed = fig(0), fig(5), u.reversed
+	for i := range 4 {
+		p.Tariffs[i] = fig(i + 1)
+	}
+	return p
+}
+
+// between is the meter's primary consumption from mark a to mark b, each
+// register decided by vee.Advance (roll-over or reversal).
+func (s series) between(a, b regs, span time.Duration) usage {
+	u := usage{served: true}
+	one := func(i int, prev, cur amigo.Energy) {
+		d, step := vee.Advance(s.m, prev, cur, span)
+		if step == vee.Reversed {
+			u.reversed = true
+			return
+		}
+		u.e[i], u.ok[i] = d*s.mul, true
+	}
+	if a.hasF && b.hasF {
+		for i := range 5 {
+			one(i, a.fwd[i], b.fwd[i])
+		}
+	}
+	if a.hasR && b.hasR {
+		one(5, a.rev, b.rev)
+	}
+	return u
+}
+
+// span returns the meter's consumption over [open, close) cut to its
+// service: from the mark at open (or its installation reading) to the mark
+// at close (or its removal reading). served is false when the meter was
+// not in service then; a missing mark makes every figure a gap.
+func (s series) span(open, close time.Time) usage {
+	m := s.m
+	if !inService(m, open, close) {
+		return usage{}
+	}
+	if !m.InstalledAt.IsZero() && m.InstalledAt.After(open) {
+		open = m.InstalledAt
+	}
+	if !m.RemovedAt.IsZero() && m.RemovedAt.Before(close) {
+		close = m.RemovedAt
+	}
+	a, ok1 := s.marks[open.Unix()]
+	b, ok2 := s.marks[close.Unix()]
+	if !ok1 || !ok2 {
+		return usage{served: true}
+	}
+	return s.between(a, b, close.Sub(open))
+}
+
+// month returns the meter's consumption of the whole month [m0, m1) from
+// its monthly freezes, when it served all of it and both are stored.
+func (s series) month(m0, m1 time.Time) (usage, bool) {
+	m := s.m
+	if (!m.InstalledAt.IsZero() && m.InstalledAt.After(m0)) || (!m.RemovedAt.IsZero() && m.RemovedAt.Before(m1)) {
+		return usage{}, false
+	}
+	a, ok1 := s.monthly[m0.Unix()]
+	b, ok2 := s.monthly[m1.Unix()]
+	if !ok1 || !ok2 {
+		return usage{}, false
+	}
+	return s.between(a, b, m1.Sub(m0)), true
+}
+
+// Range checks a consumption query and returns its bounds as site days:
+// [from, to) with from before to, at most MaxDays days for "day" and
+// MaxMonths months for "month". Its errors are EINVALID, bilingual.
+func Range(interval string, from, to time.Time, loc *time.Location) (time.Time, time.Time, error) {
+	if interval != "day" && interval != "month" {
+		return from, to, amigo.Errorf(amigo.EINVALID, "consumption", "interval must be day or month / 间隔应为 day 或 month")
+	}
+	from, to = amigo.Day(from, loc), amigo.Day(to, loc)
+	if !from.Before(to) {
+		return from, to, amigo.Errorf(amigo.EINVALID, "consumption", "from (%s) must be before to (%s) / 开始日期应早于结束日期", from.Format("2006-01-02"), to.Format("2006-01-02"))
+	}
+	switch interval {
+	case "day":
+		// Sub saturates for far ranges, so the comparison holds for any input.
+		if to.Sub(from) > time.Duration(MaxDays)*24*time.Hour+2*time.Hour {
+			return from, to, amigo.Errorf(amigo.EINVALID, "consumption", "a day interval covers at most %d days; ask for months or a shorter range / 按日查询最多%d天", MaxDays, MaxDays)
+		}
+	case "month":
+		n := (int64(to.Year())-int64(from.Year()))*12 + int64(to.Month()) - int64(from.Month())
+		if to.Day() > 1 {
+			n++
+		}
+		if n > MaxMonths {
+			return from, to, amigo.Errorf(amigo.EINVALID, "consumption", "a month interval covers at most %d months / 按月查询最多%d个月", MaxMonths, MaxMonths)
+		}
+	}
+	return from, to, nil
+}
+
+// Consumption returns the primary-side consumption of each interval ("day"
+// or "month") of [from, to) (site days in loc) over segs: every meter in
+// service in the interval counts, from the freeze opening it (or its
+// installation reading) to the freeze closing it (or its removal reading),
+// so an account stays continuous across a swap. A register that wraps by no
+// more than the meter can register is a roll-over; anything else that goes
+// back is a reversal and its figure a gap (vee.Advance decides both). A
+// month uses the meters' monthly freezes where a meter served the whole
+// month and both are stored, and the sum of its days otherwise (one gap
+// day makes it a gap); a month only partly inside [from, to) covers those
+// days and is marked Partial.
+//
+// The range is checked by Range first. The work is linear in days ×
+// segments plus the readings (map lookups).
+func Consumption(segs []Segment, interval string, from, to time.Time, loc *time.Location) ([]Point, error) {
+	from, to, err := Range(interval, from, to, loc)
+	if err != nil {
+		return nil, err
+	}
+	ss := make([]series, len(segs))
+	for i, s := range segs {
+		ss[i] = newSeries(s)
+	}
+	day := func(d time.Time) usage {
+		var u usage
+		for _, s := range ss {
+			if x := s.span(d, d.AddDate(0, 0, 1)); x.served {
+				u.add(x)
+			}
+		}
+		return u
+	}
+	var out []Point
+	if interval == "day" {
+		for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+			out = append(out, day(d).point(Point{Start: d, End: d.AddDate(0, 0, 1)}))
+		}
+		return out, nil
+	}
+	for m0 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, loc); m0.Before(to); m0 = m0.AddDate(0, 1, 0) {
+		m1 := m0.AddDate(0, 1, 0)
+		a, b := m0, m1
+		if from.After(a) {
+			a = from
+		}
+		if to.Before(b) {
+			b = to
+		}
+		p := Point{Start: a, End: b, Partial: !a.Equal(m0) || !b.Equal(m1)}
+		for d := a; d.Before(b); d = d.AddDate(0, 0, 1) {
+			p.Days++
+		}
+		var u usage
+		monthly := !p.Partial
+		for _, s := range ss {
+			if !inService(s.m, a, b) {
+				continue
+			}
+			x, ok := usage{}, false
+			if !p.Partial {
+				x, ok = s.month(m0, m1)
+			}
+			if !ok {
+				monthly = false
+				for d := a; d.Before(b); d = d.AddDate(0, 0, 1) {
+					if y := s.span(d, d.AddDate(0, 0, 1)); y.served {
+						x.add(y)
+					}
+				}
+			}
+			u.add(x)
+		}
+		if u.served {
+			p.Source = "daily"
+			if monthly {
+				p.Source = "monthly"
+			}
+		}
+		out = append(out, u.point(p))
+	}
+	return out, nil
 }
 
 // Rate is a reading success rate.
@@ -153,30 +349,4 @@ func SuccessRate(ms []amigo.Meter, have map[int64][]time.Time, day time.Time, lo
 		r.Percent = float64(r.Read) * 100 / float64(r.Expected)
 	}
 	return r
-}
-
-// Loss is an area's line loss of a day.
-type Loss struct {
-	Supply    *amigo.Energy `json:"supply_kwh"`
-	Customers *amigo.Energy `json:"customers_kwh"`
-	Percent   *float64      `json:"percent"`
-	Complete  bool          `json:"complete"`
-	OutOfBand bool          `json:"out_of_band"`
-}
-
-// LineLoss is (supply − Σ customer meters) / supply for one day, computed
-// only when every meter's consumption of the day is known.
-func LineLoss(a amigo.Area, supply amigo.Energy, supplyOK bool, customers []amigo.Energy, complete bool) Loss {
-	var l Loss
-	if !supplyOK || !complete || supply <= 0 {
-		return l
-	}
-	var sum amigo.Energy
-	for _, c := range customers {
-		sum += c
-	}
-	pct := float64(supply-sum) * 100 / float64(supply)
-	l.Supply, l.Customers, l.Percent, l.Complete = &supply, &sum, &pct, true
-	l.OutOfBand = pct < a.LossLow || pct > a.LossHigh
-	return l
 }

@@ -75,33 +75,24 @@ func (s *Server) accountConsumption(w http.ResponseWriter, r *http.Request, _ pr
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].InstalledAt.Before(ms[j].InstalledAt) })
 	loc := s.siteLoc(r, ms[0].SiteID)
-	interval := r.URL.Query().Get("interval")
-	if interval == "" {
-		interval = "day"
-	}
-	if interval != "day" && interval != "month" {
-		writeErr(w, amigo.Errorf(amigo.EINVALID, "consumption", "interval must be day or month / 间隔应为 day 或 month"))
-		return
-	}
-	today := amigo.Day(s.now(), loc)
-	from, err := parseTime(r.URL.Query().Get("from"), loc, today.AddDate(0, 0, -30))
+	interval, from, to, err := s.consumptionQuery(r, loc)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	to, err := parseTime(r.URL.Query().Get("to"), loc, today)
+	segs, err := analysis.LoadSegments(r.Context(), s.store, ms, interval, from, to, loc)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	var segs []analysis.Segment
-	for _, m := range ms {
-		rs, err := s.store.ListReadings(r.Context(), m.ID, "", from.AddDate(0, 0, -1), to.AddDate(0, 0, 2))
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		segs = append(segs, analysis.Segment{Meter: m, Readings: rs})
+	pts, err := analysis.Consumption(segs, interval, from, to, loc)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"account": id, "interval": interval, "unit": "kWh", "items": analysis.Consumption(segs, interval, from, to, loc)})
+	meters := make([]ratioJSON, len(ms))
+	for i, m := range ms {
+		meters[i] = ratioOf(m)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": id, "interval": interval, "unit": "kWh", "side": "primary", "meters": meters, "time_zone": loc.String(), "items": pts})
 }

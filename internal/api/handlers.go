@@ -154,38 +154,73 @@ func (s *Server) readings(w http.ResponseWriter, r *http.Request, _ principal) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
 }
 
+// consumptionQuery reads interval (day, default, or month), from and to
+// (site days; default the last 30 days) and checks the range before
+// anything is read: at most analysis.MaxDays days or MaxMonths months.
+func (s *Server) consumptionQuery(r *http.Request, loc *time.Location) (string, time.Time, time.Time, error) {
+	interval := r.URL.Query().Get("interval")
+	if interval == "" {
+		interval = "day"
+	}
+	today := amigo.Day(s.now(), loc)
+	from, err := parseTime(r.URL.Query().Get("from"), loc, today.AddDate(0, 0, -30))
+	if err != nil {
+		return "", from, from, err
+	}
+	to, err := parseTime(r.URL.Query().Get("to"), loc, today)
+	if err != nil {
+		return "", from, to, err
+	}
+	from, to, err = analysis.Range(interval, from, to, loc)
+	return interval, from, to, err
+}
+
+// ratioJSON says which side a meter's figures are on: register advance ×
+// CT × PT = primary kWh.
+type ratioJSON struct {
+	Meter       string     `json:"meter"`
+	CT          int        `json:"ct"`
+	PT          int        `json:"pt"`
+	Multiplier  int64      `json:"multiplier"`
+	InstalledAt time.Time  `json:"installed_at,omitzero"`
+	RemovedAt   *time.Time `json:"removed_at,omitempty"`
+}
+
+func ratioOf(m amigo.Meter) ratioJSON {
+	j := ratioJSON{Meter: m.Address, CT: max(m.CTRatio, 1), PT: max(m.PTRatio, 1), Multiplier: analysis.Multiplier(m), InstalledAt: m.InstalledAt}
+	if !m.RemovedAt.IsZero() {
+		j.RemovedAt = &m.RemovedAt
+	}
+	return j
+}
+
+// consumption is a meter's consumption per day or month, primary side
+// (register advance × CT × PT), forward per tariff and reverse; the raw
+// registers stay as read (the readings endpoint).
 func (s *Server) consumption(w http.ResponseWriter, r *http.Request, _ principal) {
 	m, ok := s.meter(w, r)
 	if !ok {
 		return
 	}
-	interval := r.URL.Query().Get("interval")
-	if interval == "" {
-		interval = "day"
-	}
-	if interval != "day" && interval != "month" {
-		writeErr(w, amigo.Errorf(amigo.EINVALID, "consumption", "interval must be day or month / 间隔应为 day 或 month"))
-		return
-	}
 	loc := s.siteLoc(r, m.SiteID)
-	today := amigo.Day(s.now(), loc)
-	from, err := parseTime(r.URL.Query().Get("from"), loc, today.AddDate(0, 0, -30))
+	interval, from, to, err := s.consumptionQuery(r, loc)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	to, err := parseTime(r.URL.Query().Get("to"), loc, today)
+	segs, err := analysis.LoadSegments(r.Context(), s.store, []amigo.Meter{m}, interval, from, to, loc)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	rs, err := s.store.ListReadings(r.Context(), m.ID, amigo.KindDaily, from.AddDate(0, 0, -1), to.AddDate(0, 0, 2))
+	pts, err := analysis.Consumption(segs, interval, from, to, loc)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	pts := analysis.Consumption([]analysis.Segment{{Meter: m, Readings: rs}}, interval, from, to, loc)
-	writeJSON(w, http.StatusOK, map[string]any{"interval": interval, "unit": "kWh", "items": pts})
+	ratio := ratioOf(m)
+	writeJSON(w, http.StatusOK, map[string]any{"meter": m.Address, "interval": interval, "unit": "kWh", "side": "primary",
+		"ct": ratio.CT, "pt": ratio.PT, "multiplier": ratio.Multiplier, "time_zone": loc.String(), "items": pts})
 }
 
 func (s *Server) createCommand(w http.ResponseWriter, r *http.Request, p principal) {
@@ -263,23 +298,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ principal)
 	writeJSON(w, http.StatusOK, map[string]any{"items": es, "total": total})
 }
 
-// dayUse returns each meter's consumption of day (site zone), and whether
-// every one is known.
-func (s *Server) dayUse(r *http.Request, ms []amigo.Meter, day time.Time, loc *time.Location) (map[int64]amigo.Energy, bool) {
-	out := map[int64]amigo.Energy{}
-	complete := true
-	for _, m := range ms {
-		rs, err := s.store.ListReadings(r.Context(), m.ID, amigo.KindDaily, day, day.AddDate(0, 0, 1).Add(time.Hour))
-		pts := analysis.Consumption([]analysis.Segment{{Meter: m, Readings: rs}}, "day", day, day.AddDate(0, 0, 1), loc)
-		if err != nil || len(pts) != 1 || pts[0].Energy == nil {
-			complete = false
-			continue
-		}
-		out[m.ID] = *pts[0].Energy
-	}
-	return out, complete
-}
-
+// listAreas lists areas with the line loss of a day (site zone), computed
+// by the same code the station judges with (analysis.AreaLoss).
 func (s *Server) listAreas(w http.ResponseWriter, r *http.Request, _ principal) {
 	as, err := s.store.ListAreas(r.Context(), queryID(r, "site"))
 	if err != nil {
@@ -300,31 +320,11 @@ func (s *Server) listAreas(w http.ResponseWriter, r *http.Request, _ principal) 
 			return
 		}
 		day = amigo.Day(day, loc)
-		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{AreaID: a.ID})
+		loss, err := analysis.AreaLoss(r.Context(), s.store, a, day, loc)
 		if err != nil {
 			writeErr(w, err)
 			return
 		}
-		var customers, supply []amigo.Meter
-		for _, m := range ms {
-			if m.ID == a.SupplyMeterID {
-				supply = append(supply, m)
-			} else {
-				customers = append(customers, m)
-			}
-		}
-		if a.SupplyMeterID != 0 && len(supply) == 0 {
-			if m, err := s.store.GetMeter(r.Context(), a.SupplyMeterID); err == nil {
-				supply = append(supply, m)
-			}
-		}
-		su, supplyOK := s.dayUse(r, supply, day, loc)
-		cu, complete := s.dayUse(r, customers, day, loc)
-		var cs []amigo.Energy
-		for _, e := range cu {
-			cs = append(cs, e)
-		}
-		loss := analysis.LineLoss(a, su[a.SupplyMeterID], supplyOK && len(supply) == 1, cs, complete)
 		items = append(items, areaJSON{Area: a, Day: day.Format("2006-01-02"), LineLoss: loss})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})

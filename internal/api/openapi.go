@@ -39,7 +39,7 @@ var openapi = func() []byte {
 			"/api/v1/meters/import":                map[string]any{"post": op("import meters from CSV (address,site,area,collector,port,pn,phases,ct,pt,password,direct)")},
 			"/api/v1/meters/{address}":             map[string]any{"get": op("one meter", "address")},
 			"/api/v1/meters/{address}/readings":    map[string]any{"get": op("readings; energies in kWh as decimal strings", "address", "kind", "from", "to")},
-			"/api/v1/meters/{address}/consumption": map[string]any{"get": op("consumption per day or month (site zone); gaps are null", "address", "interval", "from", "to")},
+			"/api/v1/meters/{address}/consumption": map[string]any{"get": op("consumption per day or month (site zone), primary side (register advance × CT × PT), total, tariffs T1–T4 and reverse; gaps and reversals are null; at most 366 days or 120 months", "address", "interval", "from", "to")},
 			"/api/v1/meters/{address}/commands":    map[string]any{"post": op("{\"type\": disconnect|reconnect|read|time-sync} -> {id, status}", "address")},
 			"/api/v1/commands/{id}":                map[string]any{"get": op("a command: pending, sent, succeeded, failed (with reason), expired", "id")},
 			"/api/v1/collectors":                   map[string]any{"get": op("collectors with status", "site")},

@@ -107,7 +107,7 @@ func (a *APIArchiver) CreateMeter(ctx context.Context, m *amigo.Meter) (err erro
 	body := map[string]any{"address": m.Address, "site": m.SiteID, "area": m.AreaID, "phases": m.Phases, "rated_amps": m.RatedAmps,
 		"password": m.Password, "protocol": m.Protocol, "installed_at": m.InstalledAt.Format(time.RFC3339)}
 	if m.Direct {
-		body["direct"] = true
+		body["direct"], body["imei"], body["secret"] = true, m.IMEI, m.RegSecret
 	} else {
 		body["collector"], body["port"], body["pn"] = m.CollectorID, m.Port, m.Pn
 	}

@@ -16,14 +16,17 @@ import (
 )
 
 // registrationLine is the first line a GPRS meter (its DTU) sends on a new
-// connection (docs/link.md §2). It is built here only, so that a change of
-// the registration (an IMEI and a secret) is made in one place.
-func registrationLine(addr dlt645.Address, imei string) []byte {
-	if imei == "" {
-		imei = "-"
-	}
-	return fmt.Appendf(nil, "REG %s %s\r\n", addr, imei)
+// connection (docs/link.md §2): REG <address> <imei> <secret>. It is built
+// here only, so that a change of the registration is made in one place.
+func registrationLine(addr dlt645.Address, imei, secret string) []byte {
+	return fmt.Appendf(nil, "REG %s %s %s\r\n", addr, imei, secret)
 }
+
+// gprsIMEI and gprsSecret are the k-th GPRS meter's credentials, in the
+// archive and in its registration: a 15-digit IMEI and a 19-character
+// secret (deterministic: this is a bench, not a deployment).
+func gprsIMEI(k int) string   { return fmt.Sprintf("86%013d", k) }
+func gprsSecret(k int) string { return fmt.Sprintf("bench-secret-%06d", k) }
 
 // vgprs is one direct GPRS meter: a full virtual meter (internal/sim) that
 // dials the station's GPRS listener, registers and answers DL/T 645.
@@ -32,6 +35,7 @@ type vgprs struct {
 	meter *sim.Meter
 	bus   *sim.Bus
 	addr  dlt645.Address
+	k     int
 	// regAt is the real Unix ns at which the station last confirmed the
 	// meter's identity (it answered the wildcard address read).
 	regAt atomic.Int64
@@ -75,7 +79,7 @@ func (m *vgprs) session(ctx context.Context) (bool, error) {
 		_, err := conn.Write(p)
 		return err
 	}
-	if err := write(registrationLine(m.addr, "")); err != nil {
+	if err := write(registrationLine(m.addr, gprsIMEI(m.k), gprsSecret(m.k))); err != nil {
 		return false, err
 	}
 	go func() {

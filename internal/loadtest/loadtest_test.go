@@ -67,7 +67,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestRegistrationLine(t *testing.T) {
-	if got := string(registrationLine(gprsAddress(41), "")); got != "REG 900000000042 -\r\n" {
+	if got := string(registrationLine(gprsAddress(41), gprsIMEI(41), gprsSecret(41))); got != "REG 900000000042 860000000000041 bench-secret-000041\r\n" {
 		t.Fatalf("registration line %q", got)
 	}
 }

@@ -377,7 +377,7 @@ func (g *generator) build(certDir, caDir string) error {
 	for k := range g.cfg.GPRS {
 		a := gprsAddress(k)
 		m := sim.NewMeter(sim.MeterConfig{Address: a, Profile: sim.Home, Phases: 1, Seed: 2, Auth: sim.DefaultAuth}, g.clock.Now())
-		g.gprs = append(g.gprs, &vgprs{g: g, meter: m, bus: sim.NewBus(g.clock, m), addr: a})
+		g.gprs = append(g.gprs, &vgprs{g: g, meter: m, bus: sim.NewBus(g.clock, m), addr: a, k: k})
 	}
 	return nil
 }
@@ -528,7 +528,7 @@ func createArchive(ctx context.Context, g *generator, a Archiver, store amigo.St
 		}
 		for k := range g.cfg.GPRS {
 			m := amigo.Meter{SiteID: site.ID, Address: gprsAddress(k).String(), Protocol: "dlt645-2007", Phases: 1, RatedAmps: 60,
-				Direct: true, Password: "02123456", InstalledAt: installed}
+				Direct: true, Password: "02123456", InstalledAt: installed, IMEI: gprsIMEI(k), RegSecret: gprsSecret(k)}
 			if len(areas) > 0 {
 				m.AreaID = areas[0]
 			}

@@ -24,6 +24,11 @@ func (e *Engine) readDirect(ctx context.Context, l MeterLink, a dlt645.Address, 
 	if ew, ok := f.ErrorWord(); ok {
 		return nil, fmt.Errorf("%s: %w", di, ew)
 	}
+	// The link drops replies for another meter or DI (fep.replyMatches);
+	// checked again here, so that no link can hand a wrong value in.
+	if got, ok := f.DI(); !ok || got != di || f.Address != a {
+		return nil, fmt.Errorf("%s: reply from %s for another data identifier / 应答不匹配", di, f.Address)
+	}
 	return f.Values()
 }
 
@@ -78,6 +83,8 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 			continue
 		}
 		var rs []amigo.Reading
+		var clockOff *time.Duration
+		var clockAt time.Time
 		if v, err := e.readDirect(ctx, l, a, dlt645.DIForwardActiveBlock); err == nil {
 			if f, ok := energies(v); ok {
 				r := amigo.Reading{MeterID: m.ID, Time: slot.UTC(), Kind: amigo.KindRealtime, Forward: f, HasForward: true, Quality: amigo.QualityActual, Source: "gprs", ReceivedAt: now}
@@ -95,11 +102,23 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 		today := amigo.Day(now, loc)
 		if now.Sub(today) >= e.cfg.DailyAfter {
 			rs = append(rs, e.directDaily(ctx, l, a, m, today, now)...)
-			e.checkDirectClock(ctx, l, a, m, loc)
+			if off, ok := e.directClockOffset(ctx, l, a, loc); ok && off.Abs() > ClockTolerance {
+				for i := range rs {
+					if !rs[i].Time.Before(today) {
+						rs[i].Flags |= amigo.FlagClockOff // read with the clock off
+					}
+				}
+				clockOff, clockAt = &off, now
+			}
 		}
 		byID := map[int64]amigo.Meter{m.ID: m}
 		if err := e.commit(ctx, nil, nil, rs, byID); err != nil {
 			e.log.Warn("gprs commit", "meter", m.Address, "err", err)
+		}
+		if clockOff != nil {
+			if err := e.reportClockOff(ctx, m, *clockOff, clockAt); err != nil {
+				e.log.Warn("clock off", "meter", m.Address, "err", err)
+			}
 		}
 	}
 }
@@ -139,23 +158,17 @@ func (e *Engine) directDaily(ctx context.Context, l MeterLink, a dlt645.Address,
 	return out
 }
 
-// checkDirectClock flags a meter whose clock is off by more than 5 minutes.
-func (e *Engine) checkDirectClock(ctx context.Context, l MeterLink, a dlt645.Address, m amigo.Meter, loc *time.Location) {
+// directClockOffset reads the meter's date and time and returns how far
+// its clock is off (meter minus station); ok is false when it cannot tell.
+func (e *Engine) directClockOffset(ctx context.Context, l MeterLink, a dlt645.Address, loc *time.Location) (time.Duration, bool) {
 	d, err1 := e.readDirect(ctx, l, a, dlt645.DIDateWeek)
 	t, err2 := e.readDirect(ctx, l, a, dlt645.DITime)
-	if err1 != nil || err2 != nil {
-		return
+	if err1 != nil || err2 != nil || len(d) != 1 || len(t) != 1 {
+		return 0, false
 	}
 	mt, err := time.ParseInLocation("2006-01-02 15:04:05", d[0].Text+" "+t[0].Text, loc)
 	if err != nil {
-		return
+		return 0, false
 	}
-	off := mt.Sub(e.clock.Now())
-	if off < 0 {
-		off = -off
-	}
-	if off > 5*time.Minute {
-		e.store.AppendEvents(ctx, amigo.Event{Time: e.clock.Now(), Kind: amigo.EventClockOff, Severity: "warning", SiteID: m.SiteID, MeterID: m.ID,
-			Message: fmt.Sprintf("meter %s clock is off by %s / 电表时钟偏差", m.Address, off.Round(time.Second))})
-	}
+	return mt.Sub(e.clock.Now()), true
 }
