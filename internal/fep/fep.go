@@ -104,6 +104,14 @@ func (f *FEP) TLSAddr() net.Addr {
 	return f.tlsL.Addr()
 }
 
+// PlainAddr returns the plain-TCP listener's address (nil when off).
+func (f *FEP) PlainAddr() net.Addr {
+	if f.plainL == nil {
+		return nil
+	}
+	return f.plainL.Addr()
+}
+
 // Serve accepts collectors until ctx ends.
 func (f *FEP) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
