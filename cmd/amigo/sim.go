@@ -52,7 +52,9 @@ as GPRS meters dialing a station. Ctrl-C or SIGTERM stops it.
 	fs.StringVar(&c.GPRS, "gprs", "", "every meter dials this station HOST:PORT (GPRS mode) / GPRS模式主站地址")
 	fs.StringVar(&c.Control, "control", "", "serve an HTTP control endpoint on ADDR (GET /meters, POST /faults) / 控制接口")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", time.Minute, "GPRS heartbeat interval / 心跳间隔")
-	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable: no-answer, late:2s, bad-checksum, wrong-address, stuck, jump:1000, backwards:50, drift:10m, outage, cover-open / 故障注入")
+	fs.StringVar(&c.Supply, "supply", "", "ADDRESS:PERCENT: that meter is the supply meter of all the others, PERCENT of its energy lost on the line, e.g. 000000000001:4 / 台区总表及线损率")
+	fs.StringVar(&c.State, "state", "", "file keeping the meters' registers across runs (written every 30 s and on exit) / 电表状态文件")
+	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable: no-answer, late:2s, bad-checksum, wrong-address, stuck, theft:50 (percent bypassing the register), jump:1000, backwards:50, drift:10m, outage, cover-open / 故障注入")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}

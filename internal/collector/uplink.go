@@ -112,7 +112,10 @@ func (c *Collector) session(ctx context.Context, addr string) error {
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		if !sc.Scan() {
-			return fmt.Errorf("login: no answer: %v", sc.Err())
+			if err := sc.Err(); err != nil {
+				return fmt.Errorf("login: no answer from the station / 主站未应答登录: %w", err)
+			}
+			return errors.New("login refused: the station closed the connection without confirming (its log and events say why: not in the archive, wrong certificate, plain TCP not allowed) / 登录被拒绝：主站未确认即断开（原因见主站日志和事件）")
 		}
 		f, err := q1376.Parse(sc.Bytes())
 		if err != nil {
