@@ -78,6 +78,14 @@ func (a stationAddrs) print(w io.Writer, who string) {
 	line("GPRS meters / GPRS电表", a.GPRS)
 }
 
+// addrString is a listener's address, or "off" when it has none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
 // stationKeys documents every key of StationConfig for `amigo station
 // --help`: name, default, meaning (English / 中文). A test checks that it
 // names each JSON field of StationConfig.
@@ -237,7 +245,8 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if cfg.ready != nil {
 		cfg.ready(addrs)
 	}
-	log.Info("station running / 主站运行中", "api", addrs.API, "collectors_tls", addrs.CollectorsTLS, "collectors_plain", addrs.CollectorsPlain, "gprs", addrs.GPRS, "clock", clock.Now())
+	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
+		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
