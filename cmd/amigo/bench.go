@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -415,10 +414,10 @@ func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, 
 	}
 	cfg.clock = clock
 	cfg.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg.ready = func(h, f, g net.Addr) {
-		rd := benchReady{HTTP: h.String(), TLS: f.String()}
-		if g != nil {
-			rd.GPRS = g.String()
+	cfg.ready = func(a stationAddrs) {
+		rd := benchReady{HTTP: a.API.String(), TLS: a.CollectorsTLS.String()}
+		if a.GPRS != nil {
+			rd.GPRS = a.GPRS.String()
 		}
 		line, _ := json.Marshal(rd)
 		fmt.Fprintf(stdout, "%s\n", line)

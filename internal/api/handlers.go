@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -372,11 +374,18 @@ func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principa
 			byArea[m.AreaID] = append(byArea[m.AreaID], m)
 			byCol[m.CollectorID] = append(byCol[m.CollectorID], m)
 		}
-		for id, g := range byArea {
-			items = append(items, group{"area", id, areas[id], analysis.SuccessRate(g, have, day, loc)})
+		// Meters in no area or read directly (GPRS) count in the site's row
+		// only: there is no area or collector 0 to show. Rows are in id
+		// order, so the answer is stable.
+		for _, id := range slices.Sorted(maps.Keys(byArea)) {
+			if id != 0 {
+				items = append(items, group{"area", id, areas[id], analysis.SuccessRate(byArea[id], have, day, loc)})
+			}
 		}
-		for id, g := range byCol {
-			items = append(items, group{"collector", id, cols[id], analysis.SuccessRate(g, have, day, loc)})
+		for _, id := range slices.Sorted(maps.Keys(byCol)) {
+			if id != 0 {
+				items = append(items, group{"collector", id, cols[id], analysis.SuccessRate(byCol[id], have, day, loc)})
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
