@@ -300,7 +300,7 @@ func (s *Server) listAreas(w http.ResponseWriter, r *http.Request, _ principal) 
 			return
 		}
 		day = amigo.Day(day, loc)
-		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{AreaID: a.ID})
+		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{AreaID: a.ID, IncludeRetired: true})
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -351,7 +351,7 @@ func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principa
 			return
 		}
 		day = amigo.Day(day, loc)
-		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{SiteID: site.ID})
+		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{SiteID: site.ID, IncludeRetired: true})
 		if err != nil {
 			writeErr(w, err)
 			return

@@ -41,7 +41,7 @@ func (e *Engine) checkLineLoss(ctx context.Context, site amigo.Site) {
 		if done || a.SupplyMeterID == 0 {
 			continue
 		}
-		ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{AreaID: a.ID})
+		ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{AreaID: a.ID, IncludeRetired: true})
 		if err != nil {
 			return
 		}
