@@ -123,7 +123,9 @@ func TestValidation(t *testing.T) {
 		{"pn 0", with(func(m *MeterInput) { m.Pn = nil }), amigo.EINVALID, "measuring point (pn) 0"},
 		{"password not hex", with(func(m *MeterInput) { m.Password = new("0212345G") }), amigo.EINVALID, "8 hex digits"},
 		{"protocol", with(func(m *MeterInput) { m.Protocol = new("dlt645-2015") }), amigo.EINVALID, "want dlt645-2007 or dlt645-1997"},
-		{"IMEI 14 digits", with(func(m *MeterInput) { m.Collector, m.Port, m.Pn, m.Direct, m.IMEI = nil, nil, nil, new(true), new("35000000000000") }), amigo.EINVALID, "IMEI"},
+		{"IMEI 14 digits", with(func(m *MeterInput) {
+			m.Collector, m.Port, m.Pn, m.Direct, m.IMEI = nil, nil, nil, new(true), new("35000000000000")
+		}), amigo.EINVALID, "IMEI"},
 		{"direct with a collector", with(func(m *MeterInput) { m.Direct = new(true) }), amigo.EINVALID, "direct GPRS meter has no collector"},
 		{"IMEI behind a collector", with(func(m *MeterInput) { m.IMEI = new("350000000000001") }), amigo.EINVALID, "for direct GPRS meters"},
 		{"unknown site", with(func(m *MeterInput) { m.Site = new("Nowhere") }), amigo.EINVALID, `unknown site "Nowhere"`},
