@@ -113,10 +113,10 @@ func DecodeCSV(kind string, r io.Reader) ([]Row, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return nil, csvErr(lr, err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rows) >= limit {
 			return nil, invalid("import", "line %d: more than %d rows; split the file / 第%d行: 超过%d行，请拆分文件", line, limit, line, limit)
 		}
