@@ -47,7 +47,7 @@ type StationConfig struct {
 	Heartbeat       string `json:"heartbeat"`      // collectors' heartbeat; default 60s
 	RealtimeEvery   string `json:"realtime_every"` // default 15m
 	DailyAfter      string `json:"daily_after"`    // default 10m
-	AdminPassword   string `json:"admin_password"` // creates user "admin" if there are no users
+	AdminPassword   string `json:"admin_password"` // creates user "admin" on first start; must match it later (see ensureAdmin)
 	SecretFile      string `json:"secret_file"`    // signs API tokens; created when missing
 
 	clock vclock.Clock
@@ -141,16 +141,8 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return err
 	}
 	defer store.Close()
-	if cfg.AdminPassword != "" {
-		if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
-			h, err := api.HashPassword(cfg.AdminPassword)
-			if err != nil {
-				return err
-			}
-			if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
-				return err
-			}
-		}
+	if err := ensureAdmin(ctx, store, cfg.AdminPassword, clock.Now, log); err != nil {
+		return err
 	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
@@ -200,6 +192,22 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	return nil
 }
 
+// loadStationConfig reads a station's configuration file (JSON, no unknown
+// keys).
+func loadStationConfig(path string) (StationConfig, error) {
+	var cfg StationConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("station", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -207,16 +215,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	b, err := os.ReadFile(*path)
+	cfg, err := loadStationConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo station: %v\n", err)
-		return 1
-	}
-	var cfg StationConfig
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		fmt.Fprintf(stderr, "amigo station: %s: %v\n", *path, err)
 		return 1
 	}
 	cfg.log = slog.New(slog.NewJSONHandler(stdout, nil))
