@@ -111,7 +111,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		defer wg.Done()
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			AdminPassword: c.AdminPassword, SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: "127.0.0.1:0",
+			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: "127.0.0.1:0",
 			clock: clock, log: c.Log, ready: func(h, f, g net.Addr) { up <- addrs{h, f, g} }})
 		if err != nil {
 			errs <- fmt.Errorf("station: %w", err)
