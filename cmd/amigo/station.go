@@ -48,7 +48,7 @@ type StationConfig struct {
 	Heartbeat       string `json:"heartbeat"`      // collectors' heartbeat; default 60s
 	RealtimeEvery   string `json:"realtime_every"` // default 15m
 	DailyAfter      string `json:"daily_after"`    // default 10m
-	AdminPassword   string `json:"admin_password"` // creates user "admin" if there are no users
+	AdminPassword   string `json:"admin_password"` // creates user "admin" on first start; must match it later (see ensureAdmin)
 	SecretFile      string `json:"secret_file"`    // signs API tokens; created when missing
 
 	// GPRSTLS serves direct GPRS meters over TLS (the station's
@@ -109,8 +109,11 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"heartbeat", `"60s"`, "collectors' heartbeat interval; a collector silent for 3 is offline / 采集器心跳周期"},
 	{"realtime_every", `"15m"`, "how often real-time registers are collected / 实时数据采集周期"},
 	{"daily_after", `"10m"`, "how long after midnight (site time) daily freezes are collected / 日冻结数据在零点后多久采集"},
-	{"admin_password", `""`, "creates user \"admin\" with this password when the store has no admin / 无管理员时创建 admin 用户的密码"},
+	{"admin_password", `""`, "creates user \"admin\" with this password on the first start; later it must match the stored admin's password or the station refuses to start (use amigo admin set-password) / 首次启动时创建 admin 用户；之后必须与已存密码一致，否则主站拒绝启动"},
 	{"secret_file", `""`, "file with the key that signs API tokens; created when missing; \"\" = a new key each start / 接口令牌签名密钥文件"},
+	{"gprs_tls", `""`, "direct GPRS meters over TLS (the station's certificate, no client certificate); \"\" = off / GPRS电表 TLS 端口，空为关闭"},
+	{"max_conns", `4096`, "most connections each listener holds at once; 0 = the default / 每个端口的最大连接数"},
+	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
 }
 
 const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [log flags]
@@ -209,16 +212,8 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return err
 	}
 	defer store.Close()
-	if cfg.AdminPassword != "" {
-		if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
-			h, err := api.HashPassword(cfg.AdminPassword)
-			if err != nil {
-				return err
-			}
-			if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
-				return err
-			}
-		}
+	if err := ensureAdmin(ctx, store, cfg.AdminPassword, clock.Now, log); err != nil {
+		return err
 	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
@@ -293,6 +288,22 @@ func (e *listenError) Error() string {
 
 func (e *listenError) Unwrap() error { return e.err }
 
+// loadStationConfig reads a station's configuration file (JSON, no unknown
+// keys).
+func loadStationConfig(path string) (StationConfig, error) {
+	var cfg StationConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("station", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -323,16 +334,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "amigo station: %v\n", err)
 		return 2
 	}
-	b, err := os.ReadFile(*path)
+	cfg, err := loadStationConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo station: %v / 无法读取配置文件 (--config)\n", err)
-		return 1
-	}
-	var cfg StationConfig
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		fmt.Fprintf(stderr, "amigo station: %s: %v / 配置文件错误\n", *path, err)
 		return 1
 	}
 	cfg.log, cfg.clock = log, clock
