@@ -455,3 +455,181 @@ func TestGroupCommitAcrossCollectors(t *testing.T) {
 		}
 	}
 }
+
+// cmdFleet is two collectors with one meter each, behind fake terminals
+// that forward to a virtual meter bus holding both meters.
+func cmdFleet(t *testing.T, s amigo.Store, now time.Time) (*termFront, []*fakeTerm, [][]amigo.Meter, *vclock.Manual, *sim.Bus) {
+	t.Helper()
+	site, cs, ms := fleet(t, s, 2, 1)
+	loc := site.Location()
+	clock := vclock.NewManual(now)
+	var sm []*sim.Meter
+	for _, row := range ms {
+		a, _ := dlt645.ParseAddress(row[0].Address)
+		sm = append(sm, sim.NewMeter(sim.MeterConfig{Address: a, Phases: 1, Seed: 1, Auth: sim.DefaultAuth}, now))
+	}
+	bus := sim.NewBus(clock, sm...)
+	front := &termFront{terms: map[string]*fakeTerm{}}
+	var terms []*fakeTerm
+	for _, c := range cs {
+		ft := newFakeTerm(t, c.Address, clock, loc)
+		ft.bus = bus
+		terms = append(terms, ft)
+	}
+	return front, terms, ms, clock, bus
+}
+
+func command(t *testing.T, s amigo.Store, id int64) amigo.Command {
+	t.Helper()
+	c, err := s.GetCommand(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Commands to meters of two collectors run at the same time: each
+// collector's forward waits until the other's has arrived, which a station
+// running one command at a time never gets past.
+func TestCommandsRunConcurrentlyAcrossCollectors(t *testing.T) {
+	s, _ := openStore(t)
+	now := time.Date(2026, 3, 10, 0, 5, 0, 0, time.UTC)
+	front, terms, ms, clock, _ := cmdFleet(t, s, now)
+	var mu sync.Mutex
+	arrived := 0
+	both := make(chan struct{})
+	for _, ft := range terms {
+		ft.onForward = func(ctx context.Context) error {
+			mu.Lock()
+			arrived++
+			if arrived == 2 {
+				close(both)
+			}
+			mu.Unlock()
+			select {
+			case <-both:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		front.set(fmt.Sprintf("0171-%d", len(front.terms)+1), ft)
+	}
+	e := New(s, front, clock, Config{Log: quiet(), FrameTimeout: time.Hour})
+	runEngine(t, e)
+	var ids []int64
+	for _, row := range ms {
+		c, err := e.Submit(context.Background(), row[0].ID, amigo.CmdRead, "op")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	waitFor(t, "both reads done", 20*time.Second, func() bool {
+		for _, id := range ids {
+			if command(t, s, id).Status != amigo.CmdSucceeded {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// A reconnect asked for while a disconnect of the same meter waits for its
+// collector supersedes it: when the collector returns, the disconnect ends
+// expired without being sent and the relay ends closed.
+func TestReconnectSupersedesPendingDisconnect(t *testing.T) {
+	s, _ := openStore(t)
+	now := time.Date(2026, 3, 10, 0, 5, 0, 0, time.UTC)
+	front, terms, ms, clock, bus := cmdFleet(t, s, now)
+	m := ms[0][0]
+	var mu sync.Mutex
+	trips := 0
+	terms[0].onForward = func(context.Context) error { mu.Lock(); trips++; mu.Unlock(); return nil }
+	e := New(s, front, clock, Config{Log: quiet()}) // collector offline
+	runEngine(t, e)
+	ctx := context.Background()
+	off, err := e.Submit(ctx, m.ID, amigo.CmdDisconnect, "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the disconnect waiting for its collector", 20*time.Second, func() bool {
+		return command(t, s, off.ID).Reason == "waiting for collector 0171-1 / 等待设备上线"
+	})
+	on, err := e.Submit(ctx, m.ID, amigo.CmdReconnect, "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reconnect waiting too", 20*time.Second, func() bool { return command(t, s, on.ID).Reason != "" })
+	front.set("0171-1", terms[0])
+	clock.Advance(31 * time.Second) // both retry 30 s later
+	e.Wake()
+	waitFor(t, "the reconnect done", 20*time.Second, func() bool { return command(t, s, on.ID).Status == amigo.CmdSucceeded })
+	c := command(t, s, off.ID)
+	want := fmt.Sprintf("superseded by command %d before it was carried out / 已被命令%d取代", on.ID, on.ID)
+	if c.Status != amigo.CmdExpired || c.Reason != want || c.Attempts != 0 {
+		t.Fatalf("disconnect: %s %q after %d attempts, want expired %q after 0", c.Status, c.Reason, c.Attempts, want)
+	}
+	a, _ := dlt645.ParseAddress(m.Address)
+	sm, _ := bus.Meter(a)
+	if sm.RelayOpen() {
+		t.Fatal("the relay is open after the reconnect")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if trips != 2 { // the reconnect (1C) and its read-back (11)
+		t.Fatalf("%d forwards, want 2", trips)
+	}
+}
+
+// A forward the meter does not answer is tried again a minute later and
+// succeeds on the second attempt; a command whose collector stays away
+// past its validity expires.
+func TestCommandRetryAndExpiry(t *testing.T) {
+	s, _ := openStore(t)
+	now := time.Date(2026, 3, 10, 0, 5, 0, 0, time.UTC)
+	front, terms, ms, clock, _ := cmdFleet(t, s, now)
+	var mu sync.Mutex
+	forwards := 0
+	terms[0].onForward = func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		forwards++
+		if forwards == 1 {
+			return errors.New("line busy (test)")
+		}
+		return nil
+	}
+	front.set("0171-1", terms[0]) // the second collector stays offline
+	e := New(s, front, clock, Config{Log: quiet(), CommandTTL: time.Hour})
+	runEngine(t, e)
+	ctx := context.Background()
+	rd, err := e.Submit(ctx, ms[0][0].ID, amigo.CmdRead, "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	away, err := e.Submit(ctx, ms[1][0].ID, amigo.CmdRead, "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt failed", 20*time.Second, func() bool {
+		c := command(t, s, rd.ID)
+		return c.Attempts == 1 && c.Status == amigo.CmdSent && c.Reason != ""
+	})
+	if c := command(t, s, rd.ID); !c.NextAttemptAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("next attempt at %s, want a minute later (%s)", c.NextAttemptAt, now.Add(time.Minute))
+	}
+	clock.Advance(time.Minute)
+	e.Wake()
+	waitFor(t, "the second attempt", 20*time.Second, func() bool { return command(t, s, rd.ID).Status == amigo.CmdSucceeded })
+	if c := command(t, s, rd.ID); c.Attempts != 2 || c.Result == "" {
+		t.Fatalf("read: %d attempts, result %q", c.Attempts, c.Result)
+	}
+	// Valid one hour: at 01:05:01 the waiting read has expired.
+	clock.Set(now.Add(time.Hour + time.Second))
+	e.Wake()
+	waitFor(t, "the waiting command expired", 20*time.Second, func() bool { return command(t, s, away.ID).Status == amigo.CmdExpired })
+	if c := command(t, s, away.ID); c.Attempts != 0 {
+		t.Fatalf("the expired command was sent %d times", c.Attempts)
+	}
+}
