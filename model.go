@@ -137,6 +137,9 @@ const (
 	QualityActual    = "actual"
 	QualityEstimated = "estimated"
 	QualityEdited    = "edited"
+	// QualityFromCurrent: a daily value taken from the meter's current
+	// registers because it gave no daily freeze (its collector says so).
+	QualityFromCurrent = "from-current"
 )
 
 // Reading flags set by validation.
@@ -190,9 +193,16 @@ const (
 	EventCollectorDown = "collector.offline"
 	EventCollectorUp   = "collector.online"
 	EventUnknownTerm   = "terminal.unknown"
+	EventDuplicateReg  = "gprs.duplicate_registration"
 	EventLineLoss      = "lineloss.out_of_band"
 	EventCommandFailed = "command.failed"
 	EventMeterNoAnswer = "meter.no_answer"
+	// Reported by collectors (their ERC event log).
+	EventMeterCoverOpen     = "meter.cover_open"
+	EventMeterPowerDown     = "meter.power_down"
+	EventMeterRelayChanged  = "meter.relay_changed"
+	EventCollectorPowerDown = "collector.power_down" // with the time it came back
+	EventCollectorDataLost  = "collector.data_lost"  // its store dropped undelivered data at its cap
 )
 
 // Event is something the station noticed.

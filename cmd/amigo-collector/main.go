@@ -14,10 +14,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
 
@@ -62,7 +64,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Clock = vclock.NewVirtual(t, *speed)
 	}
-	c, err := collector.New(cfg)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "amigo-collector: data directory / 数据目录: %v\n", err)
+		return 1
+	}
+	st, err := colsqlite.Open(filepath.Join(cfg.DataDir, "collector.db"))
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo-collector: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	c, err := collector.New(cfg, st)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo-collector: %v\n", err)
 		return 1

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
@@ -115,7 +115,7 @@ func TestKill9LosesNothingStored(t *testing.T) {
 			reported = append(reported, l) // lines written before the kill
 		}
 	}
-	st, err := collector.OpenStore(filepath.Join(data, "collector.db"))
+	st, err := colsqlite.Open(filepath.Join(data, "collector.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

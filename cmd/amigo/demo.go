@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
 )
@@ -89,7 +91,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		c.AdminPassword = strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
 	}
 	// The archive: a site, an area, the collector and its meters.
-	if err := seedDemo(ctx, c, start); err != nil {
+	gprsKey, err := seedDemo(ctx, c, start)
+	if err != nil {
 		return err
 	}
 	clock, err := makeClock(c.Start, c.Speed)
@@ -133,15 +136,23 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		ccfg.Meters = append(ccfg.Meters, collector.Meter{Address: addr.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
 	}
 	// Two GPRS meters dial the station directly.
-	if _, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.gprs.String(), Heartbeat: 20 * time.Second, Seed: 2, Clock: clock, Log: c.Log, Profile: "home"}); err != nil {
+	if _, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.gprs.String(), GPRSKey: gprsKey, Heartbeat: 20 * time.Second, Seed: 2, Clock: clock, Log: c.Log, Profile: "home"}); err != nil {
 		return err
 	}
-	col, err := collector.New(ccfg)
+	if err := os.MkdirAll(ccfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	cst, err := colsqlite.Open(filepath.Join(ccfg.DataDir, "collector.db"))
 	if err != nil {
 		return err
 	}
+	col, err := collector.New(ccfg, cst)
+	if err != nil {
+		cst.Close()
+		return err
+	}
 	wg.Add(1)
-	go func() { defer wg.Done(); col.Run(ctx) }()
+	go func() { defer wg.Done(); defer cst.Close(); col.Run(ctx) }()
 	fmt.Fprintf(stdout, "amigo demo: API http://%s/api/v1 (OpenAPI: /api/v1/openapi.json), admin / %s\n", a.api, c.AdminPassword)
 	fmt.Fprintf(stdout, "amigo 演示: 接口 http://%s/api/v1 ，管理员 admin / %s\n", a.api, c.AdminPassword)
 	fmt.Fprintf(stdout, "%d virtual meters behind collector %s and %d GPRS meters from %s, clock %s at %gx, data in %s\n", c.Meters, demoTerminal, demoGPRSMeters, demoGPRSFirst, clock.Now().Format(time.RFC3339), c.Speed, c.Data)
@@ -158,13 +169,43 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	return nil
 }
 
-// seedDemo creates the demo's site, area, collector and meters once.
-func seedDemo(ctx context.Context, c DemoConfig, start time.Time) error {
+// seedDemo creates the demo's site, area, collector and meters once. It
+// returns the key the virtual GPRS meters derive their IMEI and
+// registration secret from (random, kept in the store's state).
+func seedDemo(ctx context.Context, c DemoConfig, start time.Time) (gprsKey string, err error) {
 	store, err := openStore(ctx, c.Store)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer store.Close()
+	key := make([]byte, 16)
+	rand.Read(key)
+	if _, err := store.PutStateOnce(ctx, "demo/gprs_key", hex.EncodeToString(key), time.Now()); err != nil {
+		return "", err
+	}
+	gprsKey, _, err = store.GetState(ctx, "demo/gprs_key")
+	if err != nil {
+		return "", err
+	}
+	if err := seedArchive(ctx, store, c, start, gprsKey); err != nil {
+		return "", err
+	}
+	// A demo seeded before GPRS registrations carried credentials gets them.
+	for i := range demoGPRSMeters {
+		addr, _ := sim.AddressN(demoGPRSFirst, i)
+		m, err := store.FindMeterByAddress(ctx, addr.String())
+		if err != nil || m.RegSecret != "" {
+			continue
+		}
+		m.IMEI, m.RegSecret = sim.GPRSIdentity(gprsKey, m.Address)
+		if err := store.UpdateMeter(ctx, &m); err != nil {
+			return "", err
+		}
+	}
+	return gprsKey, nil
+}
+
+func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start time.Time, gprsKey string) error {
 	if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
 		h, err := api.HashPassword(c.AdminPassword)
 		if err != nil {
@@ -205,6 +246,7 @@ func seedDemo(ctx context.Context, c DemoConfig, start time.Time) error {
 	for i := range demoGPRSMeters {
 		addr, _ := sim.AddressN(demoGPRSFirst, i)
 		m := amigo.Meter{SiteID: site.ID, Address: addr.String(), Direct: true, Password: "02123456", InstalledAt: start, Phases: 1, RatedAmps: 60}
+		m.IMEI, m.RegSecret = sim.GPRSIdentity(gprsKey, m.Address)
 		if err := store.CreateMeter(ctx, &m); err != nil {
 			return err
 		}

@@ -50,6 +50,14 @@ type StationConfig struct {
 	AdminPassword   string `json:"admin_password"` // creates user "admin" if there are no users
 	SecretFile      string `json:"secret_file"`    // signs API tokens; created when missing
 
+	// GPRSTLS serves direct GPRS meters over TLS (the station's
+	// certificate, no client certificate); "" = off.
+	GPRSTLS string `json:"gprs_tls"`
+	// Connection caps of each listener; 0 takes fep.DefaultMaxConns and
+	// fep.DefaultMaxConnsPerSource.
+	MaxConns          int `json:"max_conns"`
+	MaxConnsPerSource int `json:"max_conns_per_source"`
+
 	clock vclock.Clock
 	log   *slog.Logger
 	ready func(http, fepTLS, gprs net.Addr) // called once listening (tests, demo)
@@ -154,6 +162,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
+		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource,
 		OnLogin: func(c amigo.Collector) {
 			if err := eng.PushArchive(ctx, c); err != nil {
 				log.Warn("archive push", "collector", c.Address, "err", err)
@@ -169,11 +178,16 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 			return err
 		}
 	}
+	if cfg.GPRSTLS != "" {
+		if err := front.ListenGPRSTLS(cfg.GPRSTLS, store, tlsCfg); err != nil {
+			return err
+		}
+	}
 	key, err := secret(cfg.SecretFile)
 	if err != nil {
 		return fmt.Errorf("secret: %w", err)
 	}
-	srv := &http.Server{Handler: api.New(store, eng, clock.Now, key, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: withFrontMetrics(api.New(store, eng, clock.Now, key, log), front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP, err)

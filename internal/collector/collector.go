@@ -3,14 +3,14 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/busmaster"
+	"github.com/amigo-metering/amigo/internal/collector/uplink"
+	"github.com/amigo-metering/amigo/internal/serialline"
 	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/q1376"
 )
@@ -18,10 +18,10 @@ import (
 // Collector is a running concentrator.
 type Collector struct {
 	cfg   Config
-	store *Store
-	clock vclock.Clock
+	store Store
+	clock *shiftedClock
 	log   *slog.Logger
-	lines map[uint8]*line
+	lines map[uint8]*busmaster.Line
 
 	mu     sync.RWMutex
 	meters []MeterEntry // the archive in force
@@ -31,25 +31,28 @@ type Collector struct {
 	OnStored func(Reading)
 }
 
-// New opens the store and prepares the lines; Run starts the work.
-func New(cfg Config) (*Collector, error) {
+// New prepares a collector working on st (which the caller opens, e.g.
+// with colsqlite.Open, and closes after Run returns); Run starts the work.
+func New(cfg Config, st Store) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("collector: data directory: %w", err)
+	if st == nil {
+		return nil, errors.New("collector: no store / 没有存储")
 	}
-	st, err := OpenStore(filepath.Join(cfg.DataDir, "collector.db"))
+	c := &Collector{cfg: cfg, store: st, log: cfg.Log, lines: map[uint8]*busmaster.Line{}}
+	clk, err := loadClock(context.Background(), st, cfg.Clock)
 	if err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, store: st, clock: cfg.Clock, log: cfg.Log, lines: map[uint8]*line{}}
+	c.clock = clk
 	for _, p := range cfg.Ports {
-		c.lines[p.Number] = &line{number: p.Number, cfg: p.line(), timeout: time.Duration(cfg.Timeout), retries: cfg.Retries}
+		lc := p.line()
+		open := func() (busmaster.Conn, error) { return serialline.Open(lc) }
+		c.lines[p.Number] = busmaster.New(p.Number, open, time.Duration(cfg.Timeout), cfg.Retries)
 	}
 	arch, fromStation, err := st.LoadArchive(context.Background())
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	if fromStation {
@@ -64,7 +67,7 @@ func New(cfg Config) (*Collector, error) {
 }
 
 // Store returns the collector's store.
-func (c *Collector) Store() *Store { return c.store }
+func (c *Collector) Store() Store { return c.store }
 
 // Meters returns the archive in force.
 func (c *Collector) Meters() []MeterEntry {
@@ -84,23 +87,31 @@ func (c *Collector) meter(pn uint16) (MeterEntry, bool) {
 	return MeterEntry{}, false
 }
 
-// Run reads the meters and serves the station until ctx ends; then it closes
-// the store.
+// Run reads the meters and serves the station until ctx ends.
 func (c *Collector) Run(ctx context.Context) error {
-	defer c.store.Close()
+	c.poweredUp(ctx)
+	c.alive(ctx)
 	var wg sync.WaitGroup
 	for _, l := range c.lines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer l.close()
+			defer l.Close()
 			c.acquire(ctx, l)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.uplink(ctx)
+		c.housekeep(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cfg := c.cfg
+		uplink.Run(ctx, uplink.Config{Terminal: cfg.addr, Stations: cfg.Stations, CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			ServerName: cfg.ServerName, PlainTCP: cfg.PlainTCP, Heartbeat: time.Duration(cfg.Heartbeat), ReconnectMax: time.Duration(cfg.ReconnectMax), Log: c.log},
+			func() uplink.Handler { return c.NewSession() })
 	}()
 	wg.Wait()
 	return nil
@@ -109,56 +120,27 @@ func (c *Collector) Run(ctx context.Context) error {
 // acquire runs the schedules of one line: real-time data every
 // RealtimeEvery, the daily freezes after midnight (re-reading missing days),
 // the monthly settlement, and the clock check.
-func (c *Collector) acquire(ctx context.Context, l *line) {
+func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 	every := time.Duration(c.cfg.RealtimeEvery)
 	for ctx.Err() == nil {
+		c.alive(ctx)
 		now := c.clock.Now()
 		slot := now.Truncate(every)
 		for _, m := range c.Meters() {
-			if m.Port != l.number || ctx.Err() != nil {
+			if m.Port != l.Number() || ctx.Err() != nil {
 				continue
 			}
 			c.readRealtime(ctx, l, m, slot)
 			c.readDaily(ctx, l, m)
 			c.readMonthly(ctx, l, m)
 			c.checkClock(ctx, l, m)
-		}
-		if err := c.store.Prune(ctx, c.clock.Now(), Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {
-			c.log.Error("prune", "err", err)
+			c.checkEvents(ctx, l, m)
+			c.alive(ctx)
 		}
 		if err := vclock.SleepUntil(ctx, c.clock, slot.Add(every)); err != nil {
 			return
 		}
 	}
-}
-
-func (c *Collector) read(ctx context.Context, l *line, m MeterEntry, di dlt645.DI) ([]dlt645.FieldValue, error) {
-	f, err := l.do(ctx, dlt645.ReadRequest(m.Address, di))
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := f.ErrorWord(); ok {
-		return nil, fmt.Errorf("meter %s, %s: %w", m.Address, di, e)
-	}
-	vals, err := f.Values()
-	if err != nil {
-		return nil, fmt.Errorf("meter %s, %s: %w", m.Address, di, err)
-	}
-	return vals, nil
-}
-
-func regs(vals []dlt645.FieldValue) ([5]int64, error) {
-	var r [5]int64
-	if len(vals) != 5 {
-		return r, fmt.Errorf("want 5 registers, have %d", len(vals))
-	}
-	for i, v := range vals {
-		if v.Num.Scale != 2 {
-			return r, fmt.Errorf("register %d has %d decimals", i, v.Num.Scale)
-		}
-		r[i] = v.Num.Mant
-	}
-	return r, nil
 }
 
 func (c *Collector) put(ctx context.Context, r Reading) {
@@ -175,24 +157,19 @@ func (c *Collector) put(ctx context.Context, r Reading) {
 	}
 }
 
-func (c *Collector) readRealtime(ctx context.Context, l *line, m MeterEntry, slot time.Time) {
+func (c *Collector) readRealtime(ctx context.Context, l *busmaster.Line, m MeterEntry, slot time.Time) {
 	if ok, err := c.store.Has(ctx, m.Pn, KindRealtime, slot); err != nil || ok {
 		return
 	}
-	fv, err := c.read(ctx, l, m, dlt645.DIForwardActiveBlock)
+	fwd, rev, hasRev, err := c.current(ctx, l, m)
 	if err != nil {
-		c.log.Warn("real-time read failed", "meter", m.Address, "err", err)
+		c.log.Warn("real-time read failed / 实时数据抄读失败", "meter", m.Address.String(), "err", err.Error())
 		return
 	}
-	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: slot, ReadAt: c.clock.Now()}
-	if r.Fwd, err = regs(fv); err != nil {
-		c.log.Warn("real-time read", "meter", m.Address, "err", err)
+	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: slot, ReadAt: c.clock.Now(), Fwd: fwd, Rev: rev, HasRev: hasRev}
+	if is1997(m) {
+		c.put(ctx, r) // no instantaneous values over 1997 frames here
 		return
-	}
-	if rv, err := c.read(ctx, l, m, dlt645.DIReverseActiveBlock); err == nil {
-		if r.Rev, err = regs(rv); err == nil {
-			r.HasRev = true
-		}
 	}
 	r.F25 = c.readInstant(ctx, l, m)
 	c.put(ctx, r)
@@ -200,7 +177,7 @@ func (c *Collector) readRealtime(ctx context.Context, l *line, m MeterEntry, slo
 
 // readInstant reads voltage, current, power and power factor as AFN 0C F25
 // data.
-func (c *Collector) readInstant(ctx context.Context, l *line, m MeterEntry) []byte {
+func (c *Collector) readInstant(ctx context.Context, l *busmaster.Line, m MeterEntry) []byte {
 	in := q1376.Instant{ReadAt: dlt645.DateTimeOf(c.clock.Now().In(c.cfg.Loc))}
 	conv := func(v dlt645.FieldValue) q1376.Value {
 		if v.Absent || v.Kind != dlt645.KindNumber {
@@ -248,7 +225,7 @@ func (c *Collector) dayStart(t time.Time) time.Time {
 
 // readDaily reads the meter's daily freezes for every day of the last 31
 // that the store lacks, newest first, once past DailyAfter.
-func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEntry) {
 	now := c.clock.Now()
 	today := c.dayStart(now)
 	if now.Sub(today) < time.Duration(c.cfg.DailyAfter) {
@@ -268,10 +245,18 @@ func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
 	if !missing {
 		return
 	}
+	if is1997(m) {
+		// DL/T 645-1997 meters keep no daily freezes.
+		c.dailyFromCurrent(ctx, l, m, today, errors.New("DL/T 645-1997 meter"))
+		return
+	}
 	oldest := today.AddDate(0, 0, -31)
 	for n := 1; n <= dlt645.DailyFreezeDays && ctx.Err() == nil; n++ {
 		tv, err := c.read(ctx, l, m, dlt645.DailyFreezeTime(n))
 		if err != nil {
+			if n == 1 && refused(err) {
+				c.dailyFromCurrent(ctx, l, m, today, err)
+			}
 			if !errors.Is(err, dlt645.ErrNoData) {
 				c.log.Warn("daily freeze time", "meter", m.Address, "n", n, "err", err)
 			}
@@ -291,7 +276,10 @@ func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
 		}
 		fv, err := c.read(ctx, l, m, dlt645.DailyFrozenForward(n))
 		if err != nil {
-			c.log.Warn("daily freeze", "meter", m.Address, "n", n, "err", err)
+			if at.Equal(today) && refused(err) {
+				c.dailyFromCurrent(ctx, l, m, today, err)
+			}
+			c.log.Warn("daily freeze", "meter", m.Address.String(), "n", n, "err", err.Error())
 			return
 		}
 		r := Reading{Pn: m.Pn, Kind: KindDaily, T: at.UTC(), ReadAt: c.clock.Now()}
@@ -308,7 +296,10 @@ func (c *Collector) readDaily(ctx context.Context, l *line, m MeterEntry) {
 }
 
 // readMonthly reads the last settlement (DI0 = 01) once a month.
-func (c *Collector) readMonthly(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+	if is1997(m) {
+		return // settlements are read of DL/T 645-2007 meters only
+	}
 	now := c.clock.Now().In(c.cfg.Loc)
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, c.cfg.Loc)
 	if now.Sub(first) < time.Duration(c.cfg.DailyAfter) {
@@ -336,7 +327,7 @@ func (c *Collector) readMonthly(ctx context.Context, l *line, m MeterEntry) {
 // checkClock compares the meter's clock with the collector's once a day and
 // sets it by an addressed time sync when it is off by more than the
 // threshold — never within 5 minutes of midnight, at most once a day.
-func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
+func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEntry) {
 	now := c.clock.Now().In(c.cfg.Loc)
 	day := now.Format("2006-01-02")
 	key := "clock_checked_" + m.Address.String()
@@ -347,15 +338,7 @@ func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
 	if now.Sub(midnight) < 5*time.Minute || midnight.Add(24*time.Hour).Sub(now) < 5*time.Minute {
 		return
 	}
-	dv, err := c.read(ctx, l, m, dlt645.DIDateWeek)
-	if err != nil {
-		return
-	}
-	tv, err := c.read(ctx, l, m, dlt645.DITime)
-	if err != nil {
-		return
-	}
-	meterTime, err := time.ParseInLocation("2006-01-02 15:04:05", dv[0].Text+" "+tv[0].Text, c.cfg.Loc)
+	meterTime, err := c.meterClock(ctx, l, m)
 	if err != nil {
 		return
 	}
@@ -364,30 +347,36 @@ func (c *Collector) checkClock(ctx context.Context, l *line, m MeterEntry) {
 	if off < 0 {
 		off = -off
 	}
-	// Once a day, with the clock: the event counters (power-downs, cover
-	// openings, trips); a rise is logged and kept for the station.
-	for _, ev := range []struct {
-		di   dlt645.DI
-		name string
-	}{{dlt645.DIPowerDownCount, "power_down"}, {dlt645.DICoverOpenCount, "cover_open"}, {dlt645.DITripCount, "trip"}} {
-		v, err := c.read(ctx, l, m, ev.di)
-		if err != nil || len(v) != 1 {
-			continue
-		}
-		k := "events_" + ev.name + "_" + m.Address.String()
-		prev, _ := c.store.GetState(ctx, k)
-		count := v[0].Num.String()
-		if prev != "" && prev != count {
-			c.log.Warn("meter event counter rose / 电表事件计数增加", "meter", m.Address, "event", ev.name, "was", prev, "now", count)
-		}
-		c.store.SetState(ctx, k, count)
+	if off > clockAlarm {
+		c.record(ctx, q1376.ERC{Code: q1376.ERCMeterClock, At: dlt645.DateTimeOf(now), Pn: m.Pn, Began: true,
+			MeterClock: dlt645.DateTimeOf(meterTime), TerminalClock: dlt645.DateTimeOf(now), HasClocks: true})
 	}
 	if off > time.Duration(c.cfg.ClockThreshold) {
-		if _, err := l.do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, ErrNoAnswer) {
+		if _, err := l.Do(ctx, dlt645.BroadcastTimeRequest(m.Address, dlt645.DateTimeOf(now))); err != nil && !errors.Is(err, busmaster.ErrNoAnswer) {
 			c.log.Warn("time sync", "meter", m.Address, "err", err)
 			return
 		}
 		c.log.Info("meter clock set", "meter", m.Address, "was_off", off.Round(time.Second))
 	}
 	c.store.SetState(ctx, key, day)
+}
+
+// housekeep keeps the store within its retention and its cap, once per
+// real-time interval.
+func (c *Collector) housekeep(ctx context.Context) {
+	every := time.Duration(c.cfg.RealtimeEvery)
+	for ctx.Err() == nil {
+		now := c.clock.Now()
+		if err := c.store.Prune(ctx, now, Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {
+			c.log.Error("prune", "err", err)
+		}
+		if losses, err := c.store.Trim(ctx, c.cfg.StoreCap); err != nil && ctx.Err() == nil {
+			c.log.Error("store cap / 存储上限", "err", err.Error())
+		} else if len(losses) > 0 {
+			c.reportLoss(ctx, losses)
+		}
+		if err := vclock.SleepUntil(ctx, c.clock, now.Truncate(every).Add(every)); err != nil {
+			return
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package collector
+package collector_test
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
@@ -152,10 +154,10 @@ func (p *peer) ask(afn q1376.AFN, units ...q1376.Unit) []*q1376.Frame {
 type rig struct {
 	clock   *vclock.Virtual
 	fleet   *sim.Fleet
-	c       *Collector
+	c       *collector.Collector
 	dir     string
 	station string
-	stored  chan Reading
+	stored  chan collector.Reading
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -168,29 +170,42 @@ func startRig(t *testing.T, start time.Time, speed float64, meters int, station 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
+	cfg := collector.Config{
 		Terminal: terminal.String(), Stations: []string{station},
 		CAFile: filepath.Join(dir, pki.CACert), CertFile: filepath.Join(dir, "collector-0171-2082.crt"), KeyFile: filepath.Join(dir, "collector-0171-2082.key"),
-		Heartbeat: Duration(time.Second), ReconnectMax: Duration(300 * time.Millisecond), Timeout: Duration(time.Second),
-		Ports:   []Port{{Number: 1, Address: fl.Addr.String()}},
+		Heartbeat: collector.Duration(time.Second), ReconnectMax: collector.Duration(300 * time.Millisecond), Timeout: collector.Duration(time.Second),
+		Ports:   []collector.Port{{Number: 1, Address: fl.Addr.String()}},
 		DataDir: t.TempDir(), Clock: clock, Loc: cst, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
 	for i := range meters {
 		a, _ := sim.AddressN("000000000001", i)
-		cfg.Meters = append(cfg.Meters, Meter{Address: a.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
+		cfg.Meters = append(cfg.Meters, collector.Meter{Address: a.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
 	}
-	c, err := New(cfg)
+	c, err := collector.New(cfg, openStore(t, cfg.DataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{clock: clock, fleet: fl, c: c, dir: dir, station: station, stored: make(chan Reading, 100000), cancel: cancel, done: make(chan struct{})}
-	c.OnStored = func(rd Reading) { r.stored <- rd }
+	r := &rig{clock: clock, fleet: fl, c: c, dir: dir, station: station, stored: make(chan collector.Reading, 100000), cancel: cancel, done: make(chan struct{})}
+	c.OnStored = func(rd collector.Reading) { r.stored <- rd }
 	go func() { c.Run(ctx); close(r.done) }()
 	t.Cleanup(func() { cancel(); <-r.done })
 	return r
 }
 
+// openStore opens a collector store in dir, closed when the test ends
+// (after the collector stopped: cleanups run last-in first-out).
+func openStore(t *testing.T, dir string) *colsqlite.Store {
+	t.Helper()
+	st, err := colsqlite.Open(filepath.Join(dir, "collector.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func freePort(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +239,7 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 		t.Fatal("no login")
 	}
 	waitFor(t, "real-time readings", 10*time.Second, func() bool {
-		n, _ := r.c.store.Undelivered(context.Background(), KindRealtime)
+		n, _ := r.c.Store().Undelivered(context.Background(), collector.KindRealtime)
 		return n >= 3
 	})
 	// Real-time energy of every meter, answered from the store, CON set.
@@ -238,7 +253,7 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, _, _ := r.c.store.Latest(context.Background(), it.Pn, KindRealtime)
+		stored, _, _ := r.c.Store().Latest(context.Background(), it.Pn, collector.KindRealtime)
 		if ind.Values[0].Mant != stored.Fwd[0]*100 || ind.Values[0].Scale != 4 {
 			t.Errorf("p%d: sent %s, stored %d", it.Pn, ind.Values[0], stored.Fwd[0])
 		}
@@ -248,12 +263,12 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 		}
 	}
 	// Not delivered until the station confirms.
-	if n, _ := r.c.store.Undelivered(context.Background(), KindRealtime); n < 3 {
+	if n, _ := r.c.Store().Undelivered(context.Background(), collector.KindRealtime); n < 3 {
 		t.Fatalf("delivered before confirmation: %d undelivered", n)
 	}
 	p.write(&q1376.Frame{Control: q1376.CtlMasterAck, Address: ans[0].Address, AFN: q1376.AFNConfirm, Seq: q1376.Single(ans[0].Seq.Num, false), Units: []q1376.Unit{q1376.NewUnit(0, 1, nil)}})
 	waitFor(t, "delivery marks", 5*time.Second, func() bool {
-		rs, _ := r.c.store.List(context.Background(), 0, KindRealtime)
+		rs, _ := r.c.Store().List(context.Background(), 0, collector.KindRealtime)
 		delivered := 0
 		for _, x := range rs {
 			if x.Delivered {
@@ -270,7 +285,7 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 	}
 	// The daily freeze of 2026-01-01 arrives after 00:05.
 	waitFor(t, "daily frozen data", 20*time.Second, func() bool {
-		ok, _ := r.c.store.Has(context.Background(), 1, KindDaily, time.Date(2026, 1, 2, 0, 0, 0, 0, cst))
+		ok, _ := r.c.Store().Has(context.Background(), 1, collector.KindDaily, time.Date(2026, 1, 2, 0, 0, 0, 0, cst))
 		return ok
 	})
 	ans = p.ask(q1376.AFNClass2, q1376.NewUnit(1, 161, q1376.Day{Year: 2026, Month: 1, Day: 1}.AppendTd(nil)))
@@ -298,7 +313,7 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 	if ok, _ := ans[0].IsConfirm(); !ok || !m2.RelayOpen() {
 		t.Fatalf("trip: confirmed %v, relay open %v", ok, m2.RelayOpen())
 	}
-	if v, _ := r.c.store.GetState(context.Background(), "relay_000000000002"); v != "0050" {
+	if v, _ := r.c.Store().GetState(context.Background(), "relay_000000000002"); v != "0050" {
 		t.Fatalf("relay state read back %q", v)
 	}
 	ans = p.ask(q1376.AFNControl, q1376.NewUnit(2, 2, nil))
@@ -328,7 +343,8 @@ func TestReadingsControlsAndForwarding(t *testing.T) {
 	if ok, isC := ans[0].IsConfirm(); ok || !isC {
 		t.Fatal("a truncated request was not denied")
 	}
-	// Event records (AFN 0E F1): counters and pointers, no ERC records.
+	// Event records (AFN 0E F1): a new collector has counters and pointers
+	// and no records yet.
 	ans = p.ask(q1376.AFNClass3, q1376.NewUnit(0, 1, []byte{0, 0}))
 	if ev, err := q1376.ParseEvents(ans[0].Units[0].Data); ans[0].AFN != q1376.AFNClass3 || err != nil || len(ev.Records) != 0 {
 		t.Fatalf("AFN 0E: %+v %v", ans[0], err)
@@ -409,23 +425,23 @@ func TestPtyLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := certs(t)
-	cfg := Config{Terminal: "0171-9", Stations: []string{freePort(t)}, CAFile: filepath.Join(dir, pki.CACert), CertFile: filepath.Join(dir, "collector-0171-2082.crt"), KeyFile: filepath.Join(dir, "collector-0171-2082.key"),
-		Ports:   []Port{{Number: 2, Device: fl.PtyPath, Baud: 2400, Parity: "even"}},
-		Meters:  []Meter{{Address: "000000000001", Port: 2, Pn: 1}, {Address: "000000000002", Port: 2, Pn: 2}},
+	cfg := collector.Config{Terminal: "0171-9", Stations: []string{freePort(t)}, CAFile: filepath.Join(dir, pki.CACert), CertFile: filepath.Join(dir, "collector-0171-2082.crt"), KeyFile: filepath.Join(dir, "collector-0171-2082.key"),
+		Ports:   []collector.Port{{Number: 2, Device: fl.PtyPath, Baud: 2400, Parity: "even"}},
+		Meters:  []collector.Meter{{Address: "000000000001", Port: 2, Pn: 1}, {Address: "000000000002", Port: 2, Pn: 2}},
 		DataDir: t.TempDir(), Clock: clock, Loc: cst, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
-	c, err := New(cfg)
+	c, err := collector.New(cfg, openStore(t, cfg.DataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored := make(chan Reading, 100)
-	c.OnStored = func(r Reading) { stored <- r }
+	stored := make(chan collector.Reading, 100)
+	c.OnStored = func(r collector.Reading) { stored <- r }
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	seen := map[uint16]bool{}
 	for len(seen) < 2 {
 		select {
 		case r := <-stored:
-			if r.Kind == KindRealtime && r.Fwd[0] > 0 && len(r.F25) > 0 {
+			if r.Kind == collector.KindRealtime && r.Fwd[0] > 0 && len(r.F25) > 0 {
 				seen[r.Pn] = true
 			}
 		case <-time.After(15 * time.Second):
@@ -437,13 +453,13 @@ func TestPtyLine(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	for _, c := range []Config{
+	for _, c := range []collector.Config{
 		{Terminal: "xyz", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d"},
 		{Terminal: "0171-0", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d"},
 		{Terminal: "0171-1", PlainTCP: true, DataDir: "d"},
 		{Terminal: "0171-1", Stations: []string{"a:1"}, DataDir: "d"},
-		{Terminal: "0171-1", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d", Ports: []Port{{Number: 1, Address: "x:1"}}, Meters: []Meter{{Address: "000000000001", Port: 2, Pn: 1}}},
-		{Terminal: "0171-1", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d", Ports: []Port{{Number: 1, Address: "x:1", Parity: "mark"}}},
+		{Terminal: "0171-1", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d", Ports: []collector.Port{{Number: 1, Address: "x:1"}}, Meters: []collector.Meter{{Address: "000000000001", Port: 2, Pn: 1}}},
+		{Terminal: "0171-1", Stations: []string{"a:1"}, PlainTCP: true, DataDir: "d", Ports: []collector.Port{{Number: 1, Address: "x:1", Parity: "mark"}}},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("accepted %+v", c)
@@ -457,7 +473,7 @@ func TestEventCountersAreKept(t *testing.T) {
 	m, _ := r.fleet.Bus.Meter(mustAddr(t, "000000000002"))
 	m.OpenCover()
 	waitFor(t, "event counters", 20*time.Second, func() bool {
-		v, _ := r.c.store.GetState(context.Background(), "events_cover_open_000000000002")
+		v, _ := r.c.Store().GetState(context.Background(), "events_cover_open_000000000002")
 		return v == "1"
 	})
 }

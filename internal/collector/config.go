@@ -45,6 +45,11 @@ type Config struct {
 	TimeZone       string   `json:"time_zone"`       // default Asia/Shanghai
 	RealtimeKeep   Duration `json:"realtime_keep"`   // default 168h
 	ReconnectMax   Duration `json:"reconnect_max"`   // longest wait between station connection attempts; default 5m
+	// StoreCap is the most readings the store keeps (rows; default
+	// 1,000,000, about 200 MB). At the cap the oldest delivered data goes
+	// first, then undelivered real-time, monthly and, last, daily data;
+	// undelivered data lost that way is logged and recorded as an event.
+	StoreCap int `json:"store_cap_rows,omitempty"`
 
 	Ports  []Port  `json:"ports"`
 	Meters []Meter `json:"meters"`
@@ -75,6 +80,7 @@ type Meter struct {
 	Pn       uint16 `json:"pn"`
 	Password string `json:"password,omitempty"` // level + password, 8 hex digits, e.g. "02123456"
 	Operator string `json:"operator,omitempty"` // 8 hex digits
+	Protocol string `json:"protocol,omitempty"` // "dlt645-2007" (default) or "dlt645-1997"
 }
 
 // Duration is a time.Duration written as "15m" in JSON.
@@ -137,6 +143,9 @@ func (c *Config) Validate() error {
 	c.Timeout = orDur(c.Timeout, 2*time.Second)
 	c.RealtimeKeep = orDur(c.RealtimeKeep, 7*24*time.Hour)
 	c.ReconnectMax = orDur(c.ReconnectMax, 5*time.Minute)
+	if c.StoreCap <= 0 {
+		c.StoreCap = 1_000_000
+	}
 	if c.Retries == 0 {
 		c.Retries = 2
 	}
@@ -202,7 +211,15 @@ func (m Meter) entry() (MeterEntry, error) {
 	if err != nil {
 		return MeterEntry{}, fmt.Errorf("collector: meter %s: %w", m.Address, err)
 	}
-	return MeterEntry{Pn: m.Pn, Port: m.Port, Address: a, Protocol: q1376.ProtoDLT645_2007, Auth: auth}, nil
+	proto := uint8(q1376.ProtoDLT645_2007)
+	switch m.Protocol {
+	case "", "dlt645-2007":
+	case "dlt645-1997":
+		proto = q1376.ProtoDLT645_1997
+	default:
+		return MeterEntry{}, fmt.Errorf("collector: meter %s: protocol %q: want dlt645-2007 or dlt645-1997 / 规约应为 dlt645-2007 或 dlt645-1997", m.Address, m.Protocol)
+	}
+	return MeterEntry{Pn: m.Pn, Port: m.Port, Address: a, Protocol: proto, Auth: auth}, nil
 }
 
 func orStr(s, d string) string {

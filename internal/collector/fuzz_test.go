@@ -1,13 +1,16 @@
-package collector
+package collector_test
 
 import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/q1376"
 )
 
@@ -30,18 +33,25 @@ func FuzzHandleStationFrame(f *testing.F) {
 		q1376.Request(a, q1376.AFNClass1, 2, nil, q1376.Unit{Pn: []uint16{q1376.AllPoints}, Fn: []uint16{129, 131}}),
 		q1376.Request(a, q1376.AFNControl, 3, nil, q1376.NewUnit(1, 1, []byte{0})),
 		q1376.Request(a, q1376.AFNQuery, 4, nil, q1376.NewUnit(0, 10, []byte{0, 0})),
+		q1376.Request(a, q1376.AFNClass3, 5, nil, q1376.NewUnit(0, q1376.FnImportantEvents, q1376.EventsRequest(3, 2))),
+		q1376.Request(a, q1376.AFNControl, 6, nil, q1376.NewUnit(0, q1376.FnTimeSync, q1376.AppendClock(nil, q1376.Clock{DateTime: q1376.DateTime{Year: 2026, Month: 1, Day: 1}}))),
 	} {
 		raw, _ := q1376.AppendFrame(nil, fr)
 		f.Add(raw)
 	}
-	c, err := New(Config{Terminal: "0171-2082", Stations: []string{"127.0.0.1:1"}, PlainTCP: true, DataDir: f.TempDir()})
+	dir := f.TempDir()
+	st, err := colsqlite.Open(filepath.Join(dir, "collector.db"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	defer c.store.Close()
-	s := &session{c: c, pending: map[uint8][]int64{}}
+	defer st.Close()
+	c, err := collector.New(collector.Config{Terminal: "0171-2082", Stations: []string{"127.0.0.1:1"}, PlainTCP: true, DataDir: dir}, st)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := c.NewSession()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		replies, _ := s.handle(context.Background(), b)
+		replies, _ := s.Handle(context.Background(), b)
 		for _, r := range replies {
 			if _, err := q1376.AppendFrame(nil, r); err != nil {
 				t.Fatalf("reply does not encode: %v", err)
@@ -51,7 +61,7 @@ func FuzzHandleStationFrame(f *testing.F) {
 }
 
 func TestExampleConfigIsValid(t *testing.T) {
-	c, err := LoadConfig("../../docs/collector.example.json")
+	c, err := collector.LoadConfig("../../docs/collector.example.json")
 	if err != nil {
 		t.Fatal(err)
 	}

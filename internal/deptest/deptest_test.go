@@ -170,7 +170,8 @@ func TestDomainImportsNothingOfOurs(t *testing.T) {
 
 // adapters are packages that talk to the outside world; they depend inward
 // (on the domain, codecs and engines' interfaces) and never on each other.
-var adapters = []string{"internal/sqlite", "internal/postgres", "internal/api", "internal/web", "internal/fep", "internal/serialline"}
+var adapters = []string{"internal/sqlite", "internal/postgres", "internal/api", "internal/web", "internal/fep", "internal/serialline",
+	"internal/collector/colsqlite", "internal/collector/uplink", "internal/busmaster"}
 
 func TestAdaptersDoNotImportEachOther(t *testing.T) {
 	root := repoRoot(t)
@@ -189,7 +190,7 @@ func TestAdaptersDoNotImportEachOther(t *testing.T) {
 
 func TestStoresImportNoWebPackage(t *testing.T) {
 	root := repoRoot(t)
-	for _, rel := range []string{"internal/sqlite", "internal/postgres", "internal/collector/store"} {
+	for _, rel := range []string{"internal/sqlite", "internal/postgres", "internal/collector/colsqlite"} {
 		p := load(t, root, rel)
 		if p == nil {
 			continue
@@ -208,6 +209,34 @@ func TestOnlyCmdImportsCmd(t *testing.T) {
 		for imp := range p.imports {
 			if strings.HasPrefix(imp, module+"/cmd/") {
 				t.Errorf("%s imports %s: nothing imports a command", p.dir, imp)
+			}
+		}
+	}
+}
+
+// The collector engine declares the store it needs (collector.Store) and
+// the bus master takes a byte stream with a deadline: neither knows SQL or
+// serial libraries; colsqlite and serialline do, and the engine's callers
+// wire them in.
+func TestCollectorEngineKnowsNoTechnology(t *testing.T) {
+	root := repoRoot(t)
+	for rel, banned := range map[string][]string{
+		"internal/collector":        {"database/sql", "modernc.org/sqlite", "internal/collector/colsqlite", "net/http"},
+		"internal/busmaster":        {"go.bug.st/serial", "internal/serialline", "net", "database/sql"},
+		"internal/collector/uplink": {"internal/collector", "database/sql"},
+	} {
+		p := load(t, root, rel)
+		if p == nil {
+			t.Errorf("package %s has no Go files", rel)
+			continue
+		}
+		for _, b := range banned {
+			full := b
+			if strings.HasPrefix(b, "internal/") {
+				full = module + "/" + b
+			}
+			if p.imports[full] {
+				t.Errorf("%s imports %q", rel, full)
 			}
 		}
 	}

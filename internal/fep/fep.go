@@ -42,19 +42,60 @@ type Config struct {
 	Log            *slog.Logger
 	// OnLogin is called (in its own goroutine) after a collector logs in.
 	OnLogin func(c amigo.Collector)
+
+	// Resource limits, each listener on its own; zero takes the default.
+	// MaxConns caps a listener's open connections (DefaultMaxConns);
+	// MaxConnsPerSource those from one IP address
+	// (DefaultMaxConnsPerSource: GPRS meters behind a carrier's NAT share
+	// addresses, so raise it for a large public-APN fleet).
+	MaxConns, MaxConnsPerSource int
+	// LoginTimeout is the absolute time from accepting a collector's
+	// connection to its login (TLS handshake included); RegisterTimeout the
+	// same for a GPRS registration, the address read back included. Neither
+	// is renewed by arriving bytes.
+	LoginTimeout, RegisterTimeout time.Duration
+	// IdleTimeout drops a registered GPRS connection that sent no complete
+	// line or frame for so long (DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// RefusalWindow: refusals from one source are written as at most one
+	// event per window, with a count (DefaultRefusalWindow).
+	RefusalWindow time.Duration
+	// IncumbentCheck bounds the address read sent to a live GPRS session
+	// when its address registers again (DefaultIncumbentCheck).
+	IncumbentCheck time.Duration
+}
+
+// Listener names, as they appear in metrics and refusal events.
+const (
+	ListenerTLS     = "collectors_tls"
+	ListenerPlain   = "collectors_plain"
+	ListenerGPRS    = "gprs"
+	ListenerGPRSTLS = "gprs_tls"
+)
+
+// listener is one open port.
+type listener struct {
+	name string
+	l    net.Listener
+	tls  *tls.Config // nil: plain TCP
+	lim  *connLimit
+	gprs bool
 }
 
 // FEP is a running front end.
 type FEP struct {
-	cfg      Config
-	dir      Directory
-	mu       sync.Mutex
-	sessions map[string]*Session
-	tlsL     net.Listener
-	plainL   net.Listener
-	gprsL    net.Listener
-	gprs     map[string]*MeterSession
-	meters   MeterDirectory
+	cfg       Config
+	dir       Directory
+	mu        sync.Mutex
+	sessions  map[string]*Session
+	listeners []*listener
+	gprs      map[string]*MeterSession
+	claiming  map[string]bool // GPRS addresses whose incumbent is being checked
+	meters    MeterDirectory
+	stats     counters
+	agg       refusals
+	// wrap, when set (tests), wraps each accepted connection.
+	wrap func(net.Conn) net.Conn
 }
 
 // New returns a front end; Listen opens its ports.
@@ -71,69 +112,152 @@ func New(cfg Config, dir Directory) *FEP {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.LoginTimeout, DefaultLoginTimeout)
+	def(&cfg.RegisterTimeout, DefaultRegisterTimeout)
+	def(&cfg.IdleTimeout, DefaultIdleTimeout)
+	def(&cfg.RefusalWindow, DefaultRefusalWindow)
+	def(&cfg.IncumbentCheck, DefaultIncumbentCheck)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerSource <= 0 {
+		cfg.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}, claiming: map[string]bool{},
+		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}}
 }
 
-// Listen opens the listeners.
+func (f *FEP) addListener(name string, l net.Listener, tc *tls.Config) {
+	f.listeners = append(f.listeners, &listener{name: name, l: l, tls: tc, lim: newConnLimit(f.cfg.MaxConns, f.cfg.MaxConnsPerSource),
+		gprs: name == ListenerGPRS || name == ListenerGPRSTLS})
+}
+
+func (f *FEP) addr(name string) net.Addr {
+	for _, l := range f.listeners {
+		if l.name == name {
+			return l.l.Addr()
+		}
+	}
+	return nil
+}
+
+// Listen opens the collectors' listeners. The TLS handshake happens on the
+// connection's own goroutine, under the login deadline.
 func (f *FEP) Listen() error {
 	if f.cfg.TLSAddr != "" {
 		if f.cfg.TLS == nil {
 			return errors.New("fep: TLS listener without a TLS configuration")
 		}
-		l, err := tls.Listen("tcp", f.cfg.TLSAddr, f.cfg.TLS)
+		l, err := net.Listen("tcp", f.cfg.TLSAddr)
 		if err != nil {
 			return fmt.Errorf("fep: listen %s: %w", f.cfg.TLSAddr, err)
 		}
-		f.tlsL = l
+		f.addListener(ListenerTLS, l, f.cfg.TLS)
 	}
 	if f.cfg.PlainAddr != "" {
 		l, err := net.Listen("tcp", f.cfg.PlainAddr)
 		if err != nil {
 			return fmt.Errorf("fep: listen %s: %w", f.cfg.PlainAddr, err)
 		}
-		f.plainL = l
+		f.addListener(ListenerPlain, l, nil)
 	}
 	return nil
 }
 
-// TLSAddr returns the TLS listener's address.
-func (f *FEP) TLSAddr() net.Addr {
-	if f.tlsL == nil {
-		return nil
-	}
-	return f.tlsL.Addr()
-}
+// TLSAddr returns the collectors' TLS listener's address.
+func (f *FEP) TLSAddr() net.Addr { return f.addr(ListenerTLS) }
 
-// Serve accepts collectors until ctx ends.
+// PlainAddr returns the collectors' plain-TCP listener's address.
+func (f *FEP) PlainAddr() net.Addr { return f.addr(ListenerPlain) }
+
+// Serve accepts collectors and meters until ctx ends. It returns when every
+// connection it served has ended; then it writes the refusal counts still
+// held by the aggregator.
 func (f *FEP) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, l := range []net.Listener{f.tlsL, f.plainL, f.gprsL} {
-		if l == nil {
+	for _, ln := range f.listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			context.AfterFunc(ctx, func() { ln.l.Close() })
+			f.accept(ctx, ln, &wg)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(min(f.cfg.RefusalWindow/4, time.Minute))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f.flushRefusals(ctx, false)
+			}
+		}
+	}()
+	wg.Wait()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	f.flushRefusals(fctx, true)
+	return nil
+}
+
+// accept runs one listener's accept loop. A connection over the caps is
+// closed before anything is read from it.
+func (f *FEP) accept(ctx context.Context, ln *listener, wg *sync.WaitGroup) {
+	var backoff time.Duration
+	for {
+		c, err := ln.l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			f.cfg.Log.Warn("accept", "listener", ln.name, "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
 			continue
+		}
+		backoff = 0
+		src := sourceOf(c.RemoteAddr())
+		if reason := ln.lim.acquire(src); reason != "" {
+			// Counted before the close, so that a client that sees the
+			// close sees the count too.
+			f.refuse(ctx, ln.name, src, "?", reason, "too many connections")
+			c.Close()
+			continue
+		}
+		if f.wrap != nil {
+			c = f.wrap(c)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			context.AfterFunc(ctx, func() { l.Close() })
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if l == f.gprsL {
-						f.serveGPRS(ctx, c)
-						return
-					}
-					f.serveConn(ctx, c, l == f.plainL)
-				}()
+			defer ln.lim.release(src)
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			defer stop()
+			defer c.Close()
+			if ln.tls != nil {
+				c = tls.Server(c, ln.tls)
 			}
+			if ln.gprs {
+				f.serveGPRS(ctx, c, ln, src)
+				return
+			}
+			f.serveConn(ctx, c, ln, src)
 		}()
 	}
-	wg.Wait()
-	return nil
 }
 
 // Session returns the logged-in session of a terminal address ("0171-2082").
@@ -144,98 +268,134 @@ func (f *FEP) Session(address string) (*Session, bool) {
 	return s, ok
 }
 
-func (f *FEP) refuse(ctx context.Context, c net.Conn, who, why string) {
-	f.cfg.Log.Warn("terminal refused / 终端被拒绝", "remote", c.RemoteAddr(), "terminal", who, "why", why)
-	f.dir.AppendEvents(ctx, amigo.Event{Time: f.cfg.Now(), Kind: amigo.EventUnknownTerm, Severity: "warning",
-		Message: fmt.Sprintf("terminal %s refused: %s / 终端被拒绝", who, why), Detail: c.RemoteAddr().String()})
-	c.Close()
+// maxFrame bounds a 1376.1 frame in the scanner's buffer: the largest user
+// data length the splitter waits for (2*MaxUserData), with the link header.
+const maxFrame = 2*q1376.MaxUserData + 64
+
+// checkLogin checks a collector's first frame: a login (AFN 02 F1) from a
+// terminal in the archive, over TLS with its own certificate (cn) or over
+// plain TCP when the archive allows it. It returns the login frame and the
+// collector, or the refusal's reason and text.
+func (f *FEP) checkLogin(ctx context.Context, raw []byte, cn string, plain bool) (login *q1376.Frame, col amigo.Collector, who, reason, why string) {
+	login, err := q1376.Parse(raw)
+	if err != nil {
+		return nil, col, "?", reasonBadFrame, "first frame does not decode: " + err.Error()
+	}
+	addr := q1376.Address{A1: login.Address.A1, A2: login.Address.A2}
+	who = addr.String()
+	if fn, ok := login.IsLink(); !ok || fn != 1 {
+		return nil, col, who, reasonNotLogin, "first frame is not a login"
+	}
+	col, err = f.dir.FindCollectorByAddress(ctx, who)
+	switch {
+	case err != nil:
+		return nil, col, who, reasonUnknown, "not in the archive"
+	case !col.RetiredAt.IsZero():
+		return nil, col, who, reasonRetired, "the terminal is retired"
+	case plain && !col.PlainTCP:
+		return nil, col, who, reasonPlain, "plain TCP is not allowed for this terminal"
+	case !plain && cn != who:
+		return nil, col, who, reasonCertificate, fmt.Sprintf("certificate is for %q", cn)
+	}
+	return login, col, who, "", ""
 }
 
-func (f *FEP) serveConn(ctx context.Context, c net.Conn, plain bool) {
-	defer c.Close()
+func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src string) {
+	// One absolute deadline from accept to login: handshake and first
+	// frame. Bytes trickling in do not extend it.
+	c.SetDeadline(time.Now().Add(f.cfg.LoginTimeout))
 	cn := ""
 	if tc, ok := c.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.HandshakeContext(ctx); err != nil {
-			f.cfg.Log.Warn("TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			f.cfg.Log.Debug("TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			if isTimeout(err) {
+				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")
+			}
 			return
 		}
 		cn = pki.PeerName(tc.ConnectionState())
 	}
 	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	sc.Buffer(make([]byte, 0, 4096), maxFrame)
 	sc.Split(q1376.Split)
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	// The first frame must be a login.
 	if !sc.Scan() {
+		switch err := sc.Err(); {
+		case errors.Is(err, bufio.ErrTooLong):
+			f.refuse(ctx, ln.name, src, "?", reasonTooLong, "frame over the 1376.1 limit")
+		case isTimeout(err):
+			f.refuse(ctx, ln.name, src, "?", reasonDeadline, "no login in time")
+		}
 		return
 	}
-	login, err := q1376.Parse(sc.Bytes())
-	if err != nil {
-		f.refuse(ctx, c, "?", "first frame does not decode: "+err.Error())
-		return
-	}
-	if fn, ok := login.IsLink(); !ok || fn != 1 {
-		f.refuse(ctx, c, login.Address.String(), "first frame is not a login")
+	login, col, who, reason, why := f.checkLogin(ctx, sc.Bytes(), cn, ln.tls == nil)
+	if reason != "" {
+		f.refuse(ctx, ln.name, src, who, reason, why)
 		return
 	}
 	addr := q1376.Address{A1: login.Address.A1, A2: login.Address.A2}
-	col, err := f.dir.FindCollectorByAddress(ctx, addr.String())
-	switch {
-	case err != nil:
-		f.refuse(ctx, c, addr.String(), "not in the archive")
-		return
-	case plain && !col.PlainTCP:
-		f.refuse(ctx, c, addr.String(), "plain TCP is not allowed for this terminal")
-		return
-	case !plain && cn != addr.String():
-		f.refuse(ctx, c, addr.String(), fmt.Sprintf("certificate is for %q", cn))
-		return
-	}
 	s := &Session{f: f, conn: c, Address: addr, Collector: col, waiting: map[uint8]*call{}}
-	if err := s.write(q1376.Confirm(login)); err != nil {
-		return
-	}
+	// Register the session before confirming the login: once the terminal
+	// sees the confirmation, the station can reach it.
 	f.mu.Lock()
-	if old := f.sessions[addr.String()]; old != nil {
+	if old := f.sessions[who]; old != nil {
 		old.conn.Close() // a new login replaces a stale connection
 	}
-	f.sessions[addr.String()] = s
+	f.sessions[who] = s
 	f.mu.Unlock()
-	f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
-	f.cfg.Log.Info("collector logged in / 采集器登录", "terminal", addr, "remote", c.RemoteAddr())
-	if f.cfg.OnLogin != nil {
-		go f.cfg.OnLogin(col)
-	}
 	defer func() {
 		f.mu.Lock()
-		if f.sessions[addr.String()] == s {
-			delete(f.sessions, addr.String())
+		if f.sessions[who] == s {
+			delete(f.sessions, who)
 		}
 		f.mu.Unlock()
 		s.failAll(errors.New("connection closed"))
-		f.cfg.Log.Info("collector disconnected / 采集器断开", "terminal", addr)
+		f.cfg.Log.Info("collector disconnected / 采集器断开", "terminal", who)
 	}()
+	if err := s.write(q1376.Confirm(login)); err != nil {
+		return
+	}
+	c.SetDeadline(time.Time{})
+	f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
+	f.cfg.Log.Info("collector logged in / 采集器登录", "terminal", who, "remote", c.RemoteAddr())
+	if f.cfg.OnLogin != nil {
+		go f.cfg.OnLogin(col)
+	}
 	for {
 		c.SetReadDeadline(time.Now().Add(3*f.cfg.Heartbeat + 10*time.Second))
 		if !sc.Scan() {
 			return
 		}
-		fr, err := q1376.Parse(sc.Bytes())
-		if err != nil {
-			f.cfg.Log.Warn("bad frame from a collector", "terminal", addr, "err", err)
-			continue
+		if s.handle(ctx, sc.Bytes()) {
+			return
 		}
-		if fn, ok := fr.IsLink(); ok {
-			s.write(q1376.Confirm(fr))
-			if fn == 2 { // logout
-				return
-			}
-			f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
-			continue
-		}
-		s.deliver(fr)
 	}
+}
+
+// handle takes one frame from a logged-in collector: a link frame
+// (heartbeat, logout) is confirmed, anything else is matched with the
+// request waiting for it. It reports whether the collector logged out.
+func (s *Session) handle(ctx context.Context, raw []byte) (logout bool) {
+	f := s.f
+	fr, err := q1376.Parse(raw)
+	if err != nil {
+		f.cfg.Log.Warn("bad frame from a collector", "terminal", s.Address, "err", err)
+		return false
+	}
+	if fr.Address.A1 != s.Address.A1 || fr.Address.A2 != s.Address.A2 {
+		f.cfg.Log.Warn("frame for another terminal dropped", "terminal", s.Address, "frame", fr.Address)
+		return false
+	}
+	if fn, ok := fr.IsLink(); ok {
+		s.write(q1376.Confirm(fr))
+		if fn == 2 { // logout
+			return true
+		}
+		f.dir.SetCollectorStatus(ctx, s.Collector.ID, amigo.StatusOnline, "", f.cfg.Now())
+		return false
+	}
+	s.deliver(fr)
+	return false
 }
 
 // Session is one logged-in collector.

@@ -3,7 +3,9 @@ package fep
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"sync"
@@ -127,10 +129,18 @@ func TestLoginsAreChecked(t *testing.T) {
 	if fr != nil {
 		t.Fatal("unknown terminal confirmed")
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Both refusals are counted before the connection closes; both came
+	// from 127.0.0.1 within one window, so one event is written and the
+	// second is folded into the count.
+	if n := f.Refused(ListenerTLS, ""); n != 2 {
+		t.Fatalf("%d refusals counted, want 2", n)
+	}
+	if n := f.Refused(ListenerTLS, reasonCertificate); n != 1 {
+		t.Fatalf("%d certificate refusals, want 1", n)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.events) != 2 || d.events[0].Kind != amigo.EventUnknownTerm {
+	if len(d.events) != 1 || d.events[0].Kind != amigo.EventUnknownTerm {
 		t.Fatalf("events %+v", d.events)
 	}
 }
@@ -145,43 +155,107 @@ func (m meters) FindMeterByAddress(_ context.Context, a string) (amigo.Meter, er
 	return x, nil
 }
 
-func TestGPRSRegistration(t *testing.T) {
-	d := &dir{known: map[string]amigo.Collector{}, status: map[int64]string{}}
-	f := New(Config{}, d)
-	if err := f.ListenGPRS("127.0.0.1:0", meters{"000000000042": {ID: 42, Address: "000000000042", Direct: true}, "000000000043": {ID: 43, Address: "000000000043"}}); err != nil {
+func TestCollectorPortsMeetTheLoginDeadline(t *testing.T) {
+	ca := t.TempDir()
+	pki.InitCA(ca, "t")
+	pki.IssueServer(ca, ca, "127.0.0.1")
+	srv, err := pki.ServerConfig(filepath.Join(ca, pki.CACert), filepath.Join(ca, "station.crt"), filepath.Join(ca, "station.key"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.Serve(ctx)
-	for _, c := range []struct {
-		line string
-		ok   bool
-	}{
-		{"REG 000000000099 -\r\n", false}, // unknown
-		{"REG 000000000043 -\r\n", false}, // not a direct meter
-		{"HELLO\r\n", false},
-	} {
-		conn, err := net.Dial("tcp", f.GPRSAddr().String())
+	const deadline = 300 * time.Millisecond
+	start := func(cfg Config) *FEP {
+		d := &dir{known: map[string]amigo.Collector{"0171-1": {ID: 1, Address: "0171-1", PlainTCP: true}}, status: map[int64]string{}}
+		cfg.TLSAddr, cfg.PlainAddr, cfg.TLS = "127.0.0.1:0", "127.0.0.1:0", srv
+		f := New(cfg, d)
+		if err := f.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { f.Serve(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return f
+	}
+	f := start(Config{LoginTimeout: deadline})
+
+	// A plain client trickles a valid login, one byte every 20 ms (the
+	// 20-byte frame would take 400 ms): it is closed at the deadline.
+	login, _ := q1376.AppendFrame(nil, q1376.Login(q1376.Address{A1: 0x0171, A2: 1}, 1))
+	trickle := func(addr string, b []byte) time.Duration {
+		start := time.Now() // before the dial: the server's deadline starts later
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn.Write([]byte(c.line))
-		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, _ := conn.Read(make([]byte, 64))
-		if n != 0 {
-			t.Errorf("%q: the station talked to a refused meter", c.line)
+		defer c.Close()
+		closed := make(chan struct{})
+		go func() { io.Copy(io.Discard, c); close(closed) }()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.After(5 * time.Second)
+		for i := 0; ; i++ {
+			select {
+			case <-closed:
+				return time.Since(start)
+			case <-tick.C:
+				if len(b) > 0 {
+					c.Write(b[i%len(b) : i%len(b)+1])
+				}
+			case <-limit:
+				t.Fatal("the slow client still holds the connection after 5 s")
+			}
 		}
-		conn.Close()
 	}
-	if _, ok := f.MeterSession("000000000099"); ok {
-		t.Fatal("unknown meter has a session")
+	if len(login) < 20 {
+		t.Fatalf("login frame is %d bytes; the trickle must outlast the deadline", len(login))
 	}
-	time.Sleep(50 * time.Millisecond)
-	d.mu.Lock()
-	n := len(d.events)
-	d.mu.Unlock()
-	if n != 3 {
-		t.Fatalf("%d refusals recorded, want 3", n)
+	if took := trickle(f.PlainAddr().String(), login); took < deadline {
+		t.Fatalf("plain: closed after %s, before the deadline", took)
+	}
+	// A TLS client that never sends its hello: closed at the deadline too.
+	if took := trickle(f.TLSAddr().String(), nil); took < deadline {
+		t.Fatalf("tls: closed after %s, before the deadline", took)
+	}
+	if n := f.Refused(ListenerPlain, reasonDeadline) + f.Refused(ListenerTLS, reasonDeadline); n != 2 {
+		t.Fatalf("%d deadline refusals, want 2", n)
+	}
+	// Junk without a frame in it, sent as fast as the link takes it, costs
+	// no memory beyond the scanner's buffer and ends at the same deadline.
+	began := time.Now()
+	c, err := net.Dial("tcp", f.PlainAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flood(c, "", math.MaxInt); err == nil {
+		t.Fatal("the flood ended without the station closing")
+	}
+	c.Close()
+	if took := time.Since(began); took < deadline {
+		t.Fatalf("junk: closed after %s, before the deadline", took)
+	}
+	// The per-source cap on the TLS port: two held, the third closed
+	// before its handshake (a front end whose login deadline outlasts the
+	// test).
+	f = start(Config{MaxConnsPerSource: 2})
+	for range 2 {
+		c, err := net.Dial("tcp", f.TLSAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitFor(t, "two TLS connections open", 5*time.Second, func() bool { return f.listeners[0].lim.open() == 2 })
+	c, err = net.Dial("tcp", f.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("third TLS connection: %v, want closed", err)
+	}
+	if n := f.Refused(ListenerTLS, reasonCapSource); n != 1 {
+		t.Fatalf("%d per-source refusals on the TLS port, want 1", n)
 	}
 }

@@ -3,52 +3,80 @@ package fep
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/dlt645"
 )
 
-// MeterDirectory is what the GPRS listener needs to know of meters.
+// MeterDirectory is what the GPRS listeners need to know of meters.
 type MeterDirectory interface {
 	FindMeterByAddress(ctx context.Context, address string) (amigo.Meter, error)
 }
 
 // MeterSession is a GPRS meter (or its DTU) connected directly: after its
-// registration line it answers DL/T 645 frames on the connection.
+// registration line it answers DL/T 645 frames on the connection. Exchange
+// is safe for concurrent use (one exchange at a time).
 type MeterSession struct {
-	conn    net.Conn
-	Address dlt645.Address
-	Meter   amigo.Meter
+	f        *FEP
+	listener string
+	conn     net.Conn
+	Address  dlt645.Address
+	Meter    amigo.Meter
 
-	mu      sync.Mutex // one exchange at a time
-	replies chan []byte
-	done    chan struct{} // closed when the connection ends
+	sem       chan struct{} // one exchange at a time
+	replies   chan []byte
+	done      chan struct{} // closed when the connection ends
+	lastHeard atomic.Int64  // unix nanoseconds of the last matching reply
+	live      atomic.Bool   // registered: complete messages renew the idle deadline
+	dupRaised atomic.Bool   // the duplicate-registration alarm was raised for this session
 }
 
-// ListenGPRS opens the GPRS listener (plain TCP: DTUs speak no TLS; the
-// meter's identity is checked by reading its address back).
+// ListenGPRS opens the plain-TCP GPRS listener. Most DTUs speak no TLS: the
+// meter's identity is its registration (address, IMEI and secret checked
+// against the archive) and its address read back.
 func (f *FEP) ListenGPRS(addr string, meters MeterDirectory) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("fep: gprs listen %s: %w", addr, err)
 	}
-	f.gprsL, f.meters = l, meters
+	f.meters = meters
+	f.addListener(ListenerGPRS, l, nil)
 	return nil
 }
 
-// GPRSAddr returns the GPRS listener's address.
-func (f *FEP) GPRSAddr() net.Addr {
-	if f.gprsL == nil {
-		return nil
+// ListenGPRSTLS opens the GPRS listener for DTUs that speak TLS: the
+// station's certificate (from srv, pki.ServerConfig) without client
+// certificates, TLS 1.2 or later; the registration rules are the same.
+func (f *FEP) ListenGPRSTLS(addr string, meters MeterDirectory, srv *tls.Config) error {
+	if srv == nil {
+		return errors.New("fep: GPRS TLS listener without a TLS configuration")
 	}
-	return f.gprsL.Addr()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("fep: gprs tls listen %s: %w", addr, err)
+	}
+	c := srv.Clone()
+	c.ClientAuth = tls.NoClientCert
+	c.ClientCAs = nil
+	c.MinVersion = tls.VersionTLS12
+	f.meters = meters
+	f.addListener(ListenerGPRSTLS, l, c)
+	return nil
 }
+
+// GPRSAddr returns the plain GPRS listener's address.
+func (f *FEP) GPRSAddr() net.Addr { return f.addr(ListenerGPRS) }
+
+// GPRSTLSAddr returns the GPRS TLS listener's address.
+func (f *FEP) GPRSTLSAddr() net.Addr { return f.addr(ListenerGPRSTLS) }
 
 // MeterSession returns the session of a directly connected meter.
 func (f *FEP) MeterSession(address string) (*MeterSession, bool) {
@@ -58,122 +86,251 @@ func (f *FEP) MeterSession(address string) (*MeterSession, bool) {
 	return s, ok
 }
 
-func (f *FEP) serveGPRS(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReaderSize(c, 1024)
-	line, err := r.ReadString('\n')
-	if err != nil || len(line) > 80 {
+// checkRegistration matches a registration with the archive; it returns the
+// meter, or the refusal's reason and text.
+func (f *FEP) checkRegistration(ctx context.Context, r Registration) (m amigo.Meter, reason, why string) {
+	m, err := f.meters.FindMeterByAddress(ctx, r.Address.String())
+	switch {
+	case err != nil || !m.Direct:
+		return m, reasonUnknown, "not a direct GPRS meter in the archive"
+	case !m.RemovedAt.IsZero():
+		return m, reasonRetired, "the meter is retired"
+	case m.IMEI == "" || m.RegSecret == "":
+		return m, reasonNoCredential, "the archive has no IMEI or registration secret for it"
+	case m.IMEI != r.IMEI:
+		return m, reasonIMEI, "IMEI does not match the archive"
+	}
+	// Compare digests, so that neither the content nor the length of the
+	// archive's secret shows in the time taken.
+	a, b := sha256.Sum256([]byte(m.RegSecret)), sha256.Sum256([]byte(r.Secret))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		return m, reasonSecret, "wrong registration secret"
+	}
+	return m, "", ""
+}
+
+func (f *FEP) serveGPRS(ctx context.Context, c net.Conn, ln *listener, src string) {
+	// One absolute deadline for the whole registration: TLS handshake,
+	// registration line, address read back and the incumbent check. It is
+	// not renewed by arriving bytes.
+	c.SetDeadline(time.Now().Add(f.cfg.RegisterTimeout))
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			f.cfg.Log.Debug("GPRS TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			if isTimeout(err) {
+				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")
+			}
+			return
+		}
+	}
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 0, MaxGPRSBuffer), MaxGPRSBuffer)
+	sc.Split(SplitGPRS)
+	if !sc.Scan() {
+		switch err := sc.Err(); {
+		case errors.Is(err, ErrLineTooLong):
+			f.refuse(ctx, ln.name, src, "?", reasonTooLong, "registration line longer than 128 bytes")
+		case isTimeout(err):
+			f.refuse(ctx, ln.name, src, "?", reasonDeadline, "no registration in time")
+		}
 		return
 	}
-	fields := strings.Fields(line)
-	if len(fields) < 2 || fields[0] != "REG" {
-		f.refuse(ctx, c, "?", "first line is not a registration (REG <address> <imei>)")
+	tok := sc.Bytes()
+	if !IsLine(tok) {
+		f.refuse(ctx, ln.name, src, "?", reasonNotReg, "first thing sent is not a registration line (REG <address> <imei> <secret>)")
 		return
 	}
-	addr, err := dlt645.ParseAddress(fields[1])
+	reg, err := ParseRegistration(tok)
 	if err != nil {
-		f.refuse(ctx, c, fields[1], "bad address in the registration")
+		f.refuse(ctx, ln.name, src, "?", reasonNotReg, err.Error())
 		return
 	}
-	m, err := f.meters.FindMeterByAddress(ctx, addr.String())
-	if err != nil || !m.Direct {
-		f.refuse(ctx, c, addr.String(), "not a direct GPRS meter in the archive")
+	who := reg.Address.String()
+	m, reason, why := f.checkRegistration(ctx, reg)
+	if reason != "" {
+		f.refuse(ctx, ln.name, src, who, reason, why)
 		return
 	}
-	s := &MeterSession{conn: c, Address: addr, Meter: m, replies: make(chan []byte, 4), done: make(chan struct{})}
-	go s.read(r)
+	s := &MeterSession{f: f, listener: ln.name, conn: c, Address: reg.Address, Meter: m, sem: make(chan struct{}, 1), replies: make(chan []byte, 4), done: make(chan struct{})}
+	go s.read(sc)
+	defer func() { c.Close(); <-s.done }()
 	// Confirm the identity: the meter must answer a wildcard address read
 	// with its own address.
-	reply, err := s.Exchange(ctx, dlt645.ReadRequest(dlt645.Wildcard, dlt645.DIAddress), 10*time.Second)
-	if err != nil || reply.Address != addr {
-		f.refuse(ctx, c, addr.String(), "it did not confirm its address")
+	reply, err := s.Exchange(ctx, dlt645.ReadRequest(dlt645.Wildcard, dlt645.DIAddress), f.cfg.RegisterTimeout)
+	if err != nil || reply.Address != reg.Address {
+		f.refuse(ctx, ln.name, src, who, reasonAddress, "it did not read back its address")
 		return
 	}
-	f.mu.Lock()
-	if old := f.gprs[addr.String()]; old != nil {
-		old.conn.Close()
+	if !f.takeOver(ctx, ln, src, s) {
+		return
 	}
-	f.gprs[addr.String()] = s
-	f.mu.Unlock()
-	f.cfg.Log.Info("GPRS meter registered / GPRS电表注册", "meter", addr, "remote", c.RemoteAddr())
+	s.live.Store(true)
+	c.SetDeadline(time.Time{})
+	c.SetReadDeadline(time.Now().Add(f.cfg.IdleTimeout))
+	f.cfg.Log.Info("GPRS meter registered / GPRS电表注册", "meter", who, "remote", c.RemoteAddr(), "listener", ln.name)
 	select {
 	case <-ctx.Done():
 	case <-s.done:
 	}
 	f.mu.Lock()
-	if f.gprs[addr.String()] == s {
-		delete(f.gprs, addr.String())
+	if f.gprs[who] == s {
+		delete(f.gprs, who)
 	}
 	f.mu.Unlock()
 }
 
-// read splits the stream into heartbeat lines and 645 frames.
-func (s *MeterSession) read(r *bufio.Reader) {
-	defer close(s.done)
-	var buf []byte
-	for {
-		s.conn.SetReadDeadline(time.Now().Add(10 * time.Minute))
-		if len(buf) == 0 {
-			b, err := r.Peek(1)
+// takeOver installs s as the session of its address. When the address has a
+// session already, that incumbent is checked first: if it answers an address
+// read within IncumbentCheck, s is refused and one duplicate-registration
+// alarm is raised for the incumbent (not one per attempt); if not, s
+// replaces it.
+func (f *FEP) takeOver(ctx context.Context, ln *listener, src string, s *MeterSession) bool {
+	key := s.Address.String()
+	f.mu.Lock()
+	if f.claiming[key] {
+		f.mu.Unlock()
+		f.refuse(ctx, ln.name, src, key, reasonBusy, "another registration for this address is being checked")
+		return false
+	}
+	old := f.gprs[key]
+	if old == nil {
+		f.gprs[key] = s
+		f.mu.Unlock()
+		return true
+	}
+	f.claiming[key] = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.claiming, key)
+		f.mu.Unlock()
+	}()
+	if old.answers(ctx, f.cfg.IncumbentCheck) {
+		f.stats.duplicates.Add(1)
+		f.stats.refuse(ln.name, reasonDuplicate)
+		f.cfg.Log.Warn("duplicate GPRS registration refused / 重复注册被拒绝", "meter", key, "source", src)
+		if old.dupRaised.CompareAndSwap(false, true) {
+			err := f.dir.AppendEvents(ctx, amigo.Event{Time: f.cfg.Now(), Kind: amigo.EventDuplicateReg, Severity: "alarm",
+				SiteID: s.Meter.SiteID, MeterID: s.Meter.ID,
+				Message: fmt.Sprintf("meter %s registered again from %s while its session answers: refused / 电表重复注册，已拒绝", key, src),
+				Detail:  "source " + src})
 			if err != nil {
-				return
-			}
-			if b[0] == 'H' || b[0] == 'R' {
-				if _, err := r.ReadString('\n'); err != nil {
-					return
-				}
-				continue
+				f.cfg.Log.Warn("duplicate registration event", "err", err)
 			}
 		}
-		c, err := r.ReadByte()
-		if err != nil {
-			return
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gprs[key] == old {
+		old.conn.Close()
+	}
+	f.gprs[key] = s
+	return true
+}
+
+// answers reports whether the session reads back its address within d. A
+// session busy with another exchange for all of d counts as answering if it
+// answered something within the last d.
+func (s *MeterSession) answers(ctx context.Context, d time.Duration) bool {
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	reply, err := s.Exchange(cctx, dlt645.ReadRequest(dlt645.Wildcard, dlt645.DIAddress), d)
+	if errors.Is(err, errBusy) {
+		return time.Since(time.Unix(0, s.lastHeard.Load())) < d
+	}
+	return err == nil && reply.Address == s.Address
+}
+
+// read splits the stream into lines (heartbeats) and 645 frames. Once the
+// session is live, every complete line or frame renews the idle deadline;
+// bytes alone do not.
+func (s *MeterSession) read(sc *bufio.Scanner) {
+	defer close(s.done)
+	defer s.conn.Close()
+	for sc.Scan() {
+		tok := sc.Bytes()
+		if s.live.Load() {
+			s.conn.SetReadDeadline(time.Now().Add(s.f.cfg.IdleTimeout))
 		}
-		buf = append(buf, c)
-		adv, tok, _ := dlt645.Split(buf, false)
-		if tok != nil {
-			select {
-			case s.replies <- append([]byte(nil), tok...):
-			default: // nobody waits: an unsolicited frame
-			}
+		if IsLine(tok) {
+			continue // a heartbeat (or a registration packet repeated)
 		}
-		buf = buf[adv:]
-		if len(buf) > 512 {
-			buf = buf[:0]
+		select {
+		case s.replies <- append([]byte(nil), tok...):
+		default: // nobody waits: an unsolicited frame
 		}
+	}
+	if errors.Is(sc.Err(), ErrLineTooLong) {
+		src := sourceOf(s.conn.RemoteAddr())
+		s.f.refuse(context.Background(), s.listener, src, s.Address.String(), reasonTooLong, "line longer than 128 bytes")
 	}
 }
 
-var errNoReply = errors.New("the meter did not answer")
+var (
+	errNoReply = errors.New("the meter did not answer")
+	errBusy    = errors.New("the meter's link is busy with another exchange")
+)
 
-// Exchange sends a frame and waits for the meter's reply.
+// replyMatches reports whether reply answers req on the session of meter a:
+// a response from a to the same function and, for a normal read reply, the
+// same data identifier.
+func replyMatches(req, reply *dlt645.Frame, a dlt645.Address) bool {
+	if !reply.Control.IsResponse() || reply.Address != a || reply.Control.Func() != req.Control.Func() {
+		return false
+	}
+	if reply.Control.IsAbnormal() {
+		return true
+	}
+	if want, ok := req.DI(); ok && req.Control.Func() != dlt645.FuncWrite {
+		got, ok := reply.DI()
+		return ok && got == want
+	}
+	return true
+}
+
+// Exchange sends a frame and waits up to timeout for the meter's reply.
+// Replies from another address, to another function or for another data
+// identifier are dropped (and counted), not returned.
 func (s *MeterSession) Exchange(ctx context.Context, req dlt645.Frame, timeout time.Duration) (dlt645.Frame, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	replies := s.replies
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.done:
+		return dlt645.Frame{}, errors.New("connection closed")
+	case <-ctx.Done():
+		return dlt645.Frame{}, errors.Join(errBusy, ctx.Err())
+	case <-t.C:
+		return dlt645.Frame{}, errBusy
+	}
+	defer func() { <-s.sem }()
 	wire, err := dlt645.AppendFrame(dlt645.AppendPreamble(nil), &req)
 	if err != nil {
 		return dlt645.Frame{}, err
 	}
-	for len(replies) > 0 {
-		<-replies // drop stale replies
+	for len(s.replies) > 0 {
+		<-s.replies // drop stale replies
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := s.conn.Write(wire); err != nil {
 		return dlt645.Frame{}, err
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	for {
 		select {
 		case <-s.done:
 			return dlt645.Frame{}, errors.New("connection closed")
-		case b := <-replies:
+		case b := <-s.replies:
 			var f dlt645.Frame
-			if _, err := f.Decode(b); err != nil || !f.Control.IsResponse() {
+			if _, err := f.Decode(b); err != nil {
 				continue
 			}
+			if !replyMatches(&req, &f, s.Address) {
+				s.f.stats.dropped.Add(1)
+				s.f.cfg.Log.Debug("GPRS reply dropped: wrong address, function or DI / 应答不匹配", "meter", s.Address, "from", f.Address, "control", fmt.Sprintf("%02X", byte(f.Control)))
+				continue
+			}
+			s.lastHeard.Store(time.Now().UnixNano())
 			return f, nil
 		case <-t.C:
 			return dlt645.Frame{}, errNoReply
@@ -181,4 +338,9 @@ func (s *MeterSession) Exchange(ctx context.Context, req dlt645.Frame, timeout t
 			return dlt645.Frame{}, ctx.Err()
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -12,6 +12,9 @@ import (
 func (m *Meter) answer(req *dlt645.Frame, now time.Time) (dlt645.Frame, bool) {
 	m.advance(now)
 	fn := req.Control.Func()
+	if m.only1997 && fn != dlt645.Func1997Read && fn != dlt645.FuncBroadcastTime {
+		return dlt645.ErrorReply(m.addr, fn, dlt645.ErrOther), true
+	}
 	switch fn {
 	case dlt645.FuncBroadcastTime:
 		if t, err := req.Time(); err == nil {
@@ -23,11 +26,21 @@ func (m *Meter) answer(req *dlt645.Frame, now time.Time) (dlt645.Frame, bool) {
 		if !ok {
 			return dlt645.ErrorReply(m.addr, fn, dlt645.ErrOther), true
 		}
+		if m.faults.NoFreeze && uint32(di)>>16 == 0x0506 {
+			return dlt645.ErrorReply(m.addr, fn, dlt645.ErrNoData), true
+		}
 		v, ok := m.value(di, now)
 		if !ok {
 			return dlt645.ErrorReply(m.addr, fn, dlt645.ErrNoData), true
 		}
 		return dlt645.ReadReply(m.addr, di, v, false), true
+	case dlt645.Func1997Read:
+		di, ok := req.DI()
+		v, found := m.value1997(uint16(di), now)
+		if !ok || !found {
+			return dlt645.ErrorReply(m.addr, fn, dlt645.ErrNoData), true
+		}
+		return dlt645.Frame{Address: m.addr, Control: dlt645.Reply(fn, false), Data: append([]byte{byte(di), byte(di >> 8)}, v...)}, true
 	case dlt645.FuncReadAddress:
 		return dlt645.ReadAddressReply(m.addr), true
 	case dlt645.FuncWriteAddress:
@@ -433,4 +446,30 @@ func (m *Meter) statusWords() [7]uint16 {
 		w[6] |= 1 << 5
 	}
 	return w
+}
+
+// value1997 answers the DL/T 645-1997 reads a collector makes of an old
+// meter, from the same registers (the 1997 formats of these items are the
+// 2007 ones).
+func (m *Meter) value1997(di uint16, now time.Time) ([]byte, bool) {
+	var of dlt645.DI
+	switch di {
+	case 0x901F:
+		of = dlt645.DIForwardActiveBlock
+	case 0x9010:
+		of = dlt645.DIForwardActiveBlock
+	case 0x9020:
+		of = dlt645.DIReverseActiveBlock
+	case 0xC010:
+		of = dlt645.DIDateWeek
+	case 0xC011:
+		of = dlt645.DITime
+	default:
+		return nil, false
+	}
+	v, ok := m.value(of, now)
+	if ok && (di == 0x9010 || di == 0x9020) && len(v) >= 4 {
+		v = v[:4] // the total only
+	}
+	return v, ok
 }

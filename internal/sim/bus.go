@@ -190,7 +190,7 @@ func (m *Meter) respond(req *dlt645.Frame, now time.Time) (Reply, bool) {
 // FaultSpec names a fault for the command line: ADDRESS:KIND[:ARG], KIND one
 // of no-answer, late (ARG a duration), bad-checksum, wrong-address, stuck,
 // jump (ARG kWh), backwards (ARG kWh), drift (ARG a duration per day),
-// outage, cover-open.
+// outage, no-freeze, cover-open.
 func (b *Bus) ApplyFault(spec string) error {
 	var addr, kind, arg string
 	parts := strings.SplitN(spec, ":", 3)
@@ -233,6 +233,8 @@ func (m *Meter) ApplyFault(kind, arg string, now time.Time) error {
 		f.Stuck = true
 	case "outage":
 		f.Outage = true
+	case "no-freeze":
+		f.NoFreeze = true
 	case "drift":
 		d, err := time.ParseDuration(orDefault(arg, "10m"))
 		if err != nil {
@@ -255,7 +257,7 @@ func (m *Meter) ApplyFault(kind, arg string, now time.Time) error {
 	case "none":
 		f = Faults{}
 	default:
-		return fmt.Errorf("sim: unknown fault %q (no-answer, late, bad-checksum, wrong-address, stuck, jump, backwards, drift, outage, cover-open, none)", kind)
+		return fmt.Errorf("sim: unknown fault %q (no-answer, late, bad-checksum, wrong-address, stuck, jump, backwards, drift, outage, no-freeze, cover-open, none)", kind)
 	}
 	m.SetFaults(f, now)
 	return nil

@@ -35,6 +35,7 @@ type Config struct {
 	Parity    string
 	GPRS      string        // every meter dials this station address
 	Heartbeat time.Duration // GPRS heartbeat (real time)
+	GPRSKey   string        // each meter registers with GPRSIdentity(GPRSKey, its address)
 
 	Faults  []string // ADDRESS:KIND[:ARG]
 	Control string   // serve the HTTP control endpoint (ControlHandler) on this address
@@ -251,7 +252,10 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 	}
 	if c.GPRS != "" {
 		for _, m := range bus.Meters() {
-			run(func() error { return bus.DialGPRS(ctx, m, GPRSConfig{Station: c.GPRS, Heartbeat: c.Heartbeat}) })
+			imei, secret := GPRSIdentity(c.GPRSKey, m.addr.String())
+			run(func() error {
+				return bus.DialGPRS(ctx, m, GPRSConfig{Station: c.GPRS, Heartbeat: c.Heartbeat, IMEI: imei, Secret: secret})
+			})
 		}
 	}
 	started = true

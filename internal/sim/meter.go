@@ -35,6 +35,7 @@ type Faults struct {
 	Stuck        bool          // its energy registers stop while power flows
 	Outage       bool          // no supply: no answer, no consumption
 	ClockDrift   time.Duration // its clock gains this much per day (negative: loses)
+	NoFreeze     bool          // it refuses its daily frozen data (error answer: no data)
 }
 
 type dayRec struct {
@@ -60,6 +61,7 @@ type Meter struct {
 	fwd, rev      [5]int64 // µkWh; 0 total, 1..4 tariffs
 	kw            float64  // net active power at last
 	relayOpen     bool
+	only1997      bool // answers DL/T 645-1997 reads only
 	relayCmd      bool
 	keepPower     bool
 	priceFen      int64
@@ -176,6 +178,14 @@ func (m *Meter) Faults() Faults {
 func (m *Meter) Jump(kwh float64) {
 	m.mu.Lock()
 	m.pendingKWh += kwh
+	m.mu.Unlock()
+}
+
+// SpeakOnly1997 makes the meter an old DL/T 645-1997 one: it answers 1997
+// reads (01H) and time broadcasts, and refuses 2007 requests.
+func (m *Meter) SpeakOnly1997(on bool) {
+	m.mu.Lock()
+	m.only1997 = on
 	m.mu.Unlock()
 }
 

@@ -3,6 +3,10 @@ package sim
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +92,37 @@ func (b *Bus) ServeTCP(ctx context.Context, l net.Listener) error {
 type GPRSConfig struct {
 	Station   string        // host:port of the station's GPRS listener
 	Heartbeat time.Duration // real time between heartbeats when idle; default 60 s
-	IMEI      string        // reported in the registration line; "-" if empty
+	// IMEI and Secret are sent in the registration line
+	// "REG <address> <imei> <secret>" (see docs/link.md); GPRSIdentity
+	// gives a virtual meter's.
+	IMEI, Secret string
+}
+
+// GPRSIdentity returns the IMEI (15 digits, "86" and a Luhn check digit)
+// and the registration secret (32 hex digits) of the virtual meter at
+// address in a fleet whose key is key: HMAC-SHA256(key, address), so that
+// the archive can be given the same values.
+func GPRSIdentity(key, address string) (imei, secret string) {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(address))
+	sum := mac.Sum(nil)
+	body := fmt.Sprintf("86%012d", binary.BigEndian.Uint64(sum[:8])%1_000_000_000_000)
+	return body + string(rune('0'+luhn(body))), hex.EncodeToString(sum[8:24])
+}
+
+// luhn returns the check digit of a string of digits.
+func luhn(s string) int {
+	sum := 0
+	for i := range len(s) {
+		d := int(s[len(s)-1-i] - '0')
+		if i%2 == 0 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return (10 - sum%10) % 10
 }
 
 // DialGPRS runs m as a GPRS meter: it dials the station, registers, sends
@@ -134,9 +168,9 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) (regist
 		return false, fmt.Errorf("sim: dial station: %w", err)
 	}
 	defer c.Close()
-	imei := cfg.IMEI
-	if imei == "" {
-		imei = "-"
+	imei, secret := cfg.IMEI, cfg.Secret
+	if imei == "" || secret == "" {
+		imei, secret = GPRSIdentity("", m.addr.String())
 	}
 	var mu sync.Mutex // one writer at a time: replies and heartbeats
 	write := func(p []byte) error {
@@ -145,7 +179,7 @@ func (b *Bus) gprsSession(ctx context.Context, m *Meter, cfg GPRSConfig) (regist
 		_, err := c.Write(p)
 		return err
 	}
-	if err := write(fmt.Appendf(nil, "REG %s %s\r\n", m.addr, imei)); err != nil {
+	if err := write(fmt.Appendf(nil, "REG %s %s %s\r\n", m.addr, imei, secret)); err != nil {
 		return false, fmt.Errorf("sim: register: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)

@@ -397,7 +397,8 @@ func TestGPRSDialsAndAnswers(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(c)
 	line, err := r.ReadString('\n')
-	if err != nil || line != "REG 000000000042 -\r\n" {
+	imei, secret := GPRSIdentity("", "000000000042")
+	if err != nil || line != "REG 000000000042 "+imei+" "+secret+"\r\n" {
 		t.Fatalf("registration %q %v", line, err)
 	}
 	if hb, err := r.ReadString('\n'); err != nil || hb != "HB 000000000042\r\n" {

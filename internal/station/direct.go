@@ -24,6 +24,11 @@ func (e *Engine) readDirect(ctx context.Context, l MeterLink, a dlt645.Address, 
 	if ew, ok := f.ErrorWord(); ok {
 		return nil, fmt.Errorf("%s: %w", di, ew)
 	}
+	// The link drops replies for another meter or DI (fep.replyMatches);
+	// checked again here, so that no link can hand a wrong value in.
+	if got, ok := f.DI(); !ok || got != di || f.Address != a {
+		return nil, fmt.Errorf("%s: reply from %s for another data identifier / 应答不匹配", di, f.Address)
+	}
 	return f.Values()
 }
 

@@ -263,6 +263,9 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 			e.lastSlot[c.ID] = slot
 			e.mu.Unlock()
 		}
+		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
+			e.log.Warn("collector events", "collector", c.Address, "err", err)
+		}
 	}
 	if dueDaily {
 		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {
@@ -510,6 +513,11 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 				}
 				if it.Fn == 161 {
 					r.Forward, r.HasForward = regs, true
+					// A freeze carries its freeze instant as reading time;
+					// current registers standing in for it, when they were read.
+					if ind.HasAt && !ind.ReadAt.In(loc).Equal(at) {
+						r.Quality = amigo.QualityFromCurrent
+					}
 				} else {
 					r.Reverse, r.HasReverse = regs, true
 				}

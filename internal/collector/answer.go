@@ -1,171 +1,34 @@
 package collector
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
-	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/q1376"
 )
 
-// uplink keeps a session with a station: it tries the station addresses in
-// turn and reconnects with exponential backoff and jitter.
-func (c *Collector) uplink(ctx context.Context) {
-	backoff := min(time.Second, time.Duration(c.cfg.ReconnectMax))
-	for i := 0; ctx.Err() == nil; i++ {
-		addr := c.cfg.Stations[i%len(c.cfg.Stations)]
-		began := time.Now()
-		err := c.session(ctx, addr)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(began) > time.Minute {
-			backoff = min(time.Second, time.Duration(c.cfg.ReconnectMax)) // the session was up: start over
-		}
-		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
-		c.log.Warn("station link down / 主站连接断开", "station", addr, "err", err, "retry_in", wait.Round(time.Millisecond))
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(backoff*2, time.Duration(c.cfg.ReconnectMax))
-	}
-}
-
-func (c *Collector) dial(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	if c.cfg.PlainTCP {
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	name := c.cfg.ServerName
-	if name == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		name = host
-	}
-	tc, err := pki.ClientConfig(c.cfg.CAFile, c.cfg.CertFile, c.cfg.KeyFile, name)
-	if err != nil {
-		return nil, err
-	}
-	td := tls.Dialer{NetDialer: &d, Config: tc}
-	return td.DialContext(ctx, "tcp", addr)
-}
-
-// session is one connection's life: login, heartbeats, requests.
-type session struct {
+// Session answers the station's frames over one connection (see
+// internal/collector/uplink): it remembers which readings each answer
+// carried until the station confirms them.
+type Session struct {
 	c       *Collector
-	conn    net.Conn
-	wmu     sync.Mutex
-	seq     uint8
 	pending map[uint8][]int64 // response SEQ -> readings awaiting confirmation
 	pmu     sync.Mutex
 }
 
-func (s *session) send(f *q1376.Frame) error {
-	b, err := q1376.AppendFrame(nil, f)
-	if err != nil {
-		return err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err = s.conn.Write(b)
-	return err
+// NewSession returns the handler of a new connection.
+func (c *Collector) NewSession() *Session {
+	return &Session{c: c, pending: map[uint8][]int64{}}
 }
 
-func (s *session) nextSeq() uint8 {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.seq = (s.seq + 1) & 0x0F
-	return s.seq
-}
-
-func (c *Collector) session(ctx context.Context, addr string) error {
-	conn, err := c.dial(ctx, addr)
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", addr, err)
-	}
-	defer conn.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	context.AfterFunc(sctx, func() { conn.Close() })
-	s := &session{c: c, conn: conn, pending: map[uint8][]int64{}}
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	sc.Split(q1376.Split)
-	// Login and wait for the station's confirmation.
-	if err := s.send(q1376.Login(c.cfg.addr, s.nextSeq())); err != nil {
-		return fmt.Errorf("login: %w", err)
-	}
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		if !sc.Scan() {
-			return fmt.Errorf("login: no answer: %v", sc.Err())
-		}
-		f, err := q1376.Parse(sc.Bytes())
-		if err != nil {
-			continue
-		}
-		if ok, isConfirm := f.IsConfirm(); isConfirm {
-			if !ok {
-				return errors.New("login denied by the station / 主站拒绝登录")
-			}
-			break
-		}
-	}
-	c.log.Info("logged in to the station / 已登录主站", "station", addr, "terminal", c.cfg.addr)
-	go func() {
-		t := time.NewTicker(time.Duration(c.cfg.Heartbeat))
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				if err := s.send(q1376.Heartbeat(c.cfg.addr, s.nextSeq())); err != nil {
-					cancel()
-					return
-				}
-			case <-sctx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		// Three missed heartbeats' worth of silence ends the session.
-		conn.SetReadDeadline(time.Now().Add(3*time.Duration(c.cfg.Heartbeat) + 30*time.Second))
-		if !sc.Scan() {
-			if err := sc.Err(); err != nil {
-				return err
-			}
-			return io.EOF
-		}
-		replies, err := s.handle(sctx, sc.Bytes())
-		if err != nil {
-			c.log.Warn("bad frame from the station / 主站报文错误", "err", err)
-		}
-		for _, r := range replies {
-			if err := s.send(r); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// handle answers one frame from the station. A frame that does not decode,
+// Handle answers one frame from the station. A frame that does not decode,
 // or asks for what the collector cannot do, gets a deny (AFN 00 F2); the
 // error says why.
-func (s *session) handle(ctx context.Context, b []byte) ([]*q1376.Frame, error) {
+func (s *Session) Handle(ctx context.Context, b []byte) ([]*q1376.Frame, error) {
 	f := &q1376.Frame{}
 	if _, err := f.Decode(b); err != nil {
 		if errors.Is(err, q1376.ErrData) && !f.Control.Dir() && f.Address.A2 == s.c.cfg.addr.A2 {
@@ -219,7 +82,7 @@ func tpFresh(tp *q1376.Tp, now time.Time) bool {
 }
 
 // confirmed marks delivered what the station confirmed.
-func (s *session) confirmed(ctx context.Context, f *q1376.Frame) {
+func (s *Session) confirmed(ctx context.Context, f *q1376.Frame) {
 	s.pmu.Lock()
 	ids := s.pending[f.Seq.Num]
 	delete(s.pending, f.Seq.Num)
@@ -233,7 +96,7 @@ func (s *session) confirmed(ctx context.Context, f *q1376.Frame) {
 }
 
 // data answers AFN 0C and 0D requests from the store.
-func (s *session) data(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+func (s *Session) data(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	c := s.c
 	items, err := f.Items()
 	if err != nil {
@@ -278,7 +141,7 @@ func (s *session) data(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, err
 }
 
 // item returns one unit's data and the stored reading it carries.
-func (s *session) item(ctx context.Context, afn q1376.AFN, pn, fn uint16, req []byte) ([]byte, int64, bool) {
+func (s *Session) item(ctx context.Context, afn q1376.AFN, pn, fn uint16, req []byte) ([]byte, int64, bool) {
 	c := s.c
 	switch {
 	case afn == q1376.AFNClass1 && fn == 2 && pn == 0:
@@ -321,7 +184,14 @@ func (s *session) item(ctx context.Context, afn q1376.AFN, pn, fn uint16, req []
 			}
 			regs = r.Rev
 		}
-		b, err := indication(regs, r.ReadAt.In(c.cfg.Loc)).Append(day.AppendTd(nil))
+		// The reading time tells the station what the values are: a freeze
+		// carries the freeze instant (00:00 ending day D), current
+		// registers standing in for it the instant they were read.
+		at = r.T
+		if r.FromCurrent {
+			at = r.ReadAt
+		}
+		b, err := indication(regs, at.In(c.cfg.Loc)).Append(day.AppendTd(nil))
 		if fn == 163 {
 			return b, 0, err == nil
 		}
@@ -348,7 +218,7 @@ func (s *session) item(ctx context.Context, afn q1376.AFN, pn, fn uint16, req []
 }
 
 // control executes AFN 05 on the addressed meters as DL/T 645 1CH.
-func (s *session) control(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+func (s *Session) control(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	c := s.c
 	items, err := f.Items()
 	if err != nil || len(items) == 0 {
@@ -357,14 +227,17 @@ func (s *session) control(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, 
 	var results []q1376.ItemResult
 	failed := false
 	for _, it := range items {
-		if it.Fn == 31 && it.Pn == 0 {
-			if _, err := q1376.ParseClock(it.Data); err != nil {
+		if it.Fn == q1376.FnTimeSync && it.Pn == 0 {
+			clk, err := q1376.ParseClock(it.Data)
+			if err != nil {
 				results, failed = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn, Err: 1}), true
 				continue
 			}
-			// The collector's clock comes from the host (NTP) or the demo's
-			// shared clock; the command is acknowledged and logged.
-			c.log.Info("station clock received / 收到主站对时", "data", fmt.Sprintf("% X", it.Data))
+			if err := c.setClock(ctx, clk.DateTime.In(c.cfg.Loc)); err != nil {
+				c.log.Error("time sync / 对时", "err", err.Error())
+				results, failed = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn, Err: 1}), true
+				continue
+			}
 			results = append(results, q1376.ItemResult{Pn: it.Pn, Fn: it.Fn})
 			continue
 		}
@@ -414,7 +287,7 @@ func (c *Collector) controlMeter(ctx context.Context, pn uint16, ct dlt645.Contr
 		return fmt.Errorf("meter %s is on port %d, which this collector does not have", m.Address, m.Port)
 	}
 	until := dlt645.DateTimeOf(c.clock.Now().In(c.cfg.Loc).Add(24 * time.Hour))
-	reply, err := l.do(ctx, dlt645.ControlRequest(m.Address, dlt645.ControlCommand{Type: ct, Auth: m.Auth, Until: until}))
+	reply, err := l.Do(ctx, dlt645.ControlRequest(m.Address, dlt645.ControlCommand{Type: ct, Auth: m.Auth, Until: until}))
 	if err != nil {
 		return err
 	}
@@ -425,13 +298,13 @@ func (c *Collector) controlMeter(ctx context.Context, pn uint16, ct dlt645.Contr
 	if err != nil {
 		return fmt.Errorf("reading the relay state: %w", err)
 	}
-	c.store.SetState(ctx, "relay_"+m.Address.String(), vals[0].Text)
+	c.noteRelay(ctx, m, vals[0].Text)
 	c.log.Info("meter controlled / 表计控制完成", "meter", m.Address, "command", ct, "status_word_3", vals[0].Text)
 	return nil
 }
 
 // forward passes AFN 10 F1 frames to the addressed port.
-func (s *session) forward(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+func (s *Session) forward(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	items, err := f.Items()
 	if err != nil || len(items) != 1 || items[0].Fn != 1 {
 		return []*q1376.Frame{q1376.Deny(f)}, err
@@ -444,7 +317,7 @@ func (s *session) forward(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, 
 	if !ok {
 		return []*q1376.Frame{q1376.Deny(f)}, fmt.Errorf("forward to port %d, which this collector does not have", fw.Port)
 	}
-	reply, err := l.raw(ctx, fw.Content, fw.FrameTimeout)
+	reply, err := l.Raw(ctx, fw.Content, fw.FrameTimeout)
 	if err != nil {
 		s.c.log.Warn("forward", "port", fw.Port, "err", err)
 	}
@@ -454,7 +327,7 @@ func (s *session) forward(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, 
 
 // setArchive accepts the meter archive (AFN 04 F10); it replaces the
 // configured meters and survives restarts.
-func (s *session) setArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+func (s *Session) setArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	items, err := f.Items()
 	if err != nil || len(items) == 0 || items[0].Fn != 10 {
 		return []*q1376.Frame{q1376.Deny(f)}, err
@@ -484,7 +357,7 @@ func (s *session) setArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Fram
 }
 
 // queryArchive answers AFN 0A F10 with the archive in force.
-func (s *session) queryArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+func (s *Session) queryArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	items, err := f.Items()
 	if err != nil || len(items) == 0 || items[0].Fn != 10 {
 		return []*q1376.Frame{q1376.Deny(f)}, err
@@ -504,17 +377,59 @@ func (s *session) queryArchive(ctx context.Context, f *q1376.Frame) ([]*q1376.Fr
 	return []*q1376.Frame{q1376.Response(f, true, true, false, q1376.NewUnit(0, 10, data))}, nil
 }
 
-// events answers AFN 0E F1/F2. The collector keeps its meters' event
-// counters, not ERC records of its own, so it answers with its counters and
-// no records between the requested pointers.
-func (s *session) events(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
+// eventsPerAnswer bounds the records of one AFN 0E answer (at most 72
+// bytes each: well inside a frame).
+const eventsPerAnswer = 32
+
+// events answers AFN 0E F1 (important) and F2 (normal) from the event log:
+// the records from pointer pm up to, not including, pn, at most
+// eventsPerAnswer of them; the answer's pn is where the next request should
+// start. Pointers address the last 256 records (sequence number mod 256).
+func (s *Session) events(ctx context.Context, f *q1376.Frame) ([]*q1376.Frame, error) {
 	items, err := f.Items()
-	if err != nil || len(items) != 1 || (items[0].Fn != 1 && items[0].Fn != 2) || len(items[0].Data) != 2 {
+	if err != nil || len(items) != 1 || (items[0].Fn != q1376.FnImportantEvents && items[0].Fn != q1376.FnNormalEvents) || len(items[0].Data) != 2 {
 		return []*q1376.Frame{q1376.Deny(f)}, err
 	}
-	data, err := q1376.Events{Pm: items[0].Data[0], Pn: items[0].Data[0]}.Append(nil)
+	st := s.c.store
+	class := uint8(items[0].Fn)
+	pm, pn := items[0].Data[0], items[0].Data[1]
+	var counts [3]uint64
+	for cl := uint8(1); cl <= 2; cl++ {
+		if counts[cl], err = st.EventCount(ctx, cl); err != nil {
+			return []*q1376.Frame{q1376.Deny(f)}, err
+		}
+	}
+	next := counts[class]
+	lo := next - min(next, EventsKept)
+	first := lo + uint64(pm-uint8(lo)) // the kept record whose pointer is pm
+	want := min(int(pn-pm), eventsPerAnswer)
+	ev := q1376.Events{EC1: uint8(counts[1]), EC2: uint8(counts[2]), Pm: pm, Pn: pm}
+	if first < next && want > 0 {
+		recs, err := st.Events(ctx, class, first, want)
+		if err != nil {
+			return []*q1376.Frame{q1376.Deny(f)}, err
+		}
+		for _, r := range recs {
+			ev.Records = append(ev.Records, q1376.EventRecord{ERC: r.ERC, Data: r.Data})
+		}
+		ev.Pn = pm + uint8(len(recs))
+	}
+	data, err := ev.Append(nil)
 	if err != nil {
 		return []*q1376.Frame{q1376.Deny(f)}, err
 	}
 	return []*q1376.Frame{q1376.Response(f, true, true, false, q1376.NewUnit(0, items[0].Fn, data))}, nil
+}
+
+// indication converts stored registers (0.01 kWh) to a 1376.1 indication;
+// an Absent register is sent as no data.
+func indication(regs [5]int64, readAt time.Time) q1376.Indication {
+	ind := q1376.Indication{ReadAt: dlt645.DateTimeOf(readAt), HasAt: true, Values: make([]q1376.Value, 5)}
+	for i, v := range regs {
+		if v == Absent {
+			continue
+		}
+		ind.Values[i] = q1376.Value{Decimal: dlt645.Decimal{Mant: v, Scale: 2}, Valid: true}
+	}
+	return ind
 }

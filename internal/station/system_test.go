@@ -1,0 +1,202 @@
+package station_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/collector"
+	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
+	"github.com/amigo-metering/amigo/internal/fep"
+	"github.com/amigo-metering/amigo/internal/pki"
+	"github.com/amigo-metering/amigo/internal/sim"
+	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/station"
+	"github.com/amigo-metering/amigo/internal/vclock"
+)
+
+var cst = time.FixedZone("CST", 8*3600)
+
+// system is a whole reading chain on real parts: virtual meters on a TCP
+// serial line, the collector with its SQLite store, the 1376.1 link in TLS,
+// the front end, the engine and the station's SQLite store.
+type system struct {
+	t         *testing.T
+	store     amigo.Store
+	clock     *vclock.Virtual
+	fleet     *sim.Fleet
+	col       *collector.Collector
+	colStore  *colsqlite.Store
+	site      amigo.Site
+	collector amigo.Collector
+	meters    []amigo.Meter // pn i+1 at index i
+	stopCol   func()        // stops the collector (Run returns)
+	startCol  func()        // starts it again on the same store
+}
+
+type frontAdapter struct{ f *fep.FEP }
+
+func (a frontAdapter) Meter(address string) (station.MeterLink, bool) {
+	s, ok := a.f.MeterSession(address)
+	if !ok {
+		return nil, false
+	}
+	return s, true
+}
+
+func (a frontAdapter) Terminal(address string) (station.Terminal, bool) {
+	s, ok := a.f.Session(address)
+	if !ok {
+		return nil, false
+	}
+	return s, true
+}
+
+// systemConfig shapes a system: n meters, those in proto97 (by pn) being
+// DL/T 645-1997 meters; prepare runs on the fleet before anything reads it.
+type systemConfig struct {
+	start    time.Time
+	speed    float64
+	meters   int
+	proto97  map[int]bool
+	storeCap int
+	prepare  func(*sim.Fleet)
+}
+
+func startSystem(t *testing.T, sc systemConfig) *system {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	const a1, a2 = 0x0171, 31
+	if err := pki.InitCA(dir, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.IssueServer(dir, dir, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.IssueCollector(dir, dir, a1, a2); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "amigo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	s := &system{t: t, store: store, clock: vclock.NewVirtual(sc.start, sc.speed)}
+	s.site = amigo.Site{Name: "test", TimeZone: "Asia/Shanghai"}
+	if err := store.CreateSite(ctx, &s.site); err != nil {
+		t.Fatal(err)
+	}
+	s.collector = amigo.Collector{SiteID: s.site.ID, Name: "c", Address: fmt.Sprintf("%04X-%d", a1, a2)}
+	if err := store.CreateCollector(ctx, &s.collector); err != nil {
+		t.Fatal(err)
+	}
+	fl, err := sim.Start(ctx, sim.Config{Meters: sc.meters, Listen: "127.0.0.1:0", Seed: 9, Clock: s.clock, Location: cst, Profile: "office"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.fleet = fl
+	ccfg := collector.Config{Terminal: s.collector.Address, CAFile: filepath.Join(dir, pki.CACert),
+		CertFile: filepath.Join(dir, fmt.Sprintf("collector-%04x-%d.crt", a1, a2)), KeyFile: filepath.Join(dir, fmt.Sprintf("collector-%04x-%d.key", a1, a2)),
+		Heartbeat: collector.Duration(time.Second), ReconnectMax: collector.Duration(300 * time.Millisecond), Timeout: collector.Duration(time.Second),
+		StoreCap: sc.storeCap, Ports: []collector.Port{{Number: 1, Address: fl.Addr.String()}}, DataDir: t.TempDir(), Clock: s.clock, Loc: cst, Log: log}
+	for i := range sc.meters {
+		a, _ := sim.AddressN("000000000001", i)
+		m := amigo.Meter{SiteID: s.site.ID, Address: a.String(), CollectorID: s.collector.ID, Port: 1, Pn: i + 1, Password: "02123456",
+			Protocol: "dlt645-2007", InstalledAt: sc.start.Add(-72 * time.Hour), Phases: 1, RatedAmps: 60}
+		proto := ""
+		if sc.proto97[i+1] {
+			m.Protocol, proto = "dlt645-1997", "dlt645-1997"
+			sm, _ := fl.Bus.Meter(a)
+			sm.SpeakOnly1997(true)
+		}
+		if err := store.CreateMeter(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		s.meters = append(s.meters, m)
+		ccfg.Meters = append(ccfg.Meters, collector.Meter{Address: a.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456", Protocol: proto})
+	}
+	if sc.prepare != nil {
+		sc.prepare(fl)
+	}
+	tlsCfg, err := pki.ServerConfig(filepath.Join(dir, pki.CACert), filepath.Join(dir, "station.crt"), filepath.Join(dir, "station.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eng *station.Engine
+	front := fep.New(fep.Config{TLSAddr: "127.0.0.1:0", TLS: tlsCfg, Heartbeat: time.Second, Now: s.clock.Now, Log: log,
+		OnLogin: func(c amigo.Collector) {
+			eng.PushArchive(ctx, c)
+			eng.Wake()
+		}}, store)
+	eng = station.New(store, frontAdapter{front}, s.clock, station.Config{Log: log})
+	if err := front.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ccfg.Stations = []string{front.TLSAddr().String()}
+	done := make(chan struct{}, 2)
+	go func() { front.Serve(ctx); done <- struct{}{} }()
+	go func() { eng.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	s.colStore, err = colsqlite.Open(filepath.Join(ccfg.DataDir, "collector.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.colStore.Close() })
+	s.startCol = func() {
+		col, err := collector.New(ccfg, s.colStore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.col = col
+		cctx, ccancel := context.WithCancel(ctx)
+		cdone := make(chan struct{})
+		go func() { col.Run(cctx); close(cdone) }()
+		s.stopCol = func() { ccancel(); <-cdone }
+	}
+	s.startCol()
+	t.Cleanup(func() { s.stopCol() })
+	return s
+}
+
+// waitFor polls ok until it holds, failing the test after d of real time.
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// daily returns the station's daily reading of meter pn at the freeze
+// instant at, if any.
+func (s *system) daily(pn int, at time.Time) (amigo.Reading, bool) {
+	rs, err := s.store.ListReadings(context.Background(), s.meters[pn-1].ID, amigo.KindDaily, at, at.Add(time.Second))
+	if err != nil || len(rs) == 0 {
+		return amigo.Reading{}, false
+	}
+	return rs[0], true
+}
+
+// events returns the station's events of a kind.
+func (s *system) events(kind string) []amigo.Event {
+	es, _, err := s.store.ListEvents(context.Background(), amigo.EventFilter{Kind: kind, Limit: 100})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return es
+}
