@@ -54,6 +54,9 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 			return res, amigo.Errorf(amigo.EINVALID, "write readings", "a reading needs a meter, a time and a kind / 读数缺少电表、时间或类型")
 		}
 	}
+	if s.d.CopyReadings != nil {
+		return s.writeReadingsCopy(ctx, rs)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, internal("write readings", err)
