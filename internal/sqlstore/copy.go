@@ -134,4 +134,3 @@ func conflictEvent(old, r amigo.Reading) amigo.Event {
 		Message: fmt.Sprintf("a second, different %s reading for %s was kept aside / 同一时刻收到不同读数", r.Kind, r.Time.Format(time.RFC3339)),
 		Detail:  fmt.Sprintf("stored forward %s, received forward %s (source %s)", old.Forward[0], r.Forward[0], r.Source)}
 }
-
