@@ -43,11 +43,13 @@ type cmdLocks struct {
 	latest  map[int64]int64 // meter -> its newest relay command seen
 	slots   chan struct{}
 	jobs    sync.WaitGroup
+	freed   chan struct{} // a command ended: the loop looks again
 }
 
 func (l *cmdLocks) init(workers int) {
 	l.running, l.lines, l.latest = map[int64]bool{}, map[string]bool{}, map[int64]int64{}
 	l.slots = make(chan struct{}, workers)
+	l.freed = make(chan struct{}, 1)
 }
 
 func (l *cmdLocks) wait() { l.jobs.Wait() }
@@ -116,6 +118,7 @@ func (e *Engine) runCommands(ctx context.Context) {
 				delete(l.running, c.ID)
 				l.mu.Unlock()
 				<-l.slots
+				signal(l.freed)
 				l.jobs.Done()
 			}()
 			e.execute(ctx, c)

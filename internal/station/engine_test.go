@@ -23,7 +23,7 @@ import (
 // reads 100×pn + 1 kWh per day since 2026-01-01 (so nothing jumps or goes
 // back). A silent one never answers; forwards go to a virtual meter bus.
 type fakeTerm struct {
-	t      *testing.T
+	t      testing.TB
 	addr   q1376.Address
 	loc    *time.Location
 	clock  vclock.Clock
@@ -31,6 +31,8 @@ type fakeTerm struct {
 	bus    *sim.Bus
 	// onForward, when set, runs before a forward is answered.
 	onForward func(ctx context.Context) error
+	// latency, when set, is the link's round trip (benchmarks).
+	latency time.Duration
 	// onConfirm, when set, checks a confirmation as it is sent.
 	onConfirm func(resp *q1376.Frame)
 
@@ -42,7 +44,7 @@ type fakeTerm struct {
 	changed   chan struct{}
 }
 
-func newFakeTerm(t *testing.T, address string, clock vclock.Clock, loc *time.Location) *fakeTerm {
+func newFakeTerm(t testing.TB, address string, clock vclock.Clock, loc *time.Location) *fakeTerm {
 	a, err := q1376.ParseAddress(address)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +93,13 @@ func (f *fakeTerm) Request(ctx context.Context, afn q1376.AFN, units ...q1376.Un
 		<-ctx.Done()
 		f.note(func() { f.hanging-- })
 		return nil, ctx.Err()
+	}
+	if f.latency > 0 {
+		select {
+		case <-time.After(f.latency):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	req, err := wire(req)
 	if err != nil {

@@ -25,6 +25,7 @@ type scheduler struct {
 	busy     map[jobKey]bool
 	slots    chan struct{} // the pool: one token per job at work
 	jobs     sync.WaitGroup
+	freed    chan struct{} // a worker came free: the loop looks again
 }
 
 type siteCollectors struct {
@@ -46,6 +47,7 @@ func (s *scheduler) init(workers int) {
 	s.archives = map[int64]archiveCache{}
 	s.busy = map[jobKey]bool{}
 	s.slots = make(chan struct{}, workers)
+	s.freed = make(chan struct{}, 1)
 }
 
 // list returns the sites and their collectors, read again from the store
@@ -99,6 +101,7 @@ func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Cont
 			delete(s.busy, key)
 			s.mu.Unlock()
 			<-s.slots
+			signal(s.freed)
 			s.jobs.Done()
 		}()
 		job(ctx)

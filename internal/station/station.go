@@ -149,12 +149,12 @@ func (e *Engine) Run(ctx context.Context) {
 	loops.Add(2)
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.collectWake, e.collect)
+		e.loop(ctx, e.collectWake, e.collect, e.sched.freed)
 		e.sched.wait()
 	}()
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.commandWake, e.runCommands)
+		e.loop(ctx, e.commandWake, e.runCommands, e.cmdLock.freed)
 		e.cmdLock.wait()
 	}()
 	gctx, stopGroup := context.WithCancel(context.WithoutCancel(ctx))
@@ -165,7 +165,9 @@ func (e *Engine) Run(ctx context.Context) {
 	<-done
 }
 
-func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context)) {
+// loop runs work every 200 ms, and at once when woken or when one of its
+// workers comes free (so that the pool never idles while work is due).
+func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -175,6 +177,7 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 			return
 		case <-t.C:
 		case <-wake:
+		case <-freed:
 		}
 	}
 }
