@@ -49,7 +49,7 @@ func (e *Engine) collectEvents(ctx context.Context, site amigo.Site, c amigo.Col
 	for _, fn := range []uint16{q1376.FnImportantEvents, q1376.FnNormalEvents} {
 		for range eventRounds {
 			pm := ptr[fn]
-			answers, err := t.Request(ctx, q1376.AFNClass3, q1376.NewUnit(0, fn, q1376.EventsRequest(pm, pm-1)))
+			answers, err := e.request(ctx, t, q1376.AFNClass3, q1376.NewUnit(0, fn, q1376.EventsRequest(pm, pm-1)))
 			if err != nil {
 				return err
 			}
