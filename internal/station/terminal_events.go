@@ -108,10 +108,13 @@ func (e *Engine) terminalEvent(ctx context.Context, site amigo.Site, c amigo.Col
 	}
 	switch rec.Code {
 	case q1376.ERCMeterClock:
+		var off time.Duration // the end record (clock set right) closes the incident
 		if !rec.Began {
+			if err := e.reportClockOff(ctx, m, 0, at); err != nil {
+				e.log.Error("clock-off end", "meter", m.Address, "err", err)
+			}
 			return amigo.Event{}, false
 		}
-		var off time.Duration
 		if rec.HasClocks {
 			off = rec.MeterClock.In(loc).Sub(rec.TerminalClock.In(loc))
 		}
