@@ -102,7 +102,7 @@ type FEP struct {
 	sessions  map[string]*Session
 	listeners []*listener
 	gprs      map[string]*MeterSession
-	claiming  map[string]bool // GPRS addresses whose incumbent is being checked
+	claiming  map[string]bool   // GPRS addresses whose incumbent is being checked
 	stamps    map[string]*stamp // terminal -> its commands' last time tag
 	meters    MeterDirectory
 	stats     counters
