@@ -23,6 +23,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
+	"github.com/amigo-metering/amigo/q1376"
 )
 
 func init() {
@@ -115,7 +116,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			AdminPassword: c.AdminPassword, SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: "127.0.0.1:0",
-			clock: clock, log: c.Log, ready: func(h, f, g net.Addr) { up <- addrs{h, f, g} }})
+			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(h, f, g net.Addr) { up <- addrs{h, f, g} }})
 		if err != nil {
 			errs <- fmt.Errorf("station: %w", err)
 			cancel()
@@ -127,7 +128,14 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	case err := <-errs:
 		return err
 	}
-	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.fep.String()},
+	// The collector's command key, derived from the station's master key
+	// (which the station created before it listened).
+	master, err := downlinkKey(filepath.Join(c.Data, "downlink.key"), false)
+	if err != nil {
+		return err
+	}
+	termAddr, _ := q1376.ParseAddress(demoTerminal)
+	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.fep.String()}, AuthKey: hex.EncodeToString(q1376.TerminalKey(master, termAddr)),
 		CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "collector-0171-1.crt"), KeyFile: filepath.Join(caDir, "collector-0171-1.key"),
 		Heartbeat: collector.Duration(20 * time.Second), ReconnectMax: collector.Duration(5 * time.Second),
 		Ports: []collector.Port{{Number: 1, Address: fleet.Addr.String()}}, DataDir: filepath.Join(c.Data, "collector"), Clock: clock, Log: c.Log}

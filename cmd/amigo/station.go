@@ -57,6 +57,11 @@ type StationConfig struct {
 	// fep.DefaultMaxConnsPerSource.
 	MaxConns          int `json:"max_conns"`
 	MaxConnsPerSource int `json:"max_conns_per_source"`
+	// DownlinkKeyFile holds the master key commands to collectors are
+	// signed with (64 hex digits; created when missing, never replaced);
+	// "" sends them unsigned. `amigo collector-key` derives each
+	// collector's auth_key from it.
+	DownlinkKeyFile string `json:"downlink_key_file"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -160,9 +165,17 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 			}
 		}
 	}
+	var downKey []byte
+	if cfg.DownlinkKeyFile != "" {
+		if downKey, err = downlinkKey(cfg.DownlinkKeyFile, true); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("no downlink_key_file: commands to collectors are not signed / 未配置下行主密钥，主站命令不签名")
+	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
-		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource,
+		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource, DownlinkKey: downKey,
 		OnLogin: func(c amigo.Collector) {
 			if err := eng.PushArchive(ctx, c); err != nil {
 				log.Warn("archive push", "collector", c.Address, "err", err)
