@@ -66,6 +66,11 @@ func TestExampleConfigIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.DataDir = t.TempDir()
+	// The key file the example names, here with a made-up key.
+	c.AuthKeyFile = filepath.Join(c.DataDir, "authkey")
+	if err := os.WriteFile(c.AuthKeyFile, []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
