@@ -5,11 +5,21 @@ import (
 	"time"
 )
 
-// MeterFilter selects meters.
+// MeterFilter selects meters. Removed (retired) meters are left out unless
+// IncludeRetired: the scheduler never polls them, history still has them.
 type MeterFilter struct {
 	SiteID, AreaID, CollectorID int64
 	Status                      string
+	IncludeRetired              bool
 	Limit, Offset               int
+}
+
+// ArchiveFilter selects sites, areas, collectors or users for a listing:
+// those in service (RetiredAt zero) unless IncludeRetired; SiteID 0 is every
+// site (ignored for sites and users).
+type ArchiveFilter struct {
+	SiteID         int64
+	IncludeRetired bool
 }
 
 // EventFilter selects events, newest first.
@@ -21,7 +31,8 @@ type EventFilter struct {
 	Limit, Offset int
 }
 
-// SiteStore keeps sites and areas.
+// SiteStore keeps sites and areas. ListSites and ListAreas return those in
+// service.
 type SiteStore interface {
 	CreateSite(ctx context.Context, s *Site) error
 	GetSite(ctx context.Context, id int64) (Site, error)
@@ -30,7 +41,8 @@ type SiteStore interface {
 	ListAreas(ctx context.Context, siteID int64) ([]Area, error)
 }
 
-// CollectorStore keeps collectors.
+// CollectorStore keeps collectors. ListCollectors returns those in service;
+// FindCollectorByAddress finds a retired one too (check RetiredAt).
 type CollectorStore interface {
 	CreateCollector(ctx context.Context, c *Collector) error
 	FindCollectorByAddress(ctx context.Context, address string) (Collector, error)
@@ -121,6 +133,60 @@ type StateStore interface {
 	DeleteState(ctx context.Context, key string) error
 }
 
+// ArchiveStore is the archive (档案) beyond what the engines need: look-ups
+// by name, changes, retirement, listings that may include retired rows, and
+// transactions spanning many changes. Retired rows stay for history.
+//
+// Errors: ENOTFOUND for an id or name that is not there, ECONFLICT for a
+// unique rule broken (a collector address; an in-service meter address; an
+// in-service site name; an in-service area name within its site; a
+// username), EINVALID for a row the store cannot keep, EINTERNAL otherwise.
+type ArchiveStore interface {
+	// WithTx runs fn in one transaction: what fn does through tx is
+	// committed when fn returns nil, and none of it when fn returns an
+	// error, panics, or ctx ends first. tx.WithTx joins the same
+	// transaction; tx.Close does nothing. tx must not be used after fn
+	// returns.
+	WithTx(ctx context.Context, fn func(tx Store) error) error
+
+	// FindSiteByName returns the in-service site of that name.
+	FindSiteByName(ctx context.Context, name string) (Site, error)
+	// UpdateSite changes a site's name and time zone.
+	UpdateSite(ctx context.Context, s Site) error
+	// RetireSite marks a site retired at at (ENOTFOUND, or ECONFLICT when
+	// it is retired already).
+	RetireSite(ctx context.Context, id int64, at time.Time) error
+	ListSitesBy(ctx context.Context, f ArchiveFilter) ([]Site, error)
+
+	GetArea(ctx context.Context, id int64) (Area, error)
+	// FindArea returns the in-service area of that name in a site.
+	FindArea(ctx context.Context, siteID int64, name string) (Area, error)
+	// UpdateArea changes an area's site, name, supply meter and loss band.
+	UpdateArea(ctx context.Context, a Area) error
+	RetireArea(ctx context.Context, id int64, at time.Time) error
+	ListAreasBy(ctx context.Context, f ArchiveFilter) ([]Area, error)
+
+	// UpdateCollector changes a collector's site, name, address, plain-TCP
+	// flag and registration secret (not its status).
+	UpdateCollector(ctx context.Context, c Collector) error
+	RetireCollector(ctx context.Context, id int64, at time.Time) error
+	ListCollectorsBy(ctx context.Context, f ArchiveFilter) ([]Collector, error)
+
+	// RetireMeter sets a meter's removed_at (ECONFLICT when removed
+	// already): it leaves the working lists.
+	RetireMeter(ctx context.Context, id int64, at time.Time) error
+
+	GetUser(ctx context.Context, id int64) (User, error)
+	ListUsers(ctx context.Context, f ArchiveFilter) ([]User, error)
+	// UpdateUser changes a user's role, password hash and customer; a
+	// changed password hash raises the token generation.
+	UpdateUser(ctx context.Context, u User) error
+	// RetireUser marks a user retired and raises the token generation.
+	RetireUser(ctx context.Context, id int64, at time.Time) error
+	// RaiseTokenGen ends every token issued to the user so far (logout).
+	RaiseTokenGen(ctx context.Context, id int64) error
+}
+
 // Store is everything the station keeps. Engines accept the small interface
 // they need.
 type Store interface {
@@ -133,5 +199,6 @@ type Store interface {
 	UserStore
 	AuditStore
 	StateStore
+	ArchiveStore
 	Close() error
 }

@@ -38,11 +38,11 @@ func runChild(t *testing.T, args string) (*exec.Cmd, chan storedLine) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "AMIGO_COLLECTOR_CHILD=1", "AMIGO_COLLECTOR_ARGS="+args)
-	out, err := cmd.StdoutPipe()
+	out, err := cmd.StderrPipe() // the log, JSON lines
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stdout = os.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +135,18 @@ func TestKill9LosesNothingStored(t *testing.T) {
 	t.Logf("%d readings reported stored across two kill -9s, all present once", len(reported))
 	if len(reported) < 35 {
 		t.Fatalf("only %d readings reported", len(reported))
+	}
+}
+
+func TestHelpAndBadFlags(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out, errb strings.Builder
+		if code := Main(context.Background(), []string{arg}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--config") || !strings.Contains(out.String(), "用法") || errb.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", arg, code, out.String(), errb.String())
+		}
+	}
+	var out, errb strings.Builder
+	if code := Main(context.Background(), []string{"--log-level", "loud"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--log-level") {
+		t.Errorf("bad level: exit %d %q", code, errb.String())
 	}
 }

@@ -26,12 +26,22 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, caUsage)
 		return 2
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, caUsage)
+		return 0
+	}
+	switch args[0] {
+	case "init", "issue-server", "issue-collector":
+	default:
+		fmt.Fprintf(stderr, "amigo ca: unknown action %q / 未知操作 %q\n%s", args[0], args[0], caUsage)
+		return 2
+	}
 	fs := flag.NewFlagSet("ca "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	setUsage(fs, caUsage)
 	dir := fs.String("dir", "ca", "CA directory / 证书目录")
 	out := fs.String("out", "", "output directory (default: the CA directory) / 输出目录")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args[1:], stdout, stderr); !ok {
+		return code
 	}
 	if *out == "" {
 		*out = *dir
@@ -65,16 +75,13 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		if _, err := strconv.ParseUint(fs.Arg(1), 10, 16); err != nil || a.A2 == 0 {
-			return fail(fmt.Errorf("A2 %q: want a terminal address 1..65535", fs.Arg(1)))
+			return fail(fmt.Errorf("A2 %q: want a terminal address 1..65535 / 终端地址应为 1..65535", fs.Arg(1)))
 		}
 		name, err := pki.IssueCollector(*dir, *out, a.A1, a.A2)
 		if err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "%s/%s.crt and .key (CommonName %s) / 已签发采集器证书\n", *out, name, a)
-	default:
-		fmt.Fprint(stderr, caUsage)
-		return 2
 	}
 	return 0
 }

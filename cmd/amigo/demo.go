@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +18,14 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
+	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/collector"
 	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
+	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/q1376"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func init() {
@@ -31,33 +33,41 @@ func init() {
 }
 
 // DemoConfig is what `amigo demo` starts: a station, one collector and its
-// virtual meters, sharing one (possibly fast) clock.
+// virtual meters, two GPRS meters, sharing one (possibly fast) clock.
 type DemoConfig struct {
-	Meters        int
-	HTTP          string
-	Data          string
-	Store         string // default sqlite:DATA/amigo.db
-	Speed         float64
-	Start         string
-	AdminPassword string
-	Log           *slog.Logger
-	ready         func(api net.Addr)
+	Meters           int
+	HTTP             string // API address
+	CollectorsListen string // the collectors' TLS address; default 127.0.0.1:0 (any free port)
+	GPRSListen       string // the GPRS meters' address; default 127.0.0.1:0
+	Data             string
+	Store            string // default sqlite:DATA/amigo.db
+	Speed            float64
+	Start            string
+	AdminPassword    string
+	Faults           []string // ADDRESS:KIND[:ARG] on the virtual meters, as amigo sim --fault
+	Log              *slog.Logger
+	ready            func(stationAddrs)
 }
 
 const (
 	demoTerminal   = "0171-1"
+	demoFirst      = "000000000001" // the area's supply meter; the customers follow
 	demoGPRSFirst  = "900000000001"
 	demoGPRSMeters = 2
+	demoLoss       = 4 // percent of the supply meter's energy lost on the line
+	demoLossLow    = 2 // the area's line-loss band, percent
+	demoLossHigh   = 6
 )
+
+// demoAdminFile keeps the admin password the demo made, so that a later run
+// on the same data directory can print it again.
+const demoAdminFile = "admin-password"
 
 // demoMain runs the demo until ctx ends.
 func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
-	if c.Meters <= 0 || c.Meters > 2000 {
-		return fmt.Errorf("--meters %d: want 1..2000", c.Meters)
+	if c.Meters < 2 || c.Meters > 2000 {
+		return fmt.Errorf("--meters %d: want 2..2000 (meter 1 is the area's supply meter) / 电表数量应为 2..2000", c.Meters)
 	}
-	// The clock starts after the slow set-up (keys, store, archive), so a
-	// fast demo starting just before midnight still reaches it with every
-	// meter in place.
 	if _, err := makeClock(c.Start, c.Speed); err != nil {
 		return err
 	}
@@ -67,6 +77,12 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.CollectorsListen == "" {
+		c.CollectorsListen = "127.0.0.1:0"
+	}
+	if c.GPRSListen == "" {
+		c.GPRSListen = "127.0.0.1:0"
 	}
 	if err := os.MkdirAll(c.Data, 0o755); err != nil {
 		return err
@@ -86,65 +102,101 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	if c.Store == "" {
 		c.Store = "sqlite:" + filepath.Join(c.Data, "amigo.db")
 	}
-	if c.AdminPassword == "" {
-		b := make([]byte, 10)
-		rand.Read(b)
-		c.AdminPassword = strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
+	// The virtual meters keep their registers across runs; the clock goes
+	// on from where the last run stopped (at the next quarter hour, so no
+	// real-time slot is read twice with different values) when that is
+	// later than the start asked for.
+	busState, gprsState := filepath.Join(c.Data, "sim", "bus.json"), filepath.Join(c.Data, "sim", "gprs.json")
+	var resumed time.Time
+	for _, p := range []string{busState, gprsState} {
+		st, err := sim.LoadState(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err == nil && st.SavedAt.After(resumed) {
+			resumed = st.SavedAt
+		}
 	}
+	resume := !resumed.IsZero() && resumed.After(start)
 	// The archive: a site, an area, the collector and its meters.
-	gprsKey, err := seedDemo(ctx, c, start)
+	admin, password, gprsKey, err := seedDemo(ctx, c, start)
 	if err != nil {
 		return err
 	}
+	// The clock starts after the slow set-up (keys, store, archive), so a
+	// fast demo starting just before midnight still reaches it with every
+	// meter in place.
 	clock, err := makeClock(c.Start, c.Speed)
 	if err != nil {
 		return err
 	}
+	if resume {
+		clock = vclock.NewVirtual(resumed.Truncate(15*time.Minute).Add(15*time.Minute), c.Speed)
+	}
+	var busFaults, gprsFaults []string
+	for _, f := range c.Faults {
+		if strings.HasPrefix(f, demoGPRSFirst[:10]) {
+			gprsFaults = append(gprsFaults, f)
+		} else {
+			busFaults = append(busFaults, f)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fleet, err := sim.Start(ctx, sim.Config{Meters: c.Meters, Listen: "127.0.0.1:0", Seed: 1, Clock: clock, Log: c.Log})
+	fleet, err := sim.Start(ctx, sim.Config{Meters: c.Meters, Listen: "127.0.0.1:0", Seed: 1, Clock: clock, Log: c.Log,
+		Supply: fmt.Sprintf("%s:%d", demoFirst, demoLoss), State: busState, Faults: busFaults})
 	if err != nil {
 		return err
 	}
-	type addrs struct{ api, fep, gprs net.Addr }
-	up := make(chan addrs, 1)
+	up := make(chan stationAddrs, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: "127.0.0.1:0",
+		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: c.CollectorsListen,
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			AdminPassword: c.AdminPassword, SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: "127.0.0.1:0",
-			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(h, f, g net.Addr) { up <- addrs{h, f, g} }})
+			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
+			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a }})
 		if err != nil {
-			errs <- fmt.Errorf("station: %w", err)
+			errs <- demoFlagError(err)
 			cancel()
 		}
 	}()
-	var a addrs
+	var a stationAddrs
 	select {
 	case a = <-up:
 	case err := <-errs:
+		cancel()
+		wg.Wait()
+		fleet.Wait()
 		return err
 	}
 	// The collector's command key, derived from the station's master key
 	// (which the station created before it listened).
 	master, err := downlinkKey(filepath.Join(c.Data, "downlink.key"), false)
 	if err != nil {
+		cancel()
+		wg.Wait()
+		fleet.Wait()
 		return err
 	}
 	termAddr, _ := q1376.ParseAddress(demoTerminal)
-	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.fep.String()}, AuthKey: hex.EncodeToString(q1376.TerminalKey(master, termAddr)),
+	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.CollectorsTLS.String()}, AuthKey: hex.EncodeToString(q1376.TerminalKey(master, termAddr)),
 		CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "collector-0171-1.crt"), KeyFile: filepath.Join(caDir, "collector-0171-1.key"),
 		Heartbeat: collector.Duration(20 * time.Second), ReconnectMax: collector.Duration(5 * time.Second),
 		Ports: []collector.Port{{Number: 1, Address: fleet.Addr.String()}}, DataDir: filepath.Join(c.Data, "collector"), Clock: clock, Log: c.Log}
 	for i := range c.Meters {
-		addr, _ := sim.AddressN("000000000001", i)
+		addr, _ := sim.AddressN(demoFirst, i)
 		ccfg.Meters = append(ccfg.Meters, collector.Meter{Address: addr.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
 	}
 	// Two GPRS meters dial the station directly.
-	if _, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.gprs.String(), GPRSKey: gprsKey, Heartbeat: 20 * time.Second, Seed: 2, Clock: clock, Log: c.Log, Profile: "home"}); err != nil {
+	gprs, err := sim.Start(ctx, sim.Config{Meters: demoGPRSMeters, FirstAddress: demoGPRSFirst, GPRS: a.GPRS.String(), GPRSKey: gprsKey, Heartbeat: 20 * time.Second, Seed: 2,
+		Clock: clock, Log: c.Log, Profile: "home", State: gprsState, Faults: gprsFaults})
+	if err != nil {
+		cancel()
+		wg.Wait()
+		fleet.Wait()
 		return err
 	}
 	if err := os.MkdirAll(ccfg.DataDir, 0o755); err != nil {
@@ -152,6 +204,10 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	}
 	cst, err := colsqlite.Open(filepath.Join(ccfg.DataDir, "collector.db"))
 	if err != nil {
+		cancel()
+		wg.Wait()
+		fleet.Wait()
+		gprs.Wait()
 		return err
 	}
 	col, err := collector.New(ccfg, cst)
@@ -161,73 +217,128 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); defer cst.Close(); col.Run(ctx) }()
-	fmt.Fprintf(stdout, "amigo demo: API http://%s/api/v1 (OpenAPI: /api/v1/openapi.json), admin / %s\n", a.api, c.AdminPassword)
-	fmt.Fprintf(stdout, "amigo 演示: 接口 http://%s/api/v1 ，管理员 admin / %s\n", a.api, c.AdminPassword)
-	fmt.Fprintf(stdout, "%d virtual meters behind collector %s and %d GPRS meters from %s, clock %s at %gx, data in %s\n", c.Meters, demoTerminal, demoGPRSMeters, demoGPRSFirst, clock.Now().Format(time.RFC3339), c.Speed, c.Data)
+	a.print(stdout, "amigo demo")
+	fmt.Fprintln(stdout, admin)
+	api := fmt.Sprintf("http://%s/api/v1", a.API)
+	if password == "" {
+		password = "PASSWORD"
+	}
+	fmt.Fprintf(stdout, "amigo demo: log in, keep the token in T / 登录并把令牌存入 T:\n  T=$(curl -s -XPOST %s/login -d '{\"username\":\"admin\",\"password\":\"%s\"}' | sed -n 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/p')\n  curl -s -H \"Authorization: Bearer $T\" %s/meters\n", api, password, api)
+	fmt.Fprintf(stdout, "amigo demo: %d virtual meters behind collector %s (%s is the area's supply meter, %d %% line loss, band %d–%d %%) and %d GPRS meters from %s / %d 块虚拟电表\n",
+		c.Meters, demoTerminal, demoFirst, demoLoss, demoLossLow, demoLossHigh, demoGPRSMeters, demoGPRSFirst, c.Meters+demoGPRSMeters)
+	if resume {
+		fmt.Fprintf(stdout, "amigo demo: meters resumed from %s: clock goes on at %s at %gx (registers as of %s) / 电表从上次运行继续\n",
+			filepath.Join(c.Data, "sim"), clock.Now().Format(time.RFC3339), c.Speed, resumed.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(stdout, "amigo demo: clock %s at %gx, data in %s / 时钟与数据目录\n", clock.Now().Format(time.RFC3339), c.Speed, c.Data)
+	}
 	if c.ready != nil {
-		c.ready(a.api)
+		c.ready(a)
 	}
 	<-ctx.Done()
 	wg.Wait()
+	fleetErr := fleet.Wait() // saves the meters' state
+	if err := gprs.Wait(); fleetErr == nil {
+		fleetErr = err
+	}
 	select {
 	case err := <-errs:
 		return err
 	default:
 	}
-	return nil
+	return fleetErr
 }
 
-// seedDemo creates the demo's site, area, collector and meters once. It
-// returns the key the virtual GPRS meters derive their IMEI and
-// registration secret from (random, kept in the store's state).
-func seedDemo(ctx context.Context, c DemoConfig, start time.Time) (gprsKey string, err error) {
+// demoFlagError names the demo's flag for a station key that could not
+// listen.
+func demoFlagError(err error) error {
+	var le *listenError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("station: %w", err)
+	}
+	flag := map[string]string{"http": "--http", "collectors_tls": "--collectors-listen", "gprs": "--gprs-listen"}[le.key]
+	return fmt.Errorf("%s %s: cannot listen (in use by another program? choose another with %s) / 无法监听（端口被占用？请用 %s 另选）: %w", flag, le.addr, flag, flag, le.err)
+}
+
+// demoAdmin makes sure user admin exists and returns the line to print: a
+// password that logs in, or why none is shown. The demo never changes an
+// existing admin's password: a later run keeps the stored one and says so.
+func demoAdmin(ctx context.Context, store amigo.Store, c DemoConfig) (line, password string, err error) {
+	file := filepath.Join(c.Data, demoAdminFile)
+	u, err := store.FindUserByUsername(ctx, "admin")
+	switch {
+	case amigo.ErrorKind(err) == amigo.ENOTFOUND:
+		pw := c.AdminPassword
+		if pw == "" {
+			b := make([]byte, 10)
+			rand.Read(b)
+			pw = strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
+		}
+		h, err := api.HashPassword(pw)
+		if err != nil {
+			return "", "", fmt.Errorf("--admin-password: %w", err)
+		}
+		if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("amigo demo: admin / %s (new; also in %s) / 管理员 admin / %s（新建）", pw, file, pw), pw, nil
+	case err != nil:
+		return "", "", err
+	}
+	works := func(pw string) bool {
+		return pw != "" && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pw)) == nil
+	}
+	if c.AdminPassword != "" {
+		if !works(c.AdminPassword) {
+			return "", "", fmt.Errorf("--admin-password: user admin already exists in %s with another password; the demo keeps it (see %s), or start with a new --data / 管理员已存在且密码不同，演示不修改已有密码", c.Data, file)
+		}
+		return fmt.Sprintf("amigo demo: admin / %s (kept from an earlier run) / 管理员 admin / %s（沿用之前的密码）", c.AdminPassword, c.AdminPassword), c.AdminPassword, nil
+	}
+	b, _ := os.ReadFile(file)
+	if pw := strings.TrimSpace(string(b)); works(pw) {
+		return fmt.Sprintf("amigo demo: admin / %s (kept from an earlier run, in %s) / 管理员 admin / %s（沿用之前的密码）", pw, file, pw), pw, nil
+	}
+	return fmt.Sprintf("amigo demo: admin keeps the password set in an earlier run (not shown: %s no longer matches it) / 管理员沿用之前设置的密码（不显示）", file), "", nil
+}
+
+// seedDemo creates the demo's site, area, collector and meters once, and
+// its admin; it returns the admin line to print, and the key the virtual
+// GPRS meters derive their IMEI and registration secret from (random, kept
+// in the store's state).
+func seedDemo(ctx context.Context, c DemoConfig, start time.Time) (admin, password, gprsKey string, err error) {
 	store, err := openStore(ctx, c.Store)
 	if err != nil {
-		return "", err
+		return "", "", "", err
 	}
 	defer store.Close()
+	admin, password, err = demoAdmin(ctx, store, c)
+	if err != nil {
+		return "", "", "", err
+	}
 	key := make([]byte, 16)
 	rand.Read(key)
 	if _, err := store.PutStateOnce(ctx, "demo/gprs_key", hex.EncodeToString(key), time.Now()); err != nil {
-		return "", err
+		return "", "", "", err
 	}
-	gprsKey, _, err = store.GetState(ctx, "demo/gprs_key")
-	if err != nil {
-		return "", err
-	}
-	if err := seedArchive(ctx, store, c, start, gprsKey); err != nil {
-		return "", err
-	}
-	// A demo seeded before GPRS registrations carried credentials gets them.
-	for i := range demoGPRSMeters {
-		addr, _ := sim.AddressN(demoGPRSFirst, i)
-		m, err := store.FindMeterByAddress(ctx, addr.String())
-		if err != nil || m.RegSecret != "" {
-			continue
-		}
-		m.IMEI, m.RegSecret = sim.GPRSIdentity(gprsKey, m.Address)
-		if err := store.UpdateMeter(ctx, &m); err != nil {
-			return "", err
-		}
-	}
-	return gprsKey, nil
-}
-
-func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start time.Time, gprsKey string) error {
-	if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
-		h, err := api.HashPassword(c.AdminPassword)
-		if err != nil {
-			return err
-		}
-		if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
-			return err
-		}
+	if gprsKey, _, err = store.GetState(ctx, "demo/gprs_key"); err != nil {
+		return "", "", "", err
 	}
 	if _, err := store.FindCollectorByAddress(ctx, demoTerminal); err == nil {
-		return nil // seeded before: keep the data
+		return admin, password, gprsKey, nil // seeded before: keep the data
 	} else if amigo.ErrorKind(err) != amigo.ENOTFOUND {
-		return err
+		return "", "", "", err
 	}
+	if err := seedArchive(ctx, store, c, start, gprsKey); err != nil {
+		return "", "", "", err
+	}
+	return admin, password, gprsKey, nil
+}
+
+// seedArchive creates the demo's site, area, collector and meters.
+func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start time.Time, gprsKey string) error {
 	site := amigo.Site{Name: "Demo Campus 演示校园"}
 	if err := store.CreateSite(ctx, &site); err != nil {
 		return err
@@ -238,12 +349,14 @@ func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start tim
 	}
 	var ms []amigo.Meter
 	for i := range c.Meters {
-		addr, _ := sim.AddressN("000000000001", i)
+		addr, _ := sim.AddressN(demoFirst, i)
 		m := amigo.Meter{SiteID: site.ID, Address: addr.String(), CollectorID: col.ID, Port: 1, Pn: i + 1, Password: "02123456", InstalledAt: start, Phases: 1, RatedAmps: 60}
-		switch sim.MixedProfile(1, i) {
-		case sim.Factory:
+		switch {
+		case i == 0: // the supply meter of the building's transformer
+			m.Phases, m.RatedAmps = 3, 1500
+		case sim.MixedProfile(1, i) == sim.Factory:
 			m.Phases, m.RatedAmps = 3, 250
-		case sim.Office:
+		case sim.MixedProfile(1, i) == sim.Office:
 			m.Phases, m.RatedAmps = 3, 60
 		}
 		if err := store.CreateMeter(ctx, &m); err != nil {
@@ -259,8 +372,9 @@ func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start tim
 			return err
 		}
 	}
-	// Meter 1 plays the area's supply meter, for line loss.
-	area := amigo.Area{SiteID: site.ID, Name: "Building 1 一号楼", SupplyMeterID: ms[0].ID, LossLow: -1, LossHigh: 10}
+	// Meter 1 is the area's supply meter: the virtual fleet makes it
+	// measure the other meters plus demoLoss % lost on the line.
+	area := amigo.Area{SiteID: site.ID, Name: "Building 1 一号楼", SupplyMeterID: ms[0].ID, LossLow: demoLossLow, LossHigh: demoLossHigh}
 	if err := store.CreateArea(ctx, &area); err != nil {
 		return err
 	}
@@ -273,24 +387,45 @@ func seedArchive(ctx context.Context, store amigo.Store, c DemoConfig, start tim
 	return nil
 }
 
+const demoUsageHead = `usage / 用法: amigo demo [flags]
+Starts a whole system on this machine: the station (API, collectors' TLS front
+end, GPRS listener), one collector with --meters virtual meters on its RS-485
+line (meter 000000000001 is the area's supply meter: its customers plus 4 %
+line loss) and two GPRS meters, all on one clock. It prints every address it
+listens on and the admin's password. A later run on the same --data keeps the
+archive, the admin's password and the meters' registers (the clock goes on
+from where the last run stopped). Ctrl-C stops it.
+在本机启动完整系统：主站（接口、采集器 TLS 前置、GPRS）、一台采集器及其虚拟电表（000000000001 为台区总表，
+等于其下用户用电加 4% 线损）和两块 GPRS 电表。启动时列出所有监听地址和管理员密码；同一 --data 再次运行时保留档案、
+管理员密码和电表读数（时钟从上次停止处继续）。按 Ctrl-C 停止。
+`
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	setUsage(fs, demoUsageHead)
 	var c DemoConfig
-	fs.IntVar(&c.Meters, "meters", 20, "virtual meters / 虚拟电表数量")
+	var faults multiFlag
+	fs.IntVar(&c.Meters, "meters", 20, "virtual meters behind the collector, the supply meter included / 采集器下虚拟电表数量（含总表）")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "API address / 接口地址")
+	fs.StringVar(&c.CollectorsListen, "collectors-listen", "127.0.0.1:0", "collectors' 1376.1-over-TLS address (:0 = any free port) / 采集器 TLS 地址")
+	fs.StringVar(&c.GPRSListen, "gprs-listen", "127.0.0.1:0", "GPRS meters' address (:0 = any free port) / GPRS 电表地址")
 	fs.StringVar(&c.Data, "data", "amigo-data", "data directory / 数据目录")
 	fs.StringVar(&c.Store, "store", "", "store: sqlite:PATH (default DATA/amigo.db) or postgres://... / 存储")
 	fs.Float64Var(&c.Speed, "speed", 1, "virtual seconds per real second / 时间倍速")
 	fs.StringVar(&c.Start, "start", "", "virtual start time, RFC 3339 / 虚拟起始时间")
-	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password (default: random, printed) / 管理员密码")
-	verbose := fs.Bool("v", false, "log to stderr / 输出日志")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password for a new data directory (default: random, printed) / 新数据目录的管理员密码")
+	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable, as amigo sim --fault; e.g. 000000000007:theft:60 or 000000000007:stuck / 故障注入")
+	var lf clilog.Flags
+	lf.Register(fs, "warn")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	log, err := lf.New(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo demo: %v\n", err)
 		return 2
 	}
-	if *verbose {
-		c.Log = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	c.Log, c.Faults = log, faults
 	if err := demoMain(ctx, c, stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "amigo demo: %v\n", err)
 		return 1

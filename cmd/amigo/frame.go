@@ -58,21 +58,30 @@ func runFrame(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, frameUsage)
+		return 0
 	case "decode":
 		return frameDecode(args[1:], os.Stdin, stdout, stderr)
 	case "encode":
 		return frameEncode(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "amigo frame: unknown action %q / 未知操作\n%s", args[0], frameUsage)
+	fmt.Fprintf(stderr, "amigo frame: unknown action %q / 未知操作 %q\n%s", args[0], args[0], frameUsage)
 	return 2
 }
 
 func frameDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("frame decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	setUsage(fs, `usage / 用法: amigo frame decode [--protocol dlt645|q1376] HEX...
+Decodes DL/T 645 and Q/GDW 1376.1 frames given as hex (spaces, colons and 0x
+allowed; several frames in a row; stdin when no HEX is given) into one JSON line
+per frame. Bytes the tool does not interpret are shown as hex fields.
+解析十六进制报文（可含空格、冒号、0x；可连续多帧；未给出时读标准输入），每帧输出一行 JSON；
+未解释的字节以十六进制字段列出。
+`)
 	protocol := fs.String("protocol", "", "dlt645 or q1376 (default: recognised from the frame / 默认自动识别)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	text := strings.Join(fs.Args(), " ")
 	if fs.NArg() == 0 {
@@ -139,13 +148,17 @@ func parseHex(s string) ([]byte, error) {
 }
 
 func frameEncode(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && args[0] == "dlt645" && isHelp(args[1]) {
+		fmt.Fprint(stdout, frameUsage)
+		return 0
+	}
 	if len(args) < 2 || args[0] != "dlt645" {
 		fmt.Fprint(stderr, frameUsage)
 		return 2
 	}
 	fn := args[1]
 	fs := flag.NewFlagSet("frame encode dlt645 "+fn, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	setUsage(fs, "usage / 用法: amigo frame encode dlt645 "+fn+" [flags]\n")
 	addr := fs.String("address", "", "meter address, 12 digits / 表地址")
 	diText := fs.String("di", "", "data identifier, 8 hex digits DI3 first / 数据标识")
 	seq := fs.Int("seq", 1, "follow-up sequence (read-follow) / 后续帧序号")
@@ -160,8 +173,8 @@ func frameEncode(args []string, stdout, stderr io.Writer) int {
 	newPassword := fs.String("new-password", "", "new password PA+P0P1P2, 8 hex digits / 新密码")
 	freeze := fs.String("freeze", "99999999", "mmhhDDMM, 99 = every (freeze) / 冻结时间")
 	preamble := fs.Bool("preamble", false, "prefix FE FE FE FE / 加前导字节")
-	if err := fs.Parse(args[2:]); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args[2:], stdout, stderr); !ok {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "amigo frame encode: %v\n", err)
@@ -226,7 +239,7 @@ func frameEncode(args []string, stdout, stderr io.Writer) int {
 	case "freeze":
 		b, err := hex.DecodeString(*freeze)
 		if err != nil || len(b) != 4 {
-			return fail(fmt.Errorf("--freeze wants mmhhDDMM as 8 digits"))
+			return fail(fmt.Errorf("--freeze wants mmhhDDMM as 8 digits / 冻结时间应为8位 mmhhDDMM"))
 		}
 		f = dlt645.FreezeRequest(address, unhex(b[0]), unhex(b[1]), unhex(b[2]), unhex(b[3]))
 	case "change-baud":
@@ -270,7 +283,7 @@ func frameEncode(args []string, stdout, stderr io.Writer) int {
 		}
 		f = dlt645.BroadcastTimeRequest(address, dlt645.DateTimeOf(t))
 	default:
-		fmt.Fprintf(stderr, "amigo frame encode: unknown function %q / 未知功能\n%s", fn, frameUsage)
+		fmt.Fprintf(stderr, "amigo frame encode: unknown function %q / 未知功能 %q\n%s", fn, fn, frameUsage)
 		return 2
 	}
 	var out []byte
@@ -314,5 +327,5 @@ func parseLocalTime(s string, def time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time like 2006-01-02T15:04:05", s)
+	return time.Time{}, fmt.Errorf("%q is not a time like 2006-01-02T15:04:05 / 时间格式错误", s)
 }

@@ -134,3 +134,45 @@ func TestStationExampleConfigParses(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
+
+// Bytes a frame carries beyond what the tool interprets are shown, never
+// dropped; the 1376.1 protocol identifier is shown.
+func TestFrameDecodeShowsEveryByte(t *testing.T) {
+	for _, c := range []struct {
+		name, hex string
+		want      []string
+	}{
+		// 645 read of load records (DI 06000001) from a time: DI, N = 1 block,
+		// mmhhDDMMYY 30 10 02 01 26 (each byte +33H on the wire).
+		{"645 read with block count and time", "68 12 90 78 56 34 12 68 11 0A 34 33 33 39 34 63 43 35 34 59 10 16",
+			[]string{`"di":"06000001"`, `"blocks":1`, `"from":"2026-01-02 10:30"`}},
+		// The same with only the block count N = 5.
+		{"645 read with block count", "68 12 90 78 56 34 12 68 11 05 34 33 33 39 38 A7 16", []string{`"blocks":5`}},
+		// A read of 00010000 with two more bytes AB CD (DE 00 on the wire).
+		{"645 read with unknown bytes", "68 12 90 78 56 34 12 68 11 06 33 33 34 33 DE 00 48 16", []string{`"undecoded_hex":"ABCD"`, "未解析"}},
+		// 1376.1 AFN 0C F129 request for p1: L = 12 << 2 | 2 = 0x32.
+		{"1376.1 id", "6832003200684B71012208020C60010101106816", []string{`"protocol_id":2,"protocol_name":"Q/GDW 1376.1"`}},
+		// The same with protocol id 1 (L = 0x31): Q/GDW 130-2005.
+		{"Q/GDW 130 id", "6831003100684B71012208020C60010101106816", []string{`"protocol_id":1,"protocol_name":"Q/GDW 130-2005"`}},
+		// The same request with 16 zero password bytes after the unit
+		// (L = 28 << 2 | 2 = 0x72): AFN 0C carries no PW, so they are shown.
+		{"1376.1 request with PW", "6872007200684B71012208020C6001010110000000000000000000000000000000006816",
+			[]string{`"undecoded":{"bytes":16,"hex":"00000000000000000000000000000000","likely":"password PW (16 bytes)`}},
+	} {
+		out, errs, code := runCmd(t, "", "frame", "decode", c.hex)
+		if code != 0 {
+			t.Errorf("%s: exit %d %s", c.name, code, errs)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: %s lacks %s", c.name, out, w)
+			}
+		}
+	}
+	// A frame the tool reads completely has no undecoded field.
+	out, _, _ := runCmd(t, "", "frame", "decode", "6832003200684B71012208020C60010101106816")
+	if strings.Contains(out, "undecoded") {
+		t.Errorf("plain request shows undecoded bytes: %s", out)
+	}
+}

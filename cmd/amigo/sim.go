@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
@@ -24,7 +24,15 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	setUsage(fs, `usage / 用法: amigo sim [flags]
+Runs a fleet of virtual DL/T 645-2007 meters on one RS-485 bus, served as a TCP
+serial server (default 127.0.0.1:7645), on a pty pair, on a real serial port, or
+as GPRS meters dialing a station. Ctrl-C or SIGTERM stops it.
+运行一组虚拟 DL/T 645-2007 电表：TCP 串口服务器（默认 127.0.0.1:7645）、伪终端、真实串口，
+或作为 GPRS 电表连接主站。按 Ctrl-C 或发送 SIGTERM 停止。
+`)
+	var lf clilog.Flags
+	lf.Register(fs, "info")
 	var c sim.Config
 	var faults multiFlag
 	fs.IntVar(&c.Meters, "meters", 10, "number of meters / 电表数量")
@@ -44,8 +52,15 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.GPRS, "gprs", "", "every meter dials this station HOST:PORT (GPRS mode) / GPRS模式主站地址")
 	fs.StringVar(&c.Control, "control", "", "serve an HTTP control endpoint on ADDR (GET /meters, POST /faults) / 控制接口")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", time.Minute, "GPRS heartbeat interval / 心跳间隔")
-	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable: no-answer, late:2s, bad-checksum, wrong-address, stuck, jump:1000, backwards:50, drift:10m, outage, cover-open / 故障注入")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&c.Supply, "supply", "", "ADDRESS:PERCENT: that meter is the supply meter of all the others, PERCENT of its energy lost on the line, e.g. 000000000001:4 / 台区总表及线损率")
+	fs.StringVar(&c.State, "state", "", "file keeping the meters' registers across runs (written every 30 s and on exit) / 电表状态文件")
+	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable: no-answer, late:2s, bad-checksum, wrong-address, stuck, theft:50 (percent bypassing the register), jump:1000, backwards:50, drift:10m, outage, cover-open / 故障注入")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	log, err := lf.New(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo sim: %v\n", err)
 		return 2
 	}
 	c.Seed = *seed
@@ -65,7 +80,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.Clock = clock
-	c.Log = slog.New(slog.NewTextHandler(stderr, nil))
+	c.Log = log
 	fl, err := sim.Start(ctx, c)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo sim: %v\n", err)
@@ -102,11 +117,11 @@ func makeClock(start string, speed float64) (vclock.Clock, error) {
 	if start != "" {
 		var err error
 		if t, err = time.Parse(time.RFC3339, start); err != nil {
-			return nil, fmt.Errorf("--start %q: want RFC 3339 like 2026-01-01T23:50:00+08:00: %w", start, err)
+			return nil, fmt.Errorf("--start %q: want RFC 3339 like 2026-01-01T23:50:00+08:00 / 起始时间格式应为 RFC 3339: %w", start, err)
 		}
 	}
 	if speed <= 0 {
-		return nil, fmt.Errorf("--speed must be positive")
+		return nil, fmt.Errorf("--speed %g: must be positive / 倍速必须为正数", speed)
 	}
 	return vclock.NewVirtual(t, speed), nil
 }

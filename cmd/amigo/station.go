@@ -19,6 +19,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
+	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/fep"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/postgres"
@@ -47,7 +48,7 @@ type StationConfig struct {
 	Heartbeat       string `json:"heartbeat"`      // collectors' heartbeat; default 60s
 	RealtimeEvery   string `json:"realtime_every"` // default 15m
 	DailyAfter      string `json:"daily_after"`    // default 10m
-	AdminPassword   string `json:"admin_password"` // creates user "admin" if there are no users
+	AdminPassword   string `json:"admin_password"` // creates user "admin" on first start; must match it later (see ensureAdmin)
 	SecretFile      string `json:"secret_file"`    // signs API tokens; created when missing
 
 	// GPRSTLS serves direct GPRS meters over TLS (the station's
@@ -65,8 +66,68 @@ type StationConfig struct {
 
 	clock vclock.Clock
 	log   *slog.Logger
-	ready func(http, fepTLS, gprs net.Addr) // called once listening (tests, demo)
+	ready func(stationAddrs) // called once listening (tests, demo)
 }
+
+// stationAddrs are the addresses a running station listens on; a nil one is
+// switched off.
+type stationAddrs struct {
+	API, CollectorsTLS, CollectorsPlain, GPRS net.Addr
+}
+
+// print writes one line per address, English then Chinese, as `amigo
+// station` and `amigo demo` show them on start; who names the program.
+func (a stationAddrs) print(w io.Writer, who string) {
+	fmt.Fprintf(w, "%s: API http://%s/api/v1 (OpenAPI /api/v1/openapi.json) / 接口\n", who, a.API)
+	line := func(what string, addr net.Addr) {
+		if addr == nil {
+			fmt.Fprintf(w, "%s: %s off / 未启用\n", who, what)
+			return
+		}
+		fmt.Fprintf(w, "%s: %s %s\n", who, what, addr)
+	}
+	line("collectors, 1376.1 over TLS / 采集器 (TLS)", a.CollectorsTLS)
+	line("collectors, plain TCP / 采集器 (明文TCP)", a.CollectorsPlain)
+	line("GPRS meters / GPRS电表", a.GPRS)
+}
+
+// addrString is a listener's address, or "off" when it has none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+// stationKeys documents every key of StationConfig for `amigo station
+// --help`: name, default, meaning (English / 中文). A test checks that it
+// names each JSON field of StationConfig.
+var stationKeys = []struct{ key, def, meaning string }{
+	{"store", `"sqlite:amigo.db"`, "where data is kept: sqlite:PATH or a PostgreSQL URL postgres://… / 存储：sqlite:路径 或 PostgreSQL 地址"},
+	{"http", `":8080"`, "address of the REST API / 接口地址"},
+	{"collectors_tls", `":7001"`, "collectors' Q/GDW 1376.1 over TLS 1.3 with client certificates; \"\" = off / 采集器 TLS 端口"},
+	{"collectors_plain", `""`, "plain-TCP 1376.1 for third-party terminals marked plain_tcp; \"\" = off / 明文TCP采集器端口，空为关闭"},
+	{"gprs", `""`, "direct GPRS meters (registration line, then DL/T 645); \"\" = off / GPRS电表端口，空为关闭"},
+	{"ca_file", `"ca/ca.crt"`, "the CA that signs collectors' certificates (amigo ca init) / 证书颁发机构证书"},
+	{"cert_file", `"ca/station.crt"`, "the station's TLS certificate (amigo ca issue-server) / 主站证书"},
+	{"key_file", `"ca/station.key"`, "the station's TLS key / 主站私钥"},
+	{"heartbeat", `"60s"`, "collectors' heartbeat interval; a collector silent for 3 is offline / 采集器心跳周期"},
+	{"realtime_every", `"15m"`, "how often real-time registers are collected / 实时数据采集周期"},
+	{"daily_after", `"10m"`, "how long after midnight (site time) daily freezes are collected / 日冻结数据在零点后多久采集"},
+	{"admin_password", `""`, "creates user \"admin\" with this password on the first start; later it must match the stored admin's password or the station refuses to start (use amigo admin set-password) / 首次启动时创建 admin 用户；之后必须与已存密码一致，否则主站拒绝启动"},
+	{"secret_file", `""`, "file with the key that signs API tokens; created when missing; \"\" = a new key each start / 接口令牌签名密钥文件"},
+	{"gprs_tls", `""`, "direct GPRS meters over TLS (the station's certificate, no client certificate); \"\" = off / GPRS电表 TLS 端口，空为关闭"},
+	{"max_conns", `4096`, "most connections each listener holds at once; 0 = the default / 每个端口的最大连接数"},
+	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
+	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
+}
+
+const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [log flags]
+Runs the master station: the REST API, the collectors' front end (1376.1 over
+TLS, optionally plain TCP), the GPRS meter listener, collection and commands.
+It prints each address it listens on. Ctrl-C or SIGTERM stops it.
+运行主站：接口、采集器前置（TLS 上的 1376.1，可选明文TCP）、GPRS 电表、采集与控制。启动时列出所有监听地址。
+`
 
 func dur(s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
@@ -145,6 +206,9 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return fmt.Errorf("daily_after: %w", err)
 	}
+	if cfg.Store == "" {
+		cfg.Store = "sqlite:amigo.db"
+	}
 	tlsCfg, err := pki.ServerConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return err
@@ -154,16 +218,8 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return err
 	}
 	defer store.Close()
-	if cfg.AdminPassword != "" {
-		if _, err := store.FindUserByUsername(ctx, "admin"); amigo.ErrorKind(err) == amigo.ENOTFOUND {
-			h, err := api.HashPassword(cfg.AdminPassword)
-			if err != nil {
-				return err
-			}
-			if err := store.CreateUser(ctx, &amigo.User{Username: "admin", PasswordHash: h, Role: amigo.RoleAdmin}); err != nil {
-				return err
-			}
-		}
+	if err := ensureAdmin(ctx, store, cfg.AdminPassword, clock.Now, log); err != nil {
+		return err
 	}
 	var downKey []byte
 	if cfg.DownlinkKeyFile != "" {
@@ -184,11 +240,14 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		}}, store)
 	eng = station.New(store, frontAdapter{front}, clock, station.Config{RealtimeEvery: every, DailyAfter: after, Log: log})
 	if err := front.Listen(); err != nil {
-		return err
+		if front.TLSAddr() == nil && cfg.CollectorsTLS != "" {
+			return &listenError{"collectors_tls", cfg.CollectorsTLS, err}
+		}
+		return &listenError{"collectors_plain", cfg.CollectorsPlain, err}
 	}
 	if cfg.GPRS != "" {
 		if err := front.ListenGPRS(cfg.GPRS, store); err != nil {
-			return err
+			return &listenError{"gprs", cfg.GPRS, err}
 		}
 	}
 	if cfg.GPRSTLS != "" {
@@ -203,12 +262,14 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	srv := &http.Server{Handler: withFrontMetrics(api.New(store, eng, clock.Now, key, log), front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.HTTP, err)
+		return &listenError{"http", cfg.HTTP, err}
 	}
+	addrs := stationAddrs{API: hl.Addr(), CollectorsTLS: front.TLSAddr(), CollectorsPlain: front.PlainAddr(), GPRS: front.GPRSAddr()}
 	if cfg.ready != nil {
-		cfg.ready(hl.Addr(), front.TLSAddr(), front.GPRSAddr())
+		cfg.ready(addrs)
 	}
-	log.Info("station running / 主站运行中", "api", hl.Addr().String(), "collectors", front.TLSAddr())
+	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
+		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
@@ -227,26 +288,78 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	return nil
 }
 
-func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("station", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "station.json", "configuration file / 配置文件")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	b, err := os.ReadFile(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "amigo station: %v\n", err)
-		return 1
-	}
+// listenError is a listener that could not open: it names the
+// configuration key (and the demo's flag for it) so the user knows what to
+// change.
+type listenError struct {
+	key, addr string
+	err       error
+}
+
+func (e *listenError) Error() string {
+	return fmt.Sprintf("%q %s: cannot listen (in use by another program?) / 无法监听（端口被占用？）: %v", e.key, e.addr, e.err)
+}
+
+func (e *listenError) Unwrap() error { return e.err }
+
+// loadStationConfig reads a station's configuration file (JSON, no unknown
+// keys).
+func loadStationConfig(path string) (StationConfig, error) {
 	var cfg StationConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		fmt.Fprintf(stderr, "amigo station: %s: %v\n", *path, err)
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("station", flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, stationUsageHead)
+		fmt.Fprintln(w, "flags / 参数:")
+		fs.PrintDefaults()
+		fmt.Fprintln(w, "configuration keys (JSON; see docs/station.example.json) / 配置项:")
+		for _, k := range stationKeys {
+			fmt.Fprintf(w, "  %-17s default / 默认 %s\n      %s\n", k.key, k.def, k.meaning)
+		}
+	}
+	path := fs.String("config", "station.json", "configuration file / 配置文件")
+	speed := fs.Float64("speed", 1, "virtual clock speed: virtual seconds per real second, for trials and tests / 虚拟时钟倍速")
+	start := fs.String("start", "", "virtual clock start, RFC 3339, for trials and tests (default now) / 虚拟时钟起点")
+	var lf clilog.Flags
+	lf.Register(fs, "info")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	log, err := lf.New(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo station: %v\n", err)
+		return 2
+	}
+	clock, err := makeClock(*start, *speed)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo station: %v\n", err)
+		return 2
+	}
+	cfg, err := loadStationConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo station: %v / 无法读取配置文件 (--config)\n", err)
 		return 1
 	}
-	cfg.log = slog.New(slog.NewJSONHandler(stdout, nil))
+	cfg.log, cfg.clock = log, clock
+	cfg.ready = func(a stationAddrs) {
+		a.print(stdout, "amigo station")
+		if *start != "" || *speed != 1 {
+			fmt.Fprintf(stdout, "amigo station: virtual clock %s at %gx / 虚拟时钟\n", clock.Now().Format(time.RFC3339), *speed)
+		}
+	}
 	if err := stationMain(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "amigo station: %v\n", err)
 		return 1

@@ -56,7 +56,7 @@ func LoadSegments(ctx context.Context, r Reader, ms []amigo.Meter, interval stri
 // when it is not in the area.
 func LoadAreaDay(ctx context.Context, r Reader, a amigo.Area, day time.Time, loc *time.Location) (supply, customers []Segment, err error) {
 	day = amigo.Day(day, loc)
-	ms, _, err := r.ListMeters(ctx, amigo.MeterFilter{AreaID: a.ID})
+	ms, _, err := r.ListMeters(ctx, amigo.MeterFilter{AreaID: a.ID, IncludeRetired: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("line loss: %w", err)
 	}

@@ -58,7 +58,7 @@ func (s *Server) accountConsumption(w http.ResponseWriter, r *http.Request, _ pr
 		writeErr(w, amigo.Errorf(amigo.EINVALID, "account", "account id must be a number / 账户编号应为数字"))
 		return
 	}
-	all, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{})
+	all, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{IncludeRetired: true})
 	if err != nil {
 		writeErr(w, err)
 		return

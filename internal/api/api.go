@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/archive"
 )
 
 // Commander is how the API asks for commands (the station engine).
@@ -37,6 +38,8 @@ type Server struct {
 	secret []byte
 	log    *slog.Logger
 	mux    *http.ServeMux
+	arch   *archive.Service
+	routes []string // every pattern registered, for the OpenAPI check
 
 	mu       sync.Mutex
 	failures map[string][]time.Time // username -> recent failed logins
@@ -52,38 +55,42 @@ func New(store amigo.Store, cmd Commander, now func() time.Time, secret []byte, 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(), failures: map[string][]time.Time{}}
-	s.routes()
+	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(), failures: map[string][]time.Time{},
+		arch: archive.New(store, now)}
+	s.register()
 	return s
 }
 
-// HashPassword returns a bcrypt hash for a new user.
-func HashPassword(pw string) (string, error) {
-	if len(pw) < 8 {
-		return "", amigo.Errorf(amigo.EINVALID, "password", "a password needs at least 8 characters / 密码至少8位")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
-	return string(h), err
+// HashPassword returns a bcrypt hash for a new user (archive.HashPassword).
+func HashPassword(pw string) (string, error) { return archive.HashPassword(pw) }
+
+// Routes returns every pattern the server answers ("METHOD /path").
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+// handleFunc registers an unauthenticated route.
+func (s *Server) handleFunc(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) register() {
+	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.store.ListSites(r.Context()); err != nil {
 			writeErr(w, &amigo.Error{Kind: amigo.EUNAVAILABLE, Message: "store unavailable / 数据库不可用", Err: err})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /metrics", s.metrics)
-	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /metrics", s.metrics)
+	s.handleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi)
 	})
-	s.mux.HandleFunc("POST /api/v1/login", s.login)
+	s.handleFunc("POST /api/v1/login", s.login)
+	s.handle("POST /api/v1/logout", amigo.RoleViewer, s.logout)
 	s.handle("GET /api/v1/meters", amigo.RoleViewer, s.listMeters)
-	s.handle("POST /api/v1/meters/import", amigo.RoleOperator, s.importMeters)
 	s.handle("GET /api/v1/meters/{address}", amigo.RoleViewer, s.getMeter)
 	s.handle("GET /api/v1/meters/{address}/readings", amigo.RoleViewer, s.readings)
 	s.handle("GET /api/v1/meters/{address}/consumption", amigo.RoleViewer, s.consumption)
@@ -95,12 +102,15 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/areas", amigo.RoleViewer, s.listAreas)
 	s.handle("GET /api/v1/events", amigo.RoleViewer, s.listEvents)
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
+	s.archiveRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})
 }
 
+// principal is the user a request is made by, as the store has them now.
 type principal struct {
+	ID   int64
 	User string
 	Role string
 }
@@ -111,9 +121,14 @@ var rank = map[string]int{amigo.RoleViewer: 1, amigo.RoleCashier: 1, amigo.RoleO
 
 // handle wraps h with bearer-token authentication and a minimum role.
 func (s *Server) handle(pattern, role string, h func(w http.ResponseWriter, r *http.Request, p principal)) {
+	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		p, err := s.verify(tok)
+		p, err := s.verify(r.Context(), tok)
+		if amigo.ErrorKind(err) == amigo.EUNAVAILABLE {
+			writeErr(w, err)
+			return
+		}
 		if !ok || err != nil {
 			writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "auth", "log in first: Authorization: Bearer <token> / 请先登录"))
 			return
@@ -126,15 +141,24 @@ func (s *Server) handle(pattern, role string, h func(w http.ResponseWriter, r *h
 	})
 }
 
-// Tokens: base64(user|role|expiry unix) "." base64(HMAC-SHA256).
-func (s *Server) sign(p principal, exp time.Time) string {
-	body := base64.RawURLEncoding.EncodeToString([]byte(p.User + "|" + p.Role + "|" + strconv.FormatInt(exp.Unix(), 10)))
+// Tokens: base64(user id|token generation|expiry unix) "." base64(HMAC-SHA256).
+// A token is good while its user exists, is not retired and still has the
+// generation it was issued under: logout, a password change and retirement
+// raise the generation, so the user's tokens die at once. The user's role
+// is read from the store on every request.
+func (s *Server) sign(u amigo.User, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(u.ID, 10) + "|" + strconv.FormatInt(u.TokenGen, 10) + "|" + strconv.FormatInt(exp.Unix(), 10)))
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte(body))
 	return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (s *Server) verify(tok string) (principal, error) {
+// verify checks a token's signature and expiry, then its user: one
+// primary-key look-up per request.
+func (s *Server) verify(ctx context.Context, tok string) (principal, error) {
+	if len(tok) > 512 {
+		return principal{}, errors.New("token too long")
+	}
 	body, sig, ok := strings.Cut(tok, ".")
 	if !ok {
 		return principal{}, errors.New("malformed token")
@@ -154,11 +178,27 @@ func (s *Server) verify(tok string) (principal, error) {
 	if len(parts) != 3 {
 		return principal{}, errors.New("malformed token")
 	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || time.Now().Unix() > exp {
+	id, err1 := strconv.ParseInt(parts[0], 10, 64)
+	gen, err2 := strconv.ParseInt(parts[1], 10, 64)
+	exp, err3 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return principal{}, errors.New("malformed token")
+	}
+	if time.Now().Unix() > exp {
 		return principal{}, errors.New("expired token")
 	}
-	return principal{User: parts[0], Role: parts[1]}, nil
+	u, err := s.store.GetUser(ctx, id)
+	switch {
+	case amigo.ErrorKind(err) == amigo.ENOTFOUND:
+		return principal{}, errors.New("no such user")
+	case err != nil:
+		return principal{}, &amigo.Error{Kind: amigo.EUNAVAILABLE, Op: "auth", Message: "store unavailable / 数据库不可用", Err: err}
+	case !u.RetiredAt.IsZero():
+		return principal{}, errors.New("retired user")
+	case u.TokenGen != gen:
+		return principal{}, errors.New("revoked token")
+	}
+	return principal{ID: u.ID, User: u.Username, Role: u.Role}, nil
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -183,6 +223,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.store.FindUserByUsername(r.Context(), in.Username)
+	if err == nil && !u.RetiredAt.IsZero() {
+		err = errors.New("retired user")
+	}
 	if err != nil || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.Password)) != nil {
 		s.mu.Lock()
 		s.failures[in.Username] = append(s.failures[in.Username], time.Now())
@@ -191,7 +234,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: u.Username, Action: "login", Object: "user " + u.Username})
-	writeJSON(w, http.StatusOK, map[string]string{"token": s.sign(principal{u.Username, u.Role}, time.Now().Add(12*time.Hour)), "role": u.Role})
+	writeJSON(w, http.StatusOK, map[string]string{"token": s.sign(u, time.Now().Add(12*time.Hour)), "role": u.Role})
 }
 
 // JSON helpers.

@@ -1,12 +1,11 @@
 package api
 
 import (
-	"encoding/csv"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -57,7 +56,7 @@ func (s *Server) names(r *http.Request) (map[int64]string, map[int64]string) {
 
 func (s *Server) listMeters(w http.ResponseWriter, r *http.Request, _ principal) {
 	f := amigo.MeterFilter{SiteID: queryID(r, "site"), AreaID: queryID(r, "area"), CollectorID: queryID(r, "collector"), Status: r.URL.Query().Get("status"),
-		Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
+		IncludeRetired: retired(r), Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
 	ms, total, err := s.store.ListMeters(r.Context(), f)
 	if err != nil {
 		writeErr(w, err)
@@ -266,7 +265,7 @@ func (s *Server) getCommand(w http.ResponseWriter, r *http.Request, _ principal)
 }
 
 func (s *Server) listCollectors(w http.ResponseWriter, r *http.Request, _ principal) {
-	cs, err := s.store.ListCollectors(r.Context(), queryID(r, "site"))
+	cs, err := s.store.ListCollectorsBy(r.Context(), amigo.ArchiveFilter{SiteID: queryID(r, "site"), IncludeRetired: retired(r)})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -351,7 +350,7 @@ func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principa
 			return
 		}
 		day = amigo.Day(day, loc)
-		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{SiteID: site.ID})
+		ms, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{SiteID: site.ID, IncludeRetired: true})
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -372,99 +371,21 @@ func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principa
 			byArea[m.AreaID] = append(byArea[m.AreaID], m)
 			byCol[m.CollectorID] = append(byCol[m.CollectorID], m)
 		}
-		for id, g := range byArea {
-			items = append(items, group{"area", id, areas[id], analysis.SuccessRate(g, have, day, loc)})
+		// Meters in no area or read directly (GPRS) count in the site's row
+		// only: there is no area or collector 0 to show. Rows are in id
+		// order, so the answer is stable.
+		for _, id := range slices.Sorted(maps.Keys(byArea)) {
+			if id != 0 {
+				items = append(items, group{"area", id, areas[id], analysis.SuccessRate(byArea[id], have, day, loc)})
+			}
 		}
-		for id, g := range byCol {
-			items = append(items, group{"collector", id, cols[id], analysis.SuccessRate(g, have, day, loc)})
+		for _, id := range slices.Sorted(maps.Keys(byCol)) {
+			if id != 0 {
+				items = append(items, group{"collector", id, cols[id], analysis.SuccessRate(byCol[id], have, day, loc)})
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
-}
-
-// importMeters reads a CSV (header: address,site,area,collector,port,pn,
-// phases,ct,pt,password,direct) and creates every meter, or none: a bad
-// row is reported with its line number.
-func (s *Server) importMeters(w http.ResponseWriter, r *http.Request, p principal) {
-	cr := csv.NewReader(http.MaxBytesReader(w, r.Body, 16<<20))
-	head, err := cr.Read()
-	if err != nil {
-		writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "empty or unreadable CSV / CSV为空或无法读取"))
-		return
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.TrimSpace(strings.ToLower(h))] = i
-	}
-	for _, need := range []string{"address", "site"} {
-		if _, ok := col[need]; !ok {
-			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "CSV header lacks column %q / CSV缺少列 %q", need, need))
-			return
-		}
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
-	sites, _ := s.store.ListSites(r.Context())
-	areas, _ := s.store.ListAreas(r.Context(), 0)
-	cols, _ := s.store.ListCollectors(r.Context(), 0)
-	var ms []amigo.Meter
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: %v / 第%d行格式错误", line, err, line))
-			return
-		}
-		m := amigo.Meter{Address: get(rec, "address"), Password: get(rec, "password"), Direct: get(rec, "direct") == "true", InstalledAt: s.now()}
-		for _, x := range sites {
-			if x.Name == get(rec, "site") || strconv.FormatInt(x.ID, 10) == get(rec, "site") {
-				m.SiteID = x.ID
-			}
-		}
-		for _, x := range areas {
-			if x.SiteID == m.SiteID && x.Name == get(rec, "area") {
-				m.AreaID = x.ID
-			}
-		}
-		for _, x := range cols {
-			if x.Address == get(rec, "collector") {
-				m.CollectorID = x.ID
-			}
-		}
-		m.Port, _ = strconv.Atoi(get(rec, "port"))
-		m.Pn, _ = strconv.Atoi(get(rec, "pn"))
-		m.Phases, _ = strconv.Atoi(get(rec, "phases"))
-		m.CTRatio, _ = strconv.Atoi(get(rec, "ct"))
-		m.PTRatio, _ = strconv.Atoi(get(rec, "pt"))
-		switch {
-		case m.SiteID == 0:
-			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: unknown site %q / 第%d行站点不存在", line, get(rec, "site"), line))
-			return
-		case get(rec, "collector") != "" && m.CollectorID == 0:
-			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: unknown collector %q / 第%d行采集器不存在", line, get(rec, "collector"), line))
-			return
-		case len(m.Address) != 12:
-			writeErr(w, amigo.Errorf(amigo.EINVALID, "import", "line %d: address %q is not 12 digits / 第%d行表地址错误", line, m.Address, line))
-			return
-		}
-		ms = append(ms, m)
-	}
-	created := 0
-	for i := range ms {
-		if err := s.store.CreateMeter(r.Context(), &ms[i]); err != nil {
-			writeErr(w, fmt.Errorf("import: meter %s (%d created before it): %w", ms[i].Address, created, err))
-			return
-		}
-		created++
-	}
-	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: p.User, Action: "meters.import", Object: fmt.Sprintf("%d meters", created)})
-	writeJSON(w, http.StatusCreated, map[string]int{"created": created})
 }
 
 // metrics writes a few gauges in the Prometheus text format.

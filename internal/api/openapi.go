@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"io"
+	"regexp"
+	"strings"
 )
 
 func jsonDecoder(r io.Reader) *json.Decoder {
@@ -11,42 +13,91 @@ func jsonDecoder(r io.Reader) *json.Decoder {
 	return d
 }
 
-// openapi is the API's OpenAPI 3.1 document.
+// doc describes one route of the OpenAPI document: its summary and its
+// query parameters (path parameters come from the pattern).
+type doc struct {
+	summary string
+	query   []string
+}
+
+// documented is every route the server answers, keyed by its mux pattern;
+// TestOpenAPIListsEveryRoute fails when it and the mux differ.
+var documented = map[string]doc{
+	"GET /healthz":                             {summary: "health: the store answers -> {\"status\":\"ok\"} (no token)"},
+	"GET /metrics":                             {summary: "Prometheus metrics (text format, no token)"},
+	"GET /api/v1/openapi.json":                 {summary: "this document (no token)"},
+	"POST /api/v1/login":                       {summary: "log in: {\"username\",\"password\"} -> {\"token\",\"role\"} (no token)"},
+	"POST /api/v1/logout":                      {summary: "end every token of the caller at once"},
+	"GET /api/v1/meters":                       {summary: "list meters in service (retired=true adds removed ones): {items, total}; each with address, status, relay, collector, area, last_reading", query: []string{"site", "area", "collector", "status", "retired", "limit", "offset"}},
+	"POST /api/v1/meters":                      {summary: "create a meter (operator): {\"address\",\"site\",\"area\",\"collector\",\"port\",\"pn\",\"phases\",\"rated_amps\",\"ct\",\"pt\",\"password\",\"direct\",\"imei\",\"reg_secret\",\"protocol\",\"account\",\"installed_at\",\"supply\"}; site by name or id, area by name, collector by address"},
+	"POST /api/v1/meters/import":               {summary: "import meters from CSV (operator; the same as POST /api/v1/import/meters): all rows or none, the bad line named"},
+	"GET /api/v1/meters/{address}":             {summary: "one meter (the one in service at the address, else the last removed)"},
+	"PATCH /api/v1/meters/{address}":           {summary: "change a meter (operator): the fields of POST /api/v1/meters that are given, but the address"},
+	"DELETE /api/v1/meters/{address}":          {summary: "retire a meter (operator): removed now, kept for history, no longer read"},
+	"POST /api/v1/meters/{address}/replace":    {summary: "swap a meter (operator): {\"new_address\",\"removal_kwh\",\"installation_kwh\",\"at\",\"reason\"} (+ optional protocol, phases, rated_amps, ct, pt, password, imei, reg_secret of the new meter) -> {\"old\",\"new\"}; the account's consumption stays continuous"},
+	"GET /api/v1/meters/{address}/readings":    {summary: "readings; energies in kWh as decimal strings", query: []string{"kind", "from", "to"}},
+	"GET /api/v1/meters/{address}/consumption": {summary: "consumption per day or month (site zone), primary side (register advance × CT × PT), total, tariffs T1–T4 and reverse; gaps and reversals are null; partial months marked; at most 366 days or 120 months", query: []string{"interval", "from", "to"}},
+	"POST /api/v1/meters/{address}/readings":   {summary: "a manual reading (operator): {\"time\",\"forward_active_kwh\",\"reason\"}"},
+	"POST /api/v1/meters/{address}/commands":   {summary: "{\"type\": disconnect|reconnect|read|time-sync} -> {id, status} (operator)"},
+	"GET /api/v1/accounts/{id}/consumption":    {summary: "an account's consumption across its meters (a swap keeps it continuous)", query: []string{"interval", "from", "to"}},
+	"GET /api/v1/commands/{id}":                {summary: "a command: pending, sent, succeeded, failed (with reason), expired"},
+	"GET /api/v1/collectors":                   {summary: "collectors in service with status (retired=true adds retired ones)", query: []string{"site", "retired"}},
+	"POST /api/v1/collectors":                  {summary: "create a collector (operator): {\"site\",\"address\",\"name\",\"plain_tcp\",\"reg_secret\"}; address A1-A2 such as 0171-2082"},
+	"GET /api/v1/collectors/{address}":         {summary: "one collector, retired or not"},
+	"PATCH /api/v1/collectors/{address}":       {summary: "change a collector (operator): the fields of POST /api/v1/collectors that are given"},
+	"DELETE /api/v1/collectors/{address}":      {summary: "retire a collector (operator) once no meter in service is behind it; it is no longer polled"},
+	"GET /api/v1/areas":                        {summary: "areas in service with the line loss of a day", query: []string{"site", "day"}},
+	"POST /api/v1/areas":                       {summary: "create an area (operator): {\"site\",\"name\",\"supply_meter\",\"loss_low_percent\",\"loss_high_percent\"}"},
+	"GET /api/v1/areas/{id}":                   {summary: "one area, retired or not"},
+	"PATCH /api/v1/areas/{id}":                 {summary: "change an area (operator): the fields of POST /api/v1/areas that are given"},
+	"DELETE /api/v1/areas/{id}":                {summary: "retire an area (operator) once no meter in service is in it"},
+	"GET /api/v1/sites":                        {summary: "sites in service (retired=true adds retired ones)", query: []string{"retired"}},
+	"POST /api/v1/sites":                       {summary: "create a site (operator): {\"name\",\"time_zone\"} (IANA zone, default Asia/Shanghai)"},
+	"GET /api/v1/sites/{site}":                 {summary: "one site by name or id, retired or not"},
+	"PATCH /api/v1/sites/{site}":               {summary: "change a site (operator): {\"name\",\"time_zone\"}, either"},
+	"DELETE /api/v1/sites/{site}":              {summary: "retire a site (operator) once it has no collector or meter in service"},
+	"GET /api/v1/users":                        {summary: "users (admin; retired=true adds retired ones)", query: []string{"retired"}},
+	"POST /api/v1/users":                       {summary: "create a user (admin): {\"username\",\"password\",\"role\"}; role admin|operator|cashier|viewer; password at least 8 characters"},
+	"GET /api/v1/users/{username}":             {summary: "one user (admin)"},
+	"PATCH /api/v1/users/{username}":           {summary: "change a user's role or password (admin): {\"role\",\"password\"}; a new password ends the user's tokens"},
+	"DELETE /api/v1/users/{username}":          {summary: "retire a user (admin): their tokens end at once; the last admin stays"},
+	"POST /api/v1/import/{kind}":               {summary: "import CSV of kind sites|collectors|areas|meters|users (operator; users: admin) in one transaction: all rows or none, the bad line named, audited -> {\"kind\",\"created\"}"},
+	"GET /api/v1/export/{kind}":                {summary: "export the in-service rows of kind as CSV with a header row (admin: it carries secrets); imports into an empty station as it is"},
+	"GET /api/v1/events":                       {summary: "events, newest first", query: []string{"kind", "meter", "collector", "limit", "offset"}},
+	"GET /api/v1/success-rates":                {summary: "reading success rate of a day per site, area and collector", query: []string{"day"}},
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// openapi is the API's OpenAPI 3.1 document, built from documented.
 var openapi = func() []byte {
-	op := func(summary string, params ...string) map[string]any {
-		o := map[string]any{"summary": summary, "responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": map[string]any{"description": "error: {\"error\":{\"code\",\"message\"}}"}}}
+	paths := map[string]map[string]any{}
+	for pattern, d := range documented {
+		method, path, _ := strings.Cut(pattern, " ")
+		o := map[string]any{"summary": d.summary, "responses": map[string]any{
+			"200":     map[string]any{"description": "OK (201 for a creation)"},
+			"default": map[string]any{"description": "error: {\"error\":{\"code\",\"message\"}}, message in English / 中文"}}}
 		var ps []map[string]any
-		for _, p := range params {
-			in := "query"
-			if p == "address" || p == "id" {
-				in = "path"
-			}
-			ps = append(ps, map[string]any{"name": p, "in": in, "required": in == "path", "schema": map[string]string{"type": "string"}})
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			ps = append(ps, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
+		}
+		for _, q := range d.query {
+			ps = append(ps, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]string{"type": "string"}})
 		}
 		if ps != nil {
 			o["parameters"] = ps
 		}
-		return o
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		paths[path][strings.ToLower(method)] = o
 	}
 	doc := map[string]any{
 		"openapi":    "3.1.0",
 		"info":       map[string]any{"title": "amigo master station API / 主站接口", "version": "1"},
 		"components": map[string]any{"securitySchemes": map[string]any{"bearer": map[string]string{"type": "http", "scheme": "bearer"}}},
 		"security":   []map[string]any{{"bearer": []string{}}},
-		"paths": map[string]any{
-			"/api/v1/login":                        map[string]any{"post": op("log in: {\"username\",\"password\"} -> {\"token\"}")},
-			"/api/v1/meters":                       map[string]any{"get": op("list meters: {items, total}; each with address, status, relay, collector, area, last_reading", "site", "area", "collector", "status", "limit", "offset")},
-			"/api/v1/meters/import":                map[string]any{"post": op("import meters from CSV (address,site,area,collector,port,pn,phases,ct,pt,password,direct)")},
-			"/api/v1/meters/{address}":             map[string]any{"get": op("one meter", "address")},
-			"/api/v1/meters/{address}/readings":    map[string]any{"get": op("readings; energies in kWh as decimal strings", "address", "kind", "from", "to")},
-			"/api/v1/meters/{address}/consumption": map[string]any{"get": op("consumption per day or month (site zone), primary side (register advance × CT × PT), total, tariffs T1–T4 and reverse; gaps and reversals are null; at most 366 days or 120 months", "address", "interval", "from", "to")},
-			"/api/v1/meters/{address}/commands":    map[string]any{"post": op("{\"type\": disconnect|reconnect|read|time-sync} -> {id, status}", "address")},
-			"/api/v1/commands/{id}":                map[string]any{"get": op("a command: pending, sent, succeeded, failed (with reason), expired", "id")},
-			"/api/v1/collectors":                   map[string]any{"get": op("collectors with status", "site")},
-			"/api/v1/areas":                        map[string]any{"get": op("areas with the line loss of a day", "site", "day")},
-			"/api/v1/events":                       map[string]any{"get": op("events, newest first", "kind", "meter", "collector", "limit", "offset")},
-			"/api/v1/success-rates":                map[string]any{"get": op("reading success rate of a day per site, area and collector", "day")},
-		},
+		"paths":      paths,
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return b

@@ -39,6 +39,9 @@ type DLT645 struct {
 	Command     *Command `json:"command,omitempty"`
 	Time        string   `json:"time,omitempty"`
 	Seq         *int     `json:"seq,omitempty"`
+	Blocks      *int     `json:"blocks,omitempty"`        // a read request's block count N (load records)
+	From        string   `json:"from,omitempty"`          // a read request's start time mmhhDDMMYY (load records)
+	Undecoded   string   `json:"undecoded_hex,omitempty"` // request bytes after the DI this tool does not interpret
 	Raw         string   `json:"data_hex,omitempty"`
 	Note        string   `json:"note,omitempty"`
 }
@@ -130,6 +133,8 @@ func RenderDLT645(f *dlt645.Frame) *DLT645 {
 	case fn == dlt645.FuncReadFollow && !c.IsResponse() && len(f.Data) == 5:
 		s := int(f.Data[4])
 		out.Seq = &s
+	case fn == dlt645.FuncRead && !c.IsResponse() && len(f.Data) > 4:
+		readRequestExtra(out, f.Data[4:])
 	case fn == dlt645.FuncReadAddress && c.IsResponse():
 		out.Values = []Value{{Name: "communication address", NameZH: "通信地址", V: f.Address.String()}}
 	case fn == dlt645.FuncWriteAddress && !c.IsResponse() && len(f.Data) == 6:
@@ -182,6 +187,38 @@ func RenderDLT645(f *dlt645.Frame) *DLT645 {
 		}
 	}
 	return out
+}
+
+// readRequestExtra shows what a read request carries after its DI: a block
+// count N (1 byte, binary), then optionally the start time mmhhDDMMYY (5 bytes BCD),
+// as load-record reads do; anything else is shown as undecoded hex.
+func readRequestExtra(out *DLT645, b []byte) {
+	if len(b) == 1 || len(b) == 6 {
+		n := int(b[0]) // binary, as the NN of other DIs
+		out.Blocks = &n
+		if len(b) == 6 && bcdOK(b[1:6]) {
+			t := b[1:6] // mm hh DD MM YY, low byte first
+			out.From = fmt.Sprintf("20%02d-%02d-%02d %02d:%02d", bcd(t[4]), bcd(t[3]), bcd(t[2]), bcd(t[1]), bcd(t[0]))
+			return
+		}
+		if len(b) == 1 {
+			return
+		}
+		b = b[1:]
+	}
+	out.Undecoded = strings.ToUpper(hex.EncodeToString(b))
+	out.Note = fmt.Sprintf("%d bytes after the data identifier are not interpreted / 数据标识后有 %d 字节未解析", len(b), len(b))
+}
+
+func bcd(b byte) int { return int(b>>4)*10 + int(b&0x0F) }
+
+func bcdOK(b []byte) bool {
+	for _, c := range b {
+		if c>>4 > 9 || c&0x0F > 9 {
+			return false
+		}
+	}
+	return true
 }
 
 func renderValues(vals []dlt645.FieldValue) []Value {

@@ -11,24 +11,38 @@ import (
 
 // Q1376 is the JSON shape of a Q/GDW 1376.1 frame.
 type Q1376 struct {
-	Protocol string      `json:"protocol"`
-	Control  string      `json:"control"`
-	Dir      int         `json:"dir"`
-	PRM      int         `json:"prm"`
-	ACD      int         `json:"acd"`
-	FCB      int         `json:"fcb"`
-	FCV      int         `json:"fcv"`
-	Func     int         `json:"func"`
-	A1       string      `json:"a1"`
-	A2       int         `json:"a2"`
-	MSA      int         `json:"msa"`
-	Group    int         `json:"group"`
-	AFN      string      `json:"afn"`
-	Seq      Q1376Seq    `json:"seq"`
-	Units    []Q1376Unit `json:"units"`
-	PW       string      `json:"pw,omitempty"`
-	EC       []int       `json:"ec,omitempty"`
-	Tp       *Q1376Tp    `json:"tp,omitempty"`
+	Protocol string `json:"protocol"`
+	// The L field's protocol identifier (D1D0): 2 = Q/GDW 1376.1, 1 = the
+	// older Q/GDW 130-2005.
+	ProtocolID   int         `json:"protocol_id"`
+	ProtocolName string      `json:"protocol_name"`
+	Control      string      `json:"control"`
+	Dir          int         `json:"dir"`
+	PRM          int         `json:"prm"`
+	ACD          int         `json:"acd"`
+	FCB          int         `json:"fcb"`
+	FCV          int         `json:"fcv"`
+	Func         int         `json:"func"`
+	A1           string      `json:"a1"`
+	A2           int         `json:"a2"`
+	MSA          int         `json:"msa"`
+	Group        int         `json:"group"`
+	AFN          string      `json:"afn"`
+	Seq          Q1376Seq    `json:"seq"`
+	Units        []Q1376Unit `json:"units"`
+	PW           string      `json:"pw,omitempty"`
+	EC           []int       `json:"ec,omitempty"`
+	Tp           *Q1376Tp    `json:"tp,omitempty"`
+	// Bytes after the data the functions define, which this tool does not
+	// interpret, with a guess at what they are.
+	Undecoded *Q1376Undecoded `json:"undecoded,omitempty"`
+}
+
+// Q1376Undecoded is data left over after the known data units.
+type Q1376Undecoded struct {
+	Bytes  int    `json:"bytes"`
+	Hex    string `json:"hex"`
+	Likely string `json:"likely,omitempty"`
 }
 
 // Q1376Seq is the SEQ field.
@@ -87,7 +101,7 @@ func DecodeQ1376(b []byte) ([]any, error) {
 func RenderQ1376(f *q1376.Frame) *Q1376 {
 	c := f.Control
 	out := &Q1376{
-		Protocol: "q1376", Control: fmt.Sprintf("%02X", byte(c)), Dir: b2i(c.Dir()), PRM: b2i(c.PRM()),
+		Protocol: "q1376", ProtocolID: int(f.Protocol), ProtocolName: protocolName(f.Protocol), Control: fmt.Sprintf("%02X", byte(c)), Dir: b2i(c.Dir()), PRM: b2i(c.PRM()),
 		ACD: b2i(c.ACD()), FCB: b2i(c.FCB()), FCV: b2i(c.FCV()), Func: c.Func(),
 		A1: f.Address.A1String(), A2: int(f.Address.A2), MSA: int(f.Address.MSA), Group: b2i(f.Address.Group),
 		AFN: fmt.Sprintf("%02X", byte(f.AFN)),
@@ -103,6 +117,9 @@ func RenderQ1376(f *q1376.Frame) *Q1376 {
 		out.Tp = &Q1376Tp{PFC: int(f.Tp.PFC), Time: fmt.Sprintf("%02d %02d:%02d:%02d", f.Tp.Day, f.Tp.Hour, f.Tp.Minute, f.Tp.Second), Delay: int(f.Tp.Delay)}
 	}
 	items, err := f.Items()
+	if err == nil {
+		out.Undecoded = leftover(f, items)
+	}
 	for _, it := range items {
 		u := Q1376Unit{Pn: int(it.Pn), Fn: int(it.Fn)}
 		if info, ok := q1376.Info(f.AFN, c.Dir(), it.Fn); ok {
@@ -115,6 +132,46 @@ func RenderQ1376(f *q1376.Frame) *Q1376 {
 		out.Units = append(out.Units, Q1376Unit{Data: map[string]string{"error": err.Error()}})
 	}
 	return out
+}
+
+func protocolName(id uint8) string {
+	switch id {
+	case q1376.ProtocolID:
+		return "Q/GDW 1376.1"
+	case q1376.ProtocolID130:
+		return "Q/GDW 130-2005"
+	}
+	return "unknown / 未知"
+}
+
+// leftover returns the bytes of f's data units that no item covers (the
+// codec keeps bytes a vendor appends after the last unit with that unit), or
+// nil. 16 bytes at the end of a downlink frame are most likely a password PW
+// the AFN does not normally carry; 2 bytes, the short PW of Q/GDW 130.
+func leftover(f *q1376.Frame, items []q1376.Item) *Q1376Undecoded {
+	used := 0
+	for _, it := range items {
+		used += len(it.Data)
+	}
+	total := 0
+	for _, u := range f.Units {
+		total += len(u.Data)
+	}
+	if used >= total || len(f.Units) == 0 {
+		return nil
+	}
+	last := f.Units[len(f.Units)-1].Data
+	rest := last[len(last)-min(total-used, len(last)):]
+	u := &Q1376Undecoded{Bytes: len(rest), Hex: strings.ToUpper(hex.EncodeToString(rest))}
+	switch {
+	case !f.Control.Dir() && len(rest) == 16:
+		u.Likely = fmt.Sprintf("password PW (16 bytes), which AFN %02X requests do not normally carry / 16字节密码PW（该AFN通常不带）", byte(f.AFN))
+	case !f.Control.Dir() && len(rest) == 2:
+		u.Likely = "a 2-byte password PW (Q/GDW 130-2005 and some vendors) / 2字节密码PW"
+	default:
+		u.Likely = "bytes after the last data unit / 数据单元后的多余字节"
+	}
+	return u
 }
 
 type indicationJSON struct {

@@ -153,7 +153,23 @@ func OpenPty() (*Pty, error) {
 		t.Close()
 		return nil, err
 	}
-	return &Pty{Master: m, tty: t, TTYPath: t.Name()}, nil
+	// pty.Open calls Fd() on the master, which puts it in blocking mode: a
+	// Read then sits in the kernel and Close cannot end it, so a bus serving
+	// the pty never noticed its context end (amigo sim --pty ignored Ctrl-C
+	// and SIGTERM). A non-blocking copy is run by the runtime's poller,
+	// where Close wakes a pending Read.
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("serialline: pty: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		t.Close()
+		return nil, fmt.Errorf("serialline: pty: %w", err)
+	}
+	return &Pty{Master: os.NewFile(uintptr(fd), "/dev/ptmx"), tty: t, TTYPath: t.Name()}, nil
 }
 
 // Close closes both ends.

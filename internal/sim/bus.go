@@ -164,6 +164,7 @@ func (b *Bus) reindex() {
 
 // respond is one meter's processing of a request it is addressed by.
 func (m *Meter) respond(req *dlt645.Frame, now time.Time) (Reply, bool) {
+	m.syncSupply(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.faults.NoAnswer || m.faults.Outage {
@@ -187,10 +188,11 @@ func (m *Meter) respond(req *dlt645.Frame, now time.Time) (Reply, bool) {
 	return Reply{Frame: out, Delay: m.faults.Delay}, true
 }
 
-// FaultSpec names a fault for the command line: ADDRESS:KIND[:ARG], KIND one
-// of no-answer, late (ARG a duration), bad-checksum, wrong-address, stuck,
-// jump (ARG kWh), backwards (ARG kWh), drift (ARG a duration per day),
-// outage, no-freeze, cover-open.
+// ApplyFault switches on a fault named for the command line:
+// ADDRESS:KIND[:ARG], KIND one of no-answer, late (ARG a duration),
+// bad-checksum, wrong-address, stuck, theft (ARG the percent of energy that
+// bypasses the registers, default 50), jump (ARG kWh), backwards (ARG kWh),
+// drift (ARG a duration per day), outage, no-freeze, cover-open.
 func (b *Bus) ApplyFault(spec string) error {
 	var addr, kind, arg string
 	parts := strings.SplitN(spec, ":", 3)
@@ -231,6 +233,12 @@ func (m *Meter) ApplyFault(kind, arg string, now time.Time) error {
 		f.WrongAddress = true
 	case "stuck":
 		f.Stuck = true
+	case "theft":
+		var pct int
+		if _, err := fmt.Sscan(orDefault(arg, "50"), &pct); err != nil || pct < 0 || pct > 100 {
+			return fmt.Errorf("sim: fault theft:%s: want the percent of energy that bypasses the meter, 0..100 / 窃电比例应为 0..100", arg)
+		}
+		f.Theft = pct
 	case "outage":
 		f.Outage = true
 	case "no-freeze":
@@ -257,7 +265,7 @@ func (m *Meter) ApplyFault(kind, arg string, now time.Time) error {
 	case "none":
 		f = Faults{}
 	default:
-		return fmt.Errorf("sim: unknown fault %q (no-answer, late, bad-checksum, wrong-address, stuck, jump, backwards, drift, outage, no-freeze, cover-open, none)", kind)
+		return fmt.Errorf("sim: unknown fault %q (no-answer, late, bad-checksum, wrong-address, stuck, theft, jump, backwards, drift, outage, no-freeze, cover-open, none) / 未知故障", kind)
 	}
 	m.SetFaults(f, now)
 	return nil

@@ -27,6 +27,7 @@ type MeterState struct {
 
 // State returns the meter's state at true time now.
 func (m *Meter) State(now time.Time) MeterState {
+	m.syncSupply(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advance(now)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,17 @@ type Config struct {
 
 	Faults  []string // ADDRESS:KIND[:ARG]
 	Control string   // serve the HTTP control endpoint (ControlHandler) on this address
+
+	// Supply "ADDRESS:PERCENT" makes the meter at ADDRESS the supply
+	// (transformer) meter of every other meter on the bus, with PERCENT of
+	// its energy lost on the line (see Meter.MakeSupply); "" = none.
+	Supply string
+
+	// State is a file that keeps the meters' registers across runs: Start
+	// restores the meters from it when it exists, and writes it every
+	// SaveEvery (real time; default 30 s) and when the fleet stops.
+	State     string
+	SaveEvery time.Duration
 
 	Log *slog.Logger
 }
@@ -133,12 +146,41 @@ func NewFleet(c Config) (*Bus, error) {
 		}
 		bus.Add(NewMeter(MeterConfig{Address: a, Profile: p, Phases: phases, Seed: c.Seed, Auth: c.Auth, Location: c.Location}, now))
 	}
+	if c.Supply != "" {
+		if err := makeSupply(bus, c.Supply, now); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range c.Faults {
 		if err := bus.ApplyFault(f); err != nil {
 			return nil, err
 		}
 	}
 	return bus, nil
+}
+
+// makeSupply applies Config.Supply.
+func makeSupply(bus *Bus, spec string, now time.Time) error {
+	addr, pct, ok := strings.Cut(spec, ":")
+	var loss float64
+	if _, err := fmt.Sscan(pct, &loss); !ok || err != nil {
+		return fmt.Errorf("sim: supply %q: want ADDRESS:PERCENT like 000000000001:4 / 总表格式应为 地址:线损百分比", spec)
+	}
+	a, err := dlt645.ParseAddress(addr)
+	if err != nil {
+		return fmt.Errorf("sim: supply %q: %w", spec, err)
+	}
+	s, ok := bus.Meter(a)
+	if !ok {
+		return fmt.Errorf("sim: supply %q: no meter %s on this bus / 总线上没有该表", spec, a)
+	}
+	var customers []*Meter
+	for _, m := range bus.Meters() {
+		if m != s {
+			customers = append(customers, m)
+		}
+	}
+	return s.MakeSupply(customers, loss, now)
 }
 
 // MixedProfile returns the profile the i-th meter of a "mixed" fleet with
@@ -184,6 +226,16 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 	bus, err := NewFleet(c)
 	if err != nil {
 		return nil, err
+	}
+	if c.State != "" {
+		st, err := LoadState(c.State)
+		switch {
+		case err == nil:
+			n := bus.Restore(st)
+			c.Log.Info("sim: meters restored / 已恢复电表状态", "file", c.State, "meters", n, "saved_at", st.SavedAt)
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
 	}
 	f := &Fleet{Bus: bus, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(ctx)
@@ -258,10 +310,40 @@ func Start(ctx context.Context, c Config) (*Fleet, error) {
 			})
 		}
 	}
+	if c.State != "" {
+		every := c.SaveEvery
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					if err := bus.SaveState(c.State); err != nil {
+						c.Log.Warn("sim: saving the meters' state / 保存电表状态失败", "err", err)
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	started = true
 	go func() {
 		wg.Wait()
 		cancel()
+		if c.State != "" {
+			if err := bus.SaveState(c.State); err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}
 		close(errs)
 		var first error
 		for err := range errs {

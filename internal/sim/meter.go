@@ -36,6 +36,7 @@ type Faults struct {
 	Outage       bool          // no supply: no answer, no consumption
 	ClockDrift   time.Duration // its clock gains this much per day (negative: loses)
 	NoFreeze     bool          // it refuses its daily frozen data (error answer: no data)
+	Theft        int           // percent of the energy that bypasses the registers (0..100), as a tampered meter
 }
 
 type dayRec struct {
@@ -75,6 +76,31 @@ type Meter struct {
 
 	faults     Faults
 	pendingKWh float64 // a jump (positive) or backwards step (negative) to apply
+
+	// The energy that really flowed (µkWh), whatever the registers show
+	// (stuck, theft): what a supply meter upstream measures.
+	trueFwd, trueRev int64
+
+	// A supply (transformer) meter: the customers it measures and the
+	// share of its energy lost on the way, in basis points of its own
+	// energy; seenFwd/seenRev are the customers' true totals already
+	// counted.
+	feeds            []*Meter
+	lossBP           int64
+	seenFwd, seenRev int64
+	supply           *Meter // a customer's supply meter; set before serving, then read-only
+}
+
+// syncSupply brings a customer's supply meter (and through it the customer)
+// to now before the customer is used, so that the supply meter integrates
+// every customer's energy in time order and freezes at midnight exactly
+// what its customers consumed that day. Call it without holding m.mu.
+func (m *Meter) syncSupply(now time.Time) {
+	if s := m.supply; s != nil {
+		s.mu.Lock()
+		s.advance(now)
+		s.mu.Unlock()
+	}
 }
 
 // MeterConfig describes a meter to create.
@@ -157,6 +183,7 @@ func (m *Meter) Address() dlt645.Address { return m.addr }
 // SetFaults replaces the meter's faults from true time now on. Switching an
 // outage on counts a power-down event.
 func (m *Meter) SetFaults(f Faults, now time.Time) {
+	m.syncSupply(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advance(now)
@@ -205,6 +232,7 @@ func (m *Meter) RelayOpen() bool {
 
 // ForwardTotal returns the forward active total in kWh at true time now.
 func (m *Meter) ForwardTotal(now time.Time) dlt645.Decimal {
+	m.syncSupply(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advance(now)
@@ -214,6 +242,7 @@ func (m *Meter) ForwardTotal(now time.Time) dlt645.Decimal {
 // DailyFrozen returns the n-th last daily freeze (1 = the latest): its
 // instant and its forward total.
 func (m *Meter) DailyFrozen(now time.Time, n int) (time.Time, dlt645.Decimal, bool) {
+	m.syncSupply(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advance(now)
@@ -279,22 +308,10 @@ func (m *Meter) advance(now time.Time) {
 		if m.faults.ClockDrift != 0 {
 			m.clockOff += time.Duration(float64(m.faults.ClockDrift) * float64(dt) / float64(24*time.Hour))
 		}
-		kw := 0.0
-		if !m.relayOpen && !m.faults.Outage {
-			kw = m.powerAt(m.last)
-		}
-		m.kw = kw
-		if !m.faults.Stuck && kw != 0 {
-			e := int64(math.Abs(kw) * dt.Hours() * 1e6)
-			t := tariffAt(local.Hour())
-			if kw > 0 {
-				m.fwd[0] += e
-				m.fwd[t] += e
-				m.moneyMilliFen -= e * m.priceFen / 1000
-			} else {
-				m.rev[0] += e
-				m.rev[t] += e
-			}
+		if m.feeds != nil {
+			m.integrateFeeds(next, tariffAt(local.Hour()))
+		} else {
+			m.integrate(dt, tariffAt(local.Hour()))
 		}
 		m.last = next
 		after := m.clockAt(next)
@@ -305,6 +322,101 @@ func (m *Meter) advance(now time.Time) {
 			}
 		}
 	}
+}
+
+// integrate adds one step of dt of the meter's own load to its registers
+// (tariff t). m.mu must be held.
+func (m *Meter) integrate(dt time.Duration, t int) {
+	kw := 0.0
+	if !m.relayOpen && !m.faults.Outage {
+		kw = m.powerAt(m.last)
+	}
+	m.kw = kw
+	if kw == 0 {
+		return
+	}
+	e := int64(math.Abs(kw) * dt.Hours() * 1e6)
+	reg := e
+	if m.faults.Stuck {
+		reg = 0
+	} else if m.faults.Theft > 0 {
+		reg = e - e*int64(m.faults.Theft)/100
+	}
+	if kw > 0 {
+		m.trueFwd += e
+		m.fwd[0] += reg
+		m.fwd[t] += reg
+		m.moneyMilliFen -= reg * m.priceFen / 1000
+	} else {
+		m.trueRev += e
+		m.rev[0] += reg
+		m.rev[t] += reg
+	}
+}
+
+// integrateFeeds is integrate for a supply meter: it brings every customer
+// to next and adds what really flowed to them since the last step, grossed
+// up by the loss: supply = Σ customers / (1 − loss). Imports and exports are
+// counted separately, as the station's line loss compares forward energy.
+// m.mu must be held; it takes each customer's lock in turn (customers never
+// take a supply meter's lock, so the order is fixed).
+func (m *Meter) integrateFeeds(next time.Time, t int) {
+	var f, r int64
+	for _, c := range m.feeds {
+		c.mu.Lock()
+		c.advance(next)
+		f += c.trueFwd
+		r += c.trueRev
+		c.mu.Unlock()
+	}
+	df, dr := f-m.seenFwd, r-m.seenRev
+	m.seenFwd, m.seenRev = f, r
+	gross := func(e int64) int64 { return e * 10000 / (10000 - m.lossBP) }
+	ef, er := gross(df), gross(dr)
+	m.kw = float64(ef-er) / 1e6 / max(next.Sub(m.last).Hours(), 1e-9)
+	if m.faults.Outage || m.relayOpen {
+		return
+	}
+	m.trueFwd += ef
+	m.trueRev += er
+	if m.faults.Stuck {
+		return
+	}
+	m.fwd[0] += ef
+	m.fwd[t] += ef
+	m.rev[0] += er
+	m.rev[t] += er
+}
+
+// MakeSupply turns m into the supply (transformer) meter of customers: from
+// true time now on its registers grow by what really flows to them (stolen
+// or unregistered energy included) plus lossPercent of its own energy lost
+// on the line, so an area's daily line loss is lossPercent while every
+// customer meter registers correctly. lossPercent must be in [0, 50).
+func (m *Meter) MakeSupply(customers []*Meter, lossPercent float64, now time.Time) error {
+	if lossPercent < 0 || lossPercent >= 50 {
+		return fmt.Errorf("sim: supply loss %g%%: want 0 to 50 / 线损率应在 0 到 50 之间", lossPercent)
+	}
+	for _, c := range customers {
+		if c == m {
+			return fmt.Errorf("sim: supply meter %s cannot measure itself / 总表不能计量自身", m.addr)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.advance(now)
+	m.feeds = customers
+	m.lossBP = int64(math.Round(lossPercent * 100))
+	m.seenFwd, m.seenRev = 0, 0
+	for _, c := range customers {
+		c.mu.Lock()
+		c.supply = m
+		c.advance(now)
+		m.seenFwd += c.trueFwd
+		m.seenRev += c.trueRev
+		c.mu.Unlock()
+	}
+	return nil
 }
 
 func (m *Meter) record(at time.Time) dayRec {

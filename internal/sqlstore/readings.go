@@ -19,7 +19,7 @@ func readingArgs(r amigo.Reading) []any {
 		r.PowerW, r.VoltageDV, r.Quality, r.EditedBy, r.EditReason, r.Flags, r.Source, unix(r.ReceivedAt)}
 }
 
-func scanReading(row interface{ Scan(...any) error }) (amigo.Reading, error) {
+func scanReading(row scanner) (amigo.Reading, error) {
 	var r amigo.Reading
 	var t, recv int64
 	var hf, hr int
@@ -54,11 +54,11 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 			return res, amigo.Errorf(amigo.EINVALID, "write readings", "a reading needs a meter, a time and a kind / 读数缺少电表、时间或类型")
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, commit, rollback, err := s.begin(ctx)
 	if err != nil {
 		return res, internal("write readings", err)
 	}
-	defer tx.Rollback()
+	defer rollback()
 	if s.d.BeforeReadings != nil {
 		if err := s.d.BeforeReadings(ctx, tx, rs); err != nil {
 			return res, internal("write readings", err)
@@ -100,7 +100,7 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 	if err := appendEvents(ctx, tx, s, conflicts...); err != nil {
 		return res, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(); err != nil {
 		return res, internal("write readings", err)
 	}
 	return res, nil
@@ -171,6 +171,8 @@ func (s *DB) insertReadings(ctx context.Context, tx *sql.Tx, rs []amigo.Reading)
 	return inserted, nil
 }
 
+// ListReadings returns a meter's readings in [from, to), of a kind ("" for
+// every kind), in time order.
 func (s *DB) ListReadings(ctx context.Context, meterID int64, kind string, from, to time.Time) ([]amigo.Reading, error) {
 	q := `SELECT ` + readingCols + ` FROM readings WHERE meter_id = ? AND t >= ? AND t < ?`
 	args := []any{meterID, unix(from), unix(to)}
@@ -178,7 +180,7 @@ func (s *DB) ListReadings(ctx context.Context, meterID int64, kind string, from,
 		q += ` AND kind = ?`
 		args = append(args, kind)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(q+` ORDER BY t, kind`), args...)
+	rows, err := s.x.QueryContext(ctx, s.q(q+` ORDER BY t, kind`), args...)
 	if err != nil {
 		return nil, internal("list readings", err)
 	}
@@ -194,14 +196,17 @@ func (s *DB) ListReadings(ctx context.Context, meterID int64, kind string, from,
 	return out, internal("list readings", rows.Err())
 }
 
+// LastReading returns a meter's latest reading of a kind (ENOTFOUND).
 func (s *DB) LastReading(ctx context.Context, meterID int64, kind string) (amigo.Reading, error) {
-	r, err := scanReading(s.db.QueryRowContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`), meterID, kind))
+	r, err := scanReading(s.x.QueryRowContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`), meterID, kind))
 	if err != nil {
 		return r, notFound("last reading", "reading", err)
 	}
 	return r, nil
 }
 
+// ReadingTimes returns the instants stored per meter of a kind in [from,
+// to).
 func (s *DB) ReadingTimes(ctx context.Context, meterIDs []int64, kind string, from, to time.Time) (map[int64][]time.Time, error) {
 	out := map[int64][]time.Time{}
 	for start := 0; start < len(meterIDs); start += 500 {
@@ -211,7 +216,7 @@ func (s *DB) ReadingTimes(ctx context.Context, meterIDs []int64, kind string, fr
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT meter_id, t FROM readings WHERE kind = ? AND t >= ? AND t < ? AND meter_id IN (`+marks+`) ORDER BY t`), args...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t FROM readings WHERE kind = ? AND t >= ? AND t < ? AND meter_id IN (`+marks+`) ORDER BY t`), args...)
 		if err != nil {
 			return nil, internal("reading times", err)
 		}
@@ -229,191 +234,4 @@ func (s *DB) ReadingTimes(ctx context.Context, meterIDs []int64, kind string, fr
 		}
 	}
 	return out, nil
-}
-
-// Events.
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func appendEvents(ctx context.Context, x execer, s *DB, es ...amigo.Event) error {
-	for _, e := range es {
-		if e.Severity == "" {
-			e.Severity = "info"
-		}
-		if _, err := x.ExecContext(ctx, s.q(`INSERT INTO events (t, kind, severity, site_id, area_id, collector_id, meter_id, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			unix(e.Time), e.Kind, e.Severity, e.SiteID, e.AreaID, e.CollectorID, e.MeterID, e.Message, e.Detail); err != nil {
-			return internal("append events", err)
-		}
-	}
-	return nil
-}
-
-func (s *DB) AppendEvents(ctx context.Context, es ...amigo.Event) error {
-	return appendEvents(ctx, s.db, s, es...)
-}
-
-func (s *DB) ListEvents(ctx context.Context, f amigo.EventFilter) ([]amigo.Event, int, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	if f.Kind != "" {
-		where = append(where, "kind = ?")
-		args = append(args, f.Kind)
-	}
-	if f.MeterID != 0 {
-		where = append(where, "meter_id = ?")
-		args = append(args, f.MeterID)
-	}
-	if f.CollectorID != 0 {
-		where = append(where, "collector_id = ?")
-		args = append(args, f.CollectorID)
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "t >= ?")
-		args = append(args, unix(f.Since))
-	}
-	w := strings.Join(where, " AND ")
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE `+w), args...).Scan(&total); err != nil {
-		return nil, 0, internal("list events", err)
-	}
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, t, kind, severity, site_id, area_id, collector_id, meter_id, message, detail FROM events WHERE `+w+` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, internal("list events", err)
-	}
-	defer rows.Close()
-	var out []amigo.Event
-	for rows.Next() {
-		var e amigo.Event
-		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Kind, &e.Severity, &e.SiteID, &e.AreaID, &e.CollectorID, &e.MeterID, &e.Message, &e.Detail); err != nil {
-			return nil, 0, internal("list events", err)
-		}
-		e.Time = fromUnix(t)
-		out = append(out, e)
-	}
-	return out, total, internal("list events", rows.Err())
-}
-
-// Commands.
-
-const commandCols = `id, meter_id, type, status, reason, result, requested_by, created_at, expires_at, attempts, next_attempt_at, updated_at`
-
-func scanCommand(row interface{ Scan(...any) error }) (amigo.Command, error) {
-	var c amigo.Command
-	var cr, ex, na, up int64
-	err := row.Scan(&c.ID, &c.MeterID, &c.Type, &c.Status, &c.Reason, &c.Result, &c.RequestedBy, &cr, &ex, &c.Attempts, &na, &up)
-	c.CreatedAt, c.ExpiresAt, c.NextAttemptAt, c.UpdatedAt = fromUnix(cr), fromUnix(ex), fromUnix(na), fromUnix(up)
-	return c, err
-}
-
-func (s *DB) CreateCommand(ctx context.Context, c *amigo.Command) error {
-	switch c.Type {
-	case amigo.CmdDisconnect, amigo.CmdReconnect, amigo.CmdRead, amigo.CmdTimeSync:
-	default:
-		return amigo.Errorf(amigo.EINVALID, "create command", "unknown command type %q (disconnect, reconnect, read, time-sync) / 未知命令类型", c.Type)
-	}
-	if c.Status == "" {
-		c.Status = amigo.CmdPending
-	}
-	id, err := s.insert(ctx, "create command", `INSERT INTO commands (meter_id, type, status, reason, result, requested_by, created_at, expires_at, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.MeterID, c.Type, c.Status, c.Reason, c.Result, c.RequestedBy, unix(c.CreatedAt), unix(c.ExpiresAt), c.Attempts, unix(c.NextAttemptAt), unix(c.UpdatedAt))
-	c.ID = id
-	return err
-}
-
-func (s *DB) GetCommand(ctx context.Context, id int64) (amigo.Command, error) {
-	c, err := scanCommand(s.db.QueryRowContext(ctx, s.q(`SELECT `+commandCols+` FROM commands WHERE id = ?`), id))
-	if err != nil {
-		return c, notFound("get command", "command", err)
-	}
-	return c, nil
-}
-
-func (s *DB) UpdateCommand(ctx context.Context, c amigo.Command) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE commands SET status = ?, reason = ?, result = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`),
-		c.Status, c.Reason, c.Result, c.Attempts, unix(c.NextAttemptAt), unix(c.UpdatedAt), c.ID)
-	return internal("update command", err)
-}
-
-func (s *DB) DueCommands(ctx context.Context, now time.Time, limit int) ([]amigo.Command, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+commandCols+` FROM commands WHERE status IN ('pending', 'sent') AND next_attempt_at <= ? ORDER BY id LIMIT ?`), unix(now), limit)
-	if err != nil {
-		return nil, internal("due commands", err)
-	}
-	defer rows.Close()
-	var out []amigo.Command
-	for rows.Next() {
-		c, err := scanCommand(rows)
-		if err != nil {
-			return nil, internal("due commands", err)
-		}
-		out = append(out, c)
-	}
-	return out, internal("due commands", rows.Err())
-}
-
-// Users, customers, audit.
-
-func (s *DB) CreateUser(ctx context.Context, u *amigo.User) error {
-	if u.Username == "" || u.PasswordHash == "" {
-		return amigo.Errorf(amigo.EINVALID, "create user", "a user needs a name and a password / 用户需要用户名和密码")
-	}
-	id, err := s.insert(ctx, "create user", `INSERT INTO users (username, password_hash, role, customer_id) VALUES (?, ?, ?, ?)`, u.Username, u.PasswordHash, u.Role, u.CustomerID)
-	u.ID = id
-	return err
-}
-
-func (s *DB) FindUserByUsername(ctx context.Context, username string) (amigo.User, error) {
-	var u amigo.User
-	var retired int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, username, password_hash, role, customer_id, retired_at, token_gen FROM users WHERE username = ?`), username).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.CustomerID, &retired, &u.TokenGen)
-	if err != nil {
-		return u, notFound("find user", "user", err)
-	}
-	u.RetiredAt = fromUnix(retired)
-	return u, nil
-}
-
-func (s *DB) CreateCustomer(ctx context.Context, c *amigo.Customer) error {
-	id, err := s.insert(ctx, "create customer", `INSERT INTO customers (name, phone) VALUES (?, ?)`, c.Name, c.Phone)
-	c.ID = id
-	return err
-}
-
-func (s *DB) CreateAccount(ctx context.Context, a *amigo.Account) error {
-	id, err := s.insert(ctx, "create account", `INSERT INTO accounts (customer_id, prepaid, balance_fen) VALUES (?, ?, ?)`, a.CustomerID, b2i(a.Prepaid), int64(a.BalanceFen))
-	a.ID = id
-	return err
-}
-
-func (s *DB) AppendAudit(ctx context.Context, e amigo.AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO audit (t, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)`), unix(e.Time), e.Actor, e.Action, e.Object, e.Detail)
-	return internal("append audit", err)
-}
-
-func (s *DB) ListAudit(ctx context.Context, limit int) ([]amigo.AuditEntry, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, t, actor, action, object, detail FROM audit ORDER BY id DESC LIMIT ?`), limit)
-	if err != nil {
-		return nil, internal("list audit", err)
-	}
-	defer rows.Close()
-	var out []amigo.AuditEntry
-	for rows.Next() {
-		var e amigo.AuditEntry
-		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
-			return nil, internal("list audit", err)
-		}
-		e.Time = fromUnix(t)
-		out = append(out, e)
-	}
-	return out, internal("list audit", rows.Err())
 }

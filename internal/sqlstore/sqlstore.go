@@ -29,20 +29,81 @@ type Dialect struct {
 	BeforeReadings func(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error
 }
 
-// DB is the shared store.
+// querier is what *sql.DB and *sql.Tx share: every query goes through it,
+// so that the same methods work inside a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is the shared store. Inside WithTx a DB is bound to the transaction
+// (tx set, x the transaction); otherwise x is the database.
 type DB struct {
 	db *sql.DB
+	x  querier
+	tx *sql.Tx
 	d  Dialect
 }
 
 // New wraps an open, migrated database.
-func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, d: d} }
+func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, x: db, d: d} }
 
 // SQL returns the underlying database.
 func (s *DB) SQL() *sql.DB { return s.db }
 
-// Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+// Close closes the database; inside a transaction it does nothing.
+func (s *DB) Close() error {
+	if s.tx != nil {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// WithTx runs fn in one transaction, committed when fn returns nil and
+// rolled back when it returns an error, panics or ctx ends first (the
+// driver rolls back a transaction whose context is cancelled). Called on a
+// DB already in a transaction, fn joins it.
+func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err error) {
+	if s.tx != nil {
+		return fn(s)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return internal("begin transaction", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(&DB{db: s.db, x: tx, tx: tx, d: s.d}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return &amigo.Error{Kind: amigo.EUNAVAILABLE, Op: "commit", Message: "cancelled before the commit: nothing was kept / 提交前已取消，未保存任何数据", Err: err}
+	}
+	done = true
+	if err := tx.Commit(); err != nil {
+		return internal("commit", err)
+	}
+	return nil
+}
+
+// begin starts a transaction for one method, or joins the caller's: commit
+// commits only a transaction begin started; rollback is always safe to
+// defer.
+func (s *DB) begin(ctx context.Context) (tx *sql.Tx, commit func() error, rollback func(), err error) {
+	if s.tx != nil {
+		return s.tx, func() error { return nil }, func() {}, nil
+	}
+	tx, err = s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return tx, tx.Commit, func() { tx.Rollback() }, nil
+}
 
 // q rewrites ? placeholders for the dialect.
 func (s *DB) q(query string) string {
@@ -95,102 +156,10 @@ func internal(op string, err error) error {
 
 func (s *DB) insert(ctx context.Context, op, query string, args ...any) (int64, error) {
 	var id int64
-	if err := s.db.QueryRowContext(ctx, s.q(query+" RETURNING id"), args...).Scan(&id); err != nil {
+	if err := s.x.QueryRowContext(ctx, s.q(query+" RETURNING id"), args...).Scan(&id); err != nil {
 		return 0, internal(op, err)
 	}
 	return id, nil
-}
-
-// Sites and areas.
-
-func (s *DB) CreateSite(ctx context.Context, x *amigo.Site) error {
-	if strings.TrimSpace(x.Name) == "" {
-		return amigo.Errorf(amigo.EINVALID, "create site", "a site needs a name / 站点需要名称")
-	}
-	if x.TimeZone == "" {
-		x.TimeZone = amigo.DefaultTimeZone
-	}
-	if _, err := time.LoadLocation(x.TimeZone); err != nil {
-		return amigo.Errorf(amigo.EINVALID, "create site", "unknown time zone %q / 未知时区", x.TimeZone)
-	}
-	id, err := s.insert(ctx, "create site", `INSERT INTO sites (name, time_zone) VALUES (?, ?)`, x.Name, x.TimeZone)
-	x.ID = id
-	return err
-}
-
-func (s *DB) GetSite(ctx context.Context, id int64) (amigo.Site, error) {
-	var x amigo.Site
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, name, time_zone FROM sites WHERE id = ?`), id).Scan(&x.ID, &x.Name, &x.TimeZone)
-	if err != nil {
-		return x, notFound("get site", "site", err)
-	}
-	return x, nil
-}
-
-func (s *DB) ListSites(ctx context.Context) ([]amigo.Site, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, time_zone FROM sites ORDER BY id`)
-	if err != nil {
-		return nil, internal("list sites", err)
-	}
-	defer rows.Close()
-	var out []amigo.Site
-	for rows.Next() {
-		var x amigo.Site
-		if err := rows.Scan(&x.ID, &x.Name, &x.TimeZone); err != nil {
-			return nil, internal("list sites", err)
-		}
-		out = append(out, x)
-	}
-	return out, internal("list sites", rows.Err())
-}
-
-func (s *DB) CreateArea(ctx context.Context, a *amigo.Area) error {
-	if a.Name == "" || a.SiteID == 0 {
-		return amigo.Errorf(amigo.EINVALID, "create area", "an area needs a name and a site / 台区需要名称和站点")
-	}
-	if a.LossLow == 0 && a.LossHigh == 0 {
-		a.LossLow, a.LossHigh = -1, 10
-	}
-	id, err := s.insert(ctx, "create area", `INSERT INTO areas (site_id, name, supply_meter_id, loss_low, loss_high) VALUES (?, ?, ?, ?, ?)`,
-		a.SiteID, a.Name, a.SupplyMeterID, a.LossLow, a.LossHigh)
-	a.ID = id
-	return err
-}
-
-func (s *DB) ListAreas(ctx context.Context, siteID int64) ([]amigo.Area, error) {
-	q := `SELECT id, site_id, name, supply_meter_id, loss_low, loss_high FROM areas`
-	var args []any
-	if siteID != 0 {
-		q += ` WHERE site_id = ?`
-		args = append(args, siteID)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(q+` ORDER BY id`), args...)
-	if err != nil {
-		return nil, internal("list areas", err)
-	}
-	defer rows.Close()
-	var out []amigo.Area
-	for rows.Next() {
-		var a amigo.Area
-		if err := rows.Scan(&a.ID, &a.SiteID, &a.Name, &a.SupplyMeterID, &a.LossLow, &a.LossHigh); err != nil {
-			return nil, internal("list areas", err)
-		}
-		out = append(out, a)
-	}
-	return out, internal("list areas", rows.Err())
-}
-
-// Collectors.
-
-const collectorCols = `id, site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at`
-
-func scanCollector(row interface{ Scan(...any) error }) (amigo.Collector, error) {
-	var c amigo.Collector
-	var since, seen, retired int64
-	var plain int
-	err := row.Scan(&c.ID, &c.SiteID, &c.Name, &c.Address, &plain, &c.Status, &since, &c.Reason, &seen, &c.RegSecret, &retired)
-	c.PlainTCP, c.Since, c.LastSeen, c.RetiredAt = plain != 0, fromUnix(since), fromUnix(seen), fromUnix(retired)
-	return c, err
 }
 
 func b2i(b bool) int {
@@ -200,201 +169,59 @@ func b2i(b bool) int {
 	return 0
 }
 
-func (s *DB) CreateCollector(ctx context.Context, c *amigo.Collector) error {
-	if c.Address == "" || c.SiteID == 0 {
-		return amigo.Errorf(amigo.EINVALID, "create collector", "a collector needs a terminal address A1-A2 and a site / 采集器需要终端地址和站点")
-	}
-	if c.Status == "" {
-		c.Status = amigo.StatusUnknown
-	}
-	id, err := s.insert(ctx, "create collector", `INSERT INTO collectors (site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.SiteID, c.Name, c.Address, b2i(c.PlainTCP), c.Status, unix(c.Since), c.Reason, unix(c.LastSeen), c.RegSecret, unix(c.RetiredAt))
-	c.ID = id
-	return err
-}
+// scanner is a row or rows.
+type scanner interface{ Scan(...any) error }
 
-func (s *DB) FindCollectorByAddress(ctx context.Context, address string) (amigo.Collector, error) {
-	c, err := scanCollector(s.db.QueryRowContext(ctx, s.q(`SELECT `+collectorCols+` FROM collectors WHERE address = ?`), address))
+// exec runs an UPDATE meant for one row and returns ENOTFOUND when it
+// touched none.
+func (s *DB) exec1(ctx context.Context, op, what, query string, args ...any) error {
+	res, err := s.x.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
-		return c, notFound("find collector", "collector "+address, err)
+		return internal(op, err)
 	}
-	return c, nil
-}
-
-func (s *DB) GetCollector(ctx context.Context, id int64) (amigo.Collector, error) {
-	c, err := scanCollector(s.db.QueryRowContext(ctx, s.q(`SELECT `+collectorCols+` FROM collectors WHERE id = ?`), id))
+	n, err := res.RowsAffected()
 	if err != nil {
-		return c, notFound("get collector", "collector", err)
+		return internal(op, err)
 	}
-	return c, nil
-}
-
-func (s *DB) ListCollectors(ctx context.Context, siteID int64) ([]amigo.Collector, error) {
-	q := `SELECT ` + collectorCols + ` FROM collectors`
-	var args []any
-	if siteID != 0 {
-		q += ` WHERE site_id = ?`
-		args = append(args, siteID)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(q+` ORDER BY id`), args...)
-	if err != nil {
-		return nil, internal("list collectors", err)
-	}
-	defer rows.Close()
-	var out []amigo.Collector
-	for rows.Next() {
-		c, err := scanCollector(rows)
-		if err != nil {
-			return nil, internal("list collectors", err)
-		}
-		out = append(out, c)
-	}
-	return out, internal("list collectors", rows.Err())
-}
-
-// SetCollectorStatus records a status; since changes only when the status
-// does, last_seen always.
-func (s *DB) SetCollectorStatus(ctx context.Context, id int64, status, reason string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE collectors SET since = CASE WHEN status = ? THEN since ELSE ? END, status = ?, reason = ?, last_seen = CASE WHEN ? = 'online' THEN ? ELSE last_seen END WHERE id = ?`),
-		status, unix(at), status, reason, status, unix(at), id)
-	return internal("set collector status", err)
-}
-
-// Meters.
-
-const meterCols = `id, site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay, imei, reg_secret`
-
-func scanMeter(row interface{ Scan(...any) error }) (amigo.Meter, error) {
-	var m amigo.Meter
-	var direct int
-	var inst, rem, since int64
-	err := row.Scan(&m.ID, &m.SiteID, &m.Address, &m.Protocol, &m.Phases, &m.CTRatio, &m.PTRatio, &m.AreaID, &m.CollectorID, &m.Port, &m.Pn,
-		&direct, &m.Password, &m.Operator, &m.RatedAmps, &m.AccountID, &inst, &rem, &m.Status, &since, &m.Reason, &m.Relay, &m.IMEI, &m.RegSecret)
-	m.Direct, m.InstalledAt, m.RemovedAt, m.Since = direct != 0, fromUnix(inst), fromUnix(rem), fromUnix(since)
-	return m, err
-}
-
-func validMeter(m *amigo.Meter) error {
-	if len(m.Address) != 12 || strings.Trim(m.Address, "0123456789") != "" {
-		return amigo.Errorf(amigo.EINVALID, "meter", "meter address %q: want 12 digits / 表地址应为12位数字", m.Address)
-	}
-	if m.SiteID == 0 {
-		return amigo.Errorf(amigo.EINVALID, "meter", "meter %s has no site / 电表未指定站点", m.Address)
-	}
-	if !m.Direct && m.CollectorID == 0 {
-		return amigo.Errorf(amigo.EINVALID, "meter", "meter %s: a meter is behind a collector or direct (GPRS) / 电表需指定采集器或直连", m.Address)
-	}
-	if m.Protocol == "" {
-		m.Protocol = "dlt645-2007"
-	}
-	if m.Phases == 0 {
-		m.Phases = 1
-	}
-	if m.CTRatio == 0 {
-		m.CTRatio = 1
-	}
-	if m.PTRatio == 0 {
-		m.PTRatio = 1
-	}
-	if m.RatedAmps == 0 {
-		m.RatedAmps = 60
-	}
-	if m.Status == "" {
-		m.Status = amigo.StatusUnknown
-	}
-	if m.Relay == "" {
-		m.Relay = amigo.RelayUnknown
-	}
-	if m.Password == "" {
-		m.Password = "02000000"
-	}
-	if m.Operator == "" {
-		m.Operator = "00000000"
+	if n == 0 {
+		return amigo.Errorf(amigo.ENOTFOUND, op, "%s not found / 未找到", what)
 	}
 	return nil
 }
 
-func (s *DB) CreateMeter(ctx context.Context, m *amigo.Meter) error {
-	if err := validMeter(m); err != nil {
-		return err
+// retire sets table's retired_at (column col) for the row id still in
+// service: ENOTFOUND when there is no such row, ECONFLICT when it is retired
+// already.
+func (s *DB) retire(ctx context.Context, op, what, table, col string, id int64, at time.Time, extra string) error {
+	if at.IsZero() {
+		return amigo.Errorf(amigo.EINVALID, op, "a retirement needs a time / 注销需要时间")
 	}
-	id, err := s.insert(ctx, "create meter", `INSERT INTO meters (site_id, address, protocol, phases, ct_ratio, pt_ratio, area_id, collector_id, port, pn, direct, password, operator, rated_amps, account_id, installed_at, removed_at, status, since, reason, relay, imei, reg_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.SiteID, m.Address, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.Status, unix(m.Since), m.Reason, m.Relay, m.IMEI, m.RegSecret)
-	m.ID = id
-	return err
-}
-
-func (s *DB) UpdateMeter(ctx context.Context, m *amigo.Meter) error {
-	if err := validMeter(m); err != nil {
-		return err
-	}
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE meters SET site_id = ?, protocol = ?, phases = ?, ct_ratio = ?, pt_ratio = ?, area_id = ?, collector_id = ?, port = ?, pn = ?, direct = ?, password = ?, operator = ?, rated_amps = ?, account_id = ?, installed_at = ?, removed_at = ?, imei = ?, reg_secret = ? WHERE id = ?`),
-		m.SiteID, m.Protocol, m.Phases, m.CTRatio, m.PTRatio, m.AreaID, m.CollectorID, m.Port, m.Pn, b2i(m.Direct), m.Password, m.Operator, m.RatedAmps, m.AccountID, unix(m.InstalledAt), unix(m.RemovedAt), m.IMEI, m.RegSecret, m.ID)
-	return internal("update meter", err)
-}
-
-func (s *DB) FindMeterByAddress(ctx context.Context, address string) (amigo.Meter, error) {
-	m, err := scanMeter(s.db.QueryRowContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE address = ? ORDER BY removed_at = 0 DESC, id DESC LIMIT 1`), address))
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE `+table+` SET `+col+` = ?`+extra+` WHERE id = ? AND `+col+` = 0`), unix(at), id)
 	if err != nil {
-		return m, notFound("find meter", "meter "+address, err)
+		return internal(op, err)
 	}
-	return m, nil
+	if n, err := res.RowsAffected(); err != nil {
+		return internal(op, err)
+	} else if n == 1 {
+		return nil
+	}
+	var one int
+	if err := s.x.QueryRowContext(ctx, s.q(`SELECT 1 FROM `+table+` WHERE id = ?`), id).Scan(&one); err != nil {
+		return notFound(op, what, err)
+	}
+	return amigo.Errorf(amigo.ECONFLICT, op, "%s is retired already / %s已注销", what, what)
 }
 
-func (s *DB) GetMeter(ctx context.Context, id int64) (amigo.Meter, error) {
-	m, err := scanMeter(s.db.QueryRowContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE id = ?`), id))
-	if err != nil {
-		return m, notFound("get meter", "meter", err)
-	}
-	return m, nil
-}
-
-func (s *DB) ListMeters(ctx context.Context, f amigo.MeterFilter) ([]amigo.Meter, int, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	for _, c := range []struct {
-		col string
-		v   int64
-	}{{"site_id", f.SiteID}, {"area_id", f.AreaID}, {"collector_id", f.CollectorID}} {
-		if c.v != 0 {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.v)
-		}
-	}
-	if f.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, f.Status)
-	}
-	w := strings.Join(where, " AND ")
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM meters WHERE `+w), args...).Scan(&total); err != nil {
-		return nil, 0, internal("list meters", err)
-	}
-	if f.Limit <= 0 || f.Limit > 10000 {
-		f.Limit = 10000
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE `+w+` ORDER BY id LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, internal("list meters", err)
-	}
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, op string, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []amigo.Meter
+	out := []T{}
 	for rows.Next() {
-		m, err := scanMeter(rows)
+		x, err := scan(rows)
 		if err != nil {
-			return nil, 0, internal("list meters", err)
+			return nil, internal(op, err)
 		}
-		out = append(out, m)
+		out = append(out, x)
 	}
-	return out, total, internal("list meters", rows.Err())
-}
-
-func (s *DB) SetMeterStatus(ctx context.Context, id int64, status, reason string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE meters SET since = CASE WHEN status = ? THEN since ELSE ? END, status = ?, reason = ? WHERE id = ?`), status, unix(at), status, reason, id)
-	return internal("set meter status", err)
-}
-
-func (s *DB) SetMeterRelay(ctx context.Context, id int64, relay string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE meters SET relay = ? WHERE id = ?`), relay, id)
-	return internal("set meter relay", err)
+	return out, internal(op, rows.Err())
 }

@@ -151,11 +151,10 @@ func session(ctx context.Context, cfg Config, addr string, h Handler) error {
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		if !sc.Scan() {
-			err := sc.Err()
-			if err == nil {
-				err = io.EOF
+			if err := sc.Err(); err != nil {
+				return fmt.Errorf("login: no answer from the station / 主站未应答登录: %w", err)
 			}
-			return fmt.Errorf("login: no answer from the station / 主站未应答登录: %w", err)
+			return errors.New("login refused: the station closed the connection without confirming (its log and events say why: not in the archive, wrong certificate, plain TCP not allowed) / 登录被拒绝：主站未确认即断开（原因见主站日志和事件）")
 		}
 		f, err := q1376.Parse(sc.Bytes())
 		if err != nil {

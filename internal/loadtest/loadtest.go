@@ -1,0 +1,199 @@
+// Package loadtest is the engine of `amigo bench`: it plays many virtual
+// Q/GDW 1376.1 collectors over TLS 1.3 (each with its own certificate) and
+// direct GPRS meters against a station it treats as a black box over the
+// network, and measures the connection storm, the nightly frozen
+// collection, real-time ingest, commands through the API and the reconnect
+// storm after a restart. Readings count as committed when the station
+// confirms them (AFN 00 F1), which it does only after its commit.
+//
+// The station itself is started, stopped and told the virtual time by the
+// caller (cmd/amigo), through the Station interface.
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/sim"
+	"github.com/amigo-metering/amigo/q1376"
+)
+
+// Addrs are a running station's listeners.
+type Addrs struct {
+	API  string // http://host:port
+	TLS  string // collectors, 1376.1 over TLS 1.3
+	GPRS string // direct GPRS meters
+}
+
+// ErrNoClock is returned by Station.SetClock for a station whose clock the
+// bench does not drive (an external station on the real clock).
+var ErrNoClock = errors.New("loadtest: the station's clock is not driven by the bench")
+
+// ErrKilled is wrapped by Station.Stop when the station did not end in
+// time after it was asked to and was killed.
+var ErrKilled = errors.New("killed")
+
+// Station is the station under test, seen from outside.
+type Station interface {
+	// Start starts it (again, on the same store and addresses) on clock
+	// segment seg and returns once it listens.
+	Start(ctx context.Context, seg Segment) (Addrs, error)
+	// SetClock moves its virtual clock onto seg.
+	SetClock(seg Segment) error
+	// Stop asks it to end and waits; when ctx ends first it kills it and
+	// returns an error wrapping ErrKilled.
+	Stop(ctx context.Context) error
+	// Proc reports its running process, if it is a local one.
+	Proc() (ProcStats, bool)
+	// CPU is the CPU time of all its processes so far, ended ones included.
+	CPU() time.Duration
+}
+
+// Config is one bench run.
+type Config struct {
+	Meters     int // in all, GPRS meters included
+	Collectors int
+	GPRS       int
+	// Commands disconnect commands are sent at CommandsPerS.
+	Commands     int
+	CommandsPerS float64
+	Speed        float64       // virtual seconds per real second
+	PhaseTimeout time.Duration // each phase gives up after this long (real)
+	RawRows      int           // rows written for the raw store rate; default 100,000
+	// StopGrace is how long a restart waits for the station to end after
+	// it was asked to, before killing it; default 10 s.
+	StopGrace time.Duration
+
+	Station Station
+	// OpenStore opens the station's store (nil: no access, an external
+	// station without --store). StoreKind is "sqlite" or "postgres";
+	// StorePath the SQLite file.
+	OpenStore func(ctx context.Context) (amigo.Store, error)
+	StoreKind string
+	StorePath string
+	StoreName string // as reported
+	// Scratch opens an empty store of the same kind for the raw write rate
+	// and returns its clean-up (nil: not measured).
+	Scratch func(ctx context.Context) (amigo.Store, func(), error)
+	// Archiver, when set, creates the archive (an external station's API);
+	// otherwise the store is written directly.
+	Archiver func(token string) Archiver
+	External bool // the station's clock is real; it cannot be restarted
+
+	CADir    string // signs the collectors' certificates
+	WorkDir  string // certificates are written here
+	Username string
+	Password string
+	Token    string // instead of logging in with Username/Password
+
+	Progress io.Writer // a progress line; nil: none
+	Live     bool      // Progress is a terminal: redraw one line
+	Log      *slog.Logger
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Meters < 1 || c.Meters > 1_000_000:
+		return fmt.Errorf("--meters %d: want 1..1000000 / 电表数应为1..1000000", c.Meters)
+	case c.GPRS < 0 || c.GPRS > c.Meters:
+		return fmt.Errorf("--gprs %d: want 0..meters / GPRS电表数应在0与电表总数之间", c.GPRS)
+	case c.Collectors < 0 || c.Collectors > 60000:
+		return fmt.Errorf("--collectors %d: want 0..60000 / 采集器数应为0..60000", c.Collectors)
+	case c.Collectors == 0 && c.GPRS < c.Meters:
+		return fmt.Errorf("meters behind collectors need --collectors >= 1 / 需要至少一个采集器")
+	case c.Collectors > 0 && c.Meters-c.GPRS < c.Collectors:
+		return fmt.Errorf("--collectors %d exceeds the %d meters behind collectors / 采集器多于电表", c.Collectors, c.Meters-c.GPRS)
+	case (c.Meters-c.GPRS+c.Collectors-1)/max(c.Collectors, 1) > 2000:
+		return fmt.Errorf("more than 2,000 meters per collector: add collectors / 每个采集器最多2000块表")
+	case c.CommandsPerS <= 0 || c.CommandsPerS > 10000:
+		return fmt.Errorf("--commands-per-s %g: want 0 < R <= 10000 / 命令速率无效", c.CommandsPerS)
+	case c.Commands < 0:
+		return fmt.Errorf("--commands %d: want >= 0 / 命令数无效", c.Commands)
+	case c.Speed <= 0 || c.Speed > 100000:
+		return fmt.Errorf("--speed %g: want 0 < X <= 100000 / 倍速无效", c.Speed)
+	case c.Station == nil:
+		return errors.New("loadtest: no station")
+	}
+	if c.RawRows <= 0 {
+		c.RawRows = 100_000
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.PhaseTimeout <= 0 {
+		c.PhaseTimeout = 10 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Terminal addresses of the virtual collectors are benchA1-1, benchA1-2...
+const benchA1 = 0x0B01
+
+// The virtual day: the station starts at noon of benchDay; the bench jumps
+// to just after the following midnight for the nightly collection.
+var benchDay = time.Date(2026, 3, 2, 0, 0, 0, 0, shanghai)
+
+var shanghai = amigo.Site{}.Location()
+
+type generator struct {
+	cfg             Config
+	clock           *Clock
+	loc             *time.Location
+	addrs           Addrs
+	targetDay       q1376.Day
+	collectorMeters int
+	cols            []*vcollector
+	gprs            []*vgprs
+
+	stats struct {
+		rtFirstReq, rtAllAt, dayAllAt      atomic.Int64 // real Unix ns
+		rtMeters, rtReadings               atomic.Int64
+		dayMeters, dailyReadings, archives atomic.Int64
+	}
+
+	statusMu   sync.Mutex
+	statusWait map[string]chan struct{}
+}
+
+func (g *generator) debug(msg string, args ...any) { g.cfg.Log.Debug(msg, args...) }
+
+// meterAddress is the address of the i-th meter behind the collectors.
+func (g *generator) meterAddress(i int) dlt645.Address {
+	a, _ := sim.AddressN("100000000001", i)
+	return a
+}
+
+func gprsAddress(k int) dlt645.Address {
+	a, _ := sim.AddressN("900000000001", k)
+	return a
+}
+
+// expectStatus returns a channel closed when a virtual meter answers the
+// status word 3 read-back of address.
+func (g *generator) expectStatus(address string) <-chan struct{} {
+	g.statusMu.Lock()
+	defer g.statusMu.Unlock()
+	ch := make(chan struct{})
+	g.statusWait[address] = ch
+	return ch
+}
+
+func (g *generator) statusRead(address string) {
+	g.statusMu.Lock()
+	defer g.statusMu.Unlock()
+	if ch, ok := g.statusWait[address]; ok {
+		close(ch)
+		delete(g.statusWait, address)
+	}
+}

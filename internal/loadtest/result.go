@@ -1,0 +1,103 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// Result is what a run measured. A figure that was not measured is null in
+// JSON and "—" in the table; Notes say why.
+type Result struct {
+	Meters     int     `json:"meters"`
+	Collectors int     `json:"collectors"`
+	GPRS       int     `json:"gprs"`
+	Store      string  `json:"store"`
+	Speed      float64 `json:"speed"`
+
+	ConnectS           *float64 `json:"connect_s"`
+	NightlyCollectionS *float64 `json:"nightly_collection_s"`
+	// NightlyCollectorsS is the same for the meters behind collectors
+	// alone (GPRS meters are collected apart).
+	NightlyCollectorsS *float64 `json:"nightly_collectors_s"`
+	Collected          int      `json:"collected"`
+	IngestReadingsPerS *float64 `json:"ingest_readings_per_s"`
+	RawStoreRowsPerS   *float64 `json:"raw_store_rows_per_s"`
+	CommandP50Ms       *float64 `json:"command_p50_ms"`
+	CommandP99Ms       *float64 `json:"command_p99_ms"`
+	CommandsOK         int      `json:"commands_succeeded"`
+	CommandsFailed     int      `json:"commands_failed"`
+	ReconnectS         *float64 `json:"reconnect_s"`
+	RestartStartupS    *float64 `json:"restart_startup_s"`
+	StationRSSMB       *float64 `json:"station_rss_mb"`
+	RSSPerConnectionKB *float64 `json:"rss_per_connection_kb"`
+	BytesPerReading    *float64 `json:"bytes_per_reading"`
+	ReadingsStored     int64    `json:"readings_stored"`
+	CPUS               *float64 `json:"cpu_s"`
+	LoadCPUS           float64  `json:"loadgen_cpu_s"`
+	WallS              float64  `json:"wall_s"`
+	Notes              []string `json:"notes,omitempty"`
+}
+
+func num(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	x = math.Round(x*1000) / 1000
+	return &x
+}
+
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// WriteTable writes the result as a markdown table.
+func (r *Result) WriteTable(w io.Writer) {
+	f := func(p *float64, unit string) string {
+		if p == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%s%s", trim(*p), unit)
+	}
+	rows := [][2]string{
+		{"meters (collectors / GPRS) 电表", fmt.Sprintf("%d (%d collectors, %d GPRS)", r.Meters, r.Collectors, r.GPRS)},
+		{"store 存储", r.Store},
+		{"connect_s 连接风暴", f(r.ConnectS, " s")},
+		{"nightly_collection_s 夜间冻结采集", f(r.NightlyCollectionS, " s")},
+		{"nightly_collectors_s 采集器下电表夜间采集", f(r.NightlyCollectorsS, " s")},
+		{"collected 已采集", fmt.Sprintf("%d / %d", r.Collected, r.Meters)},
+		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
+		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},
+		{"command_p50_ms 命令中位", f(r.CommandP50Ms, " ms")},
+		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},
+		{"commands ok / failed 命令成功/失败", fmt.Sprintf("%d / %d", r.CommandsOK, r.CommandsFailed)},
+		{"reconnect_s 重启后重连", f(r.ReconnectS, " s")},
+		{"station_rss_mb 主站内存峰值", f(r.StationRSSMB, " MB")},
+		{"rss_per_connection_kb 每连接内存", f(r.RSSPerConnectionKB, " KB")},
+		{"bytes_per_reading 每读数字节", f(r.BytesPerReading, " B")},
+		{"readings_stored 读数总数", fmt.Sprint(r.ReadingsStored)},
+		{"cpu_s 主站CPU", f(r.CPUS, " s")},
+		{"loadgen_cpu_s 压测端CPU", trim(r.LoadCPUS) + " s"},
+		{"wall_s 总耗时", trim(r.WallS) + " s"},
+	}
+	fmt.Fprintln(w, "| figure 指标 | value 数值 |")
+	fmt.Fprintln(w, "|---|---|")
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s | %s |\n", row[0], row[1])
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\n- %s", n)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w)
+	}
+}
+
+func trim(x float64) string {
+	s := fmt.Sprintf("%.3f", x)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
