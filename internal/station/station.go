@@ -269,6 +269,9 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("collector events", "collector", c.Address, "err", err)
 		}
+		if err := e.checkTerminalClock(ctx, site, c, t); err != nil {
+			e.log.Warn("collector clock", "collector", c.Address, "err", err)
+		}
 	}
 	if dueDaily {
 		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {

@@ -154,6 +154,16 @@ func (e *Engine) terminalEvent(ctx context.Context, site amigo.Site, c amigo.Col
 		ev.Kind, ev.Severity = amigo.EventCollectorDataLost, "alarm"
 		ev.Message = fmt.Sprintf("collector %s: store full, %d %s readings lost / 采集器存储满，数据丢失", c.Address, rec.Count, kind)
 		ev.Detail = fmt.Sprintf("from %s to %s", rec.LostFrom.In(loc).Format(time.RFC3339), rec.LostTo.In(loc).Format(time.RFC3339))
+	case q1376.ERCAuth:
+		why := map[uint8]string{q1376.AuthBadPW: "bad authentication code / 消息认证码错误", q1376.AuthStale: "time tag missing or stale / 时间标签缺失或超时",
+			q1376.AuthReplay: "replayed / 重放"}[rec.AuthReason]
+		if why == "" {
+			why = "authentication error / 消息认证错误"
+		}
+		n := max(rec.Count, 1)
+		ev.Kind, ev.Severity = amigo.EventCommandRefused, "alarm"
+		ev.Message = fmt.Sprintf("collector %s refused %d command(s) it could not authenticate: %s / 终端拒绝未通过认证的命令", c.Address, n, why)
+		ev.Detail = fmt.Sprintf("PW %X, MSA %d", rec.PW[:], rec.MSA)
 	default:
 		return amigo.Event{}, false
 	}
