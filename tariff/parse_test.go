@@ -161,3 +161,5 @@ func TestShapesAndCalendars(t *testing.T) {
 		}
 	}
 }
+
+func timeMonth(m int) time.Month { return time.Month(m) }

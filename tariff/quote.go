@@ -262,14 +262,6 @@ func (t *Tariff) checkInput(in QuoteInput) error {
 			return invalid("%s share %d/%d: want 0 ≤ days ≤ of ≤ %d / 天数比例错误", sh.name, s.Days, s.Of, maxDaysOf)
 		}
 	}
-	if t.Ladder != nil && len(in.Spans) > 0 {
-		first, last := CycleBounds(t.Ladder.Cycle, in.Spans[0].Date)
-		for i, s := range in.Spans {
-			if s.Date.Before(first) || last.Before(s.Date) {
-				return invalid("spans[%d]: %s is not in the %s cycle %s–%s of spans[0]: quote each ladder cycle on its own / 每个阶梯周期须分别计价", i, s.Date, t.Ladder.Cycle, first, last)
-			}
-		}
-	}
 	var sum amigo.Energy
 	for i, s := range in.Spans {
 		if s.Date.IsZero() {
@@ -306,6 +298,14 @@ func (t *Tariff) checkInput(in QuoteInput) error {
 				return invalid("spans[%d]: energy %s kWh: want 0 to %s / 电量超出范围", i, e, MaxEnergy)
 			}
 			sum += e
+		}
+	}
+	if t.Ladder != nil && len(in.Spans) > 0 {
+		first, last := CycleBounds(t.Ladder.Cycle, in.Spans[0].Date)
+		for i, s := range in.Spans {
+			if s.Date.Before(first) || last.Before(s.Date) {
+				return invalid("spans[%d]: %s is not in the %s cycle %s–%s of spans[0]: quote each ladder cycle on its own / 每个阶梯周期须分别计价", i, s.Date, t.Ladder.Cycle, first, last)
+			}
 		}
 	}
 	if sum > 10*MaxEnergy {
