@@ -169,13 +169,11 @@ func TestPurePackagesArePure(t *testing.T) {
 			}
 		}
 		for imp := range p.imports {
-			if strings.HasPrefix(imp, module+"/") || !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") && imp != module {
-				if imp != module && strings.HasPrefix(imp, module) {
-					t.Errorf("%s imports %q: a pure package imports only the domain", rel, imp)
-				}
-				continue
-			}
-			if imp != module {
+			switch {
+			case imp == module:
+			case strings.HasPrefix(imp, module+"/"):
+				t.Errorf("%s imports %q: a pure package imports only the domain", rel, imp)
+			case strings.Contains(strings.SplitN(imp, "/", 2)[0], "."):
 				t.Errorf("%s imports third-party %q: a pure package uses the standard library", rel, imp)
 			}
 		}
