@@ -51,8 +51,9 @@ func ParsePrice(s string) (Price, error) {
 	return Price(v), nil
 }
 
-// parseKWh reads a non-negative energy in kWh with at most four decimals.
-func parseKWh(s string) (amigo.Energy, error) {
+// ParseKWh reads a non-negative energy in kWh with at most four decimals
+// ("12.34"), up to MaxEnergy; no sign, no exponent.
+func ParseKWh(s string) (amigo.Energy, error) {
 	v, err := parseDecimal(s, 4)
 	if err != nil {
 		return 0, err

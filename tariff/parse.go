@@ -539,7 +539,7 @@ func (c *checker) ladder(path string, v any) *Ladder {
 			if !ok {
 				continue
 			}
-			e, err := parseKWh(s)
+			e, err := ParseKWh(s)
 			if err != nil {
 				c.errf(tp, "%v", err)
 				continue
