@@ -184,8 +184,9 @@ func (c *checker) object(path string, v any, allowed ...string) *object {
 	}
 	for _, k := range o.keys {
 		if !contains(allowed, k) {
-			sort.Strings(allowed)
-			c.errf(join(path, k), "unknown key (known: %s) / 未知的键", strings.Join(allowed, ", "))
+			known := append([]string(nil), allowed...) // allowed may be a shared list: never sort it in place
+			sort.Strings(known)
+			c.errf(join(path, k), "unknown key (known: %s) / 未知的键", strings.Join(known, ", "))
 		}
 	}
 	return o
