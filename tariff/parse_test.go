@@ -38,7 +38,7 @@ func TestDocumentedExamples(t *testing.T) {
 	}
 }
 
-func mustParseFile(t *testing.T, path string) *Tariff {
+func mustParseFile(t testing.TB, path string) *Tariff {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -106,12 +106,12 @@ func tariffQuote(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("tariff", "", "the tariff document (JSON) / 电价文件")
 	usage := fs.String("usage", "", "usage by period, NAME=KWH,... / 分时段用电量")
 	registers := fs.String("registers", "", "the meter's registers T1,T2,T3,T4 in kWh / 费率计度器电量")
-	total := fs.String("total", "", "total kWh of a meter without tariff registers / 总电量（无费率计度器）")
-	ytd := fs.String("year-to-date", "", "kWh used earlier this year (yearly ladder) / 本年此前用电量")
-	mtd := fs.String("month-to-date", "", "kWh used earlier this month (monthly ladder) / 本月此前用电量")
+	fs.String("total", "", "total kWh of a meter without tariff registers / 总电量（无费率计度器）")
+	fs.String("year-to-date", "", "kWh used earlier this year (yearly ladder) / 本年此前用电量")
+	fs.String("month-to-date", "", "kWh used earlier this month (monthly ladder) / 本月此前用电量")
 	date := fs.String("date", "", "the site-local day of the usage, YYYY-MM-DD (default today) / 用电日期")
-	inService := fs.Int("in-service", -1, "days in service of the ladder cycle (move-in/out), default the whole cycle / 本周期在用天数")
-	standingDays := fs.Int("standing-days", -1, "days of the month of standing charges, default the whole month, 0 none / 基本费计费天数")
+	inService := fs.Int("in-service", 0, "days in service of the ladder cycle (move-in/out); not given: the whole cycle / 本周期在用天数（不给则为整个周期）")
+	standingDays := fs.Int("standing-days", 0, "days of the month of standing charges; not given: the whole month / 基本费计费天数（不给则为整月）")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -126,76 +126,42 @@ func tariffQuote(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	day := tariff.DateOf(time.Now(), t.Location)
+	req := tariff.Request{Date: tariff.DateOf(time.Now(), t.Location).String()}
 	if *date != "" {
-		d, err := tariff.ParseDate(*date)
-		if err != nil {
-			return bad("--date: %v", err)
-		}
-		day = d
+		req.Date = *date
 	}
-	span := tariff.Span{Date: day}
-	given := 0
 	if *usage != "" {
-		given++
-		span.Usage = map[string]amigo.Energy{}
+		req.Usage = map[string]string{}
 		for _, kv := range strings.Split(*usage, ",") {
 			name, v, found := strings.Cut(kv, "=")
-			e, err := tariff.ParseKWh(v)
-			if !found || err != nil {
+			if !found {
 				return bad("--usage %q: want NAME=KWH, e.g. peak=12.34 / 应为 时段=电量", kv)
 			}
-			if _, dup := span.Usage[name]; dup {
+			if _, dup := req.Usage[name]; dup {
 				return bad("--usage: %q given twice / 时段重复", name)
 			}
-			span.Usage[name] = e
+			req.Usage[name] = v
 		}
 	}
 	if *registers != "" {
-		given++
-		for i, v := range strings.Split(*registers, ",") {
-			e, err := tariff.ParseKWh(v)
-			if err != nil || i >= 4 {
-				return bad("--registers %q: want up to four kWh values T1,T2,T3,T4 / 应为至多四个电量", *registers)
-			}
-			span.Registers = append(span.Registers, e)
-		}
+		req.Registers = strings.Split(*registers, ",")
 	}
-	if *total != "" {
-		given++
-		e, err := tariff.ParseKWh(*total)
-		if err != nil {
-			return bad("--total: %v", err)
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "total":
+			req.Total = &v
+		case "year-to-date":
+			req.YearToDate = &v
+		case "month-to-date":
+			req.MonthToDate = &v
+		case "in-service":
+			req.InServiceDays = inService
+		case "standing-days":
+			req.StandingDays = standingDays
 		}
-		span.FromTotals, span.Total = true, e
-	}
-	if given != 1 {
-		return bad("give one of --usage, --registers or --total / 请给出 --usage、--registers 或 --total 之一")
-	}
-	in := tariff.QuoteInput{Spans: []tariff.Span{span}}
-	if l := t.Ladder; l != nil {
-		flagName, v := "--year-to-date", *ytd
-		if l.Cycle == tariff.CycleMonth {
-			flagName, v = "--month-to-date", *mtd
-		}
-		if v == "" {
-			return bad("%s has a %s ladder: give %s KWH, the cycle's usage before this one / 该电价为按%s阶梯，请给出 %s", t.Name, l.Cycle, flagName, map[string]string{"year": "年", "month": "月"}[l.Cycle], flagName)
-		}
-		e, err := tariff.ParseKWh(v)
-		if err != nil {
-			return bad("%s: %v", flagName, err)
-		}
-		in.CycleUsageBefore = e
-		if *inService >= 0 {
-			in.InService = tariff.Share{Days: *inService, Of: tariff.CycleDays(l.Cycle, day)}
-		}
-	}
-	if n := day.DaysInMonth(); *standingDays < 0 {
-		in.Standing = tariff.Share{Days: n, Of: n}
-	} else {
-		in.Standing = tariff.Share{Days: *standingDays, Of: n}
-	}
-	q, err := t.Quote(in)
+	})
+	q, err := t.QuoteRequest(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo tariff quote: %s\n", amigo.ErrorMessage(err))
 		return 1

@@ -102,11 +102,13 @@ func TestTariffQuote(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--usage", "peak=1", "--date", "2026-03-03"}, 2, "--year-to-date"},
-		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2026-03-03", "--total", "1"}, 2, "之一"},
-		{[]string{"--usage", "peak=1.00001", "--year-to-date", "0"}, 2, "peak=1.00001"},
+		{[]string{"--usage", "peak=1", "--date", "2026-03-03"}, 1, "year_to_date (--year-to-date): required"},
+		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2026-03-03", "--total", "1"}, 1, "只给一种"},
+		{[]string{"--usage", "peak=1.00001", "--year-to-date", "0"}, 1, "usage.peak (--usage peak=KWH): \"1.00001\" has more than 4 decimals"},
+		{[]string{"--usage", "peak", "--year-to-date", "0"}, 2, "NAME=KWH"},
 		{[]string{"--usage", "sharp=1", "--year-to-date", "0", "--date", "2026-03-03"}, 1, `no period "sharp"`},
-		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2026-02-30"}, 2, "--date"},
+		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2026-02-30"}, 1, "date (--date)"},
+		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2026-03-03", "--in-service", "400"}, 1, "in_service_days (--in-service): 400: want 0 to 365"},
 		{[]string{"--usage", "peak=1", "--year-to-date", "0", "--date", "2025-12-31"}, 1, "早于该版本生效日期"},
 	} {
 		args := append([]string{"tariff", "quote", "--tariff", "../../docs/tariffs/zj-residential.json"}, c.args...)
