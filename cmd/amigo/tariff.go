@@ -166,7 +166,7 @@ func tariffQuote(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "amigo tariff quote: %s\n", amigo.ErrorMessage(err))
 		return 1
 	}
-	b, err := json.MarshalIndent(q, "", "  ")
+	b, err := json.Marshal(q)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo tariff quote: %v\n", err)
 		return 1

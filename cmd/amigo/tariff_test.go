@@ -86,14 +86,14 @@ func TestTariffQuote(t *testing.T) {
 	// 1234.5 × 0.7280 = 898.716 yuan → 89872 fen; 300.00 × 10 / 31 = 96.774 yuan → 9677 fen.
 	code, out, errs = runAmigo("tariff", "quote", "--tariff", "../../docs/tariffs/sh-commercial-flat.json", "--total", "1234.5",
 		"--date", "2026-01-31", "--standing-days", "10")
-	if code != 0 || !strings.Contains(out, `"total_fen": 99549`) || !strings.Contains(out, `"amount_fen": 9677`) {
+	if code != 0 || !strings.Contains(out, `"total_fen":99549`) || !strings.Contains(out, `"amount_fen":9677`) {
 		t.Fatalf("exit %d %s %s", code, out, errs)
 	}
 
 	// A meter without registers on zj: billed at the first period's price, and said so.
 	code, out, _ = runAmigo("tariff", "quote", "--tariff", "../../docs/tariffs/zj-residential.json", "--year-to-date", "0",
 		"--total", "10", "--date", "2026-03-03")
-	if code != 0 || !strings.Contains(out, `"note": "billed from totals / 按总电量计费"`) || !strings.Contains(out, `"total_fen": 568`) {
+	if code != 0 || !strings.Contains(out, `"note":"billed from totals / 按总电量计费"`) || !strings.Contains(out, `"total_fen":568`) {
 		t.Fatalf("exit %d %s", code, out)
 	}
 
