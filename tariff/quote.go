@@ -18,6 +18,10 @@ const (
 // of the usage such a tariff takes.
 const FlatName = "flat"
 
+// TotalName is the name of the line of a time-of-use tariff's flat_price,
+// at which a meter without tariff registers is billed from its total.
+const TotalName = "total"
+
 // NoteFromTotals marks a line billed from the meter's total because the
 // meter has no tariff registers.
 const NoteFromTotals = "billed from totals / 按总电量计费"
@@ -40,8 +44,9 @@ type Span struct {
 	// (index 0 is T1), billed through the periods' register mapping.
 	Registers []amigo.Energy
 	// FromTotals bills Total, the meter's total energy, when the meter has
-	// no tariff registers: at the tariff's flat_price if it has one, else
-	// at the first period's price; the line says so (NoteFromTotals).
+	// no tariff registers: at the tariff's flat_price if it has one (a line
+	// named TotalName), else at the first period's price (a line named for
+	// that period); the line says so (NoteFromTotals).
 	FromTotals bool
 	Total      amigo.Energy
 }
@@ -340,7 +345,7 @@ func (t *Tariff) priceSpan(s Span) ([]piece, error) {
 	case s.FromTotals:
 		p := piece{kind: KindEnergy, name: set[0].Name, season: season, price: set[0].Price, kwh: s.Total, fromTotals: true}
 		if t.HasFlatPrice {
-			p.name, p.season, p.price = FlatName, "", t.FlatPrice
+			p.name, p.season, p.price = TotalName, "", t.FlatPrice
 		}
 		return []piece{p}, nil
 	case s.Registers != nil:
@@ -364,7 +369,7 @@ func (t *Tariff) priceSpan(s Span) ([]piece, error) {
 		}
 		var out []piece
 		for j, p := range set {
-			if _, ok := p.registersIn(len(s.Registers)); ok {
+			if p.billsOneOf(len(s.Registers)) {
 				out = append(out, piece{kind: KindEnergy, name: p.Name, season: season, price: p.Price, kwh: byPeriod[j]})
 			}
 		}
@@ -385,12 +390,12 @@ func (t *Tariff) priceSpan(s Span) ([]piece, error) {
 	}
 }
 
-// registersIn reports whether p bills one of the first n registers.
-func (p Period) registersIn(n int) (int, bool) {
+// billsOneOf reports whether p bills one of the registers 1..n.
+func (p Period) billsOneOf(n int) bool {
 	for _, r := range p.Registers {
 		if r <= n {
-			return r, true
+			return true
 		}
 	}
-	return 0, false
+	return false
 }

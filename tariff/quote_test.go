@@ -253,13 +253,14 @@ func TestQuoteSeasonsAndHolidays(t *testing.T) {
 	if got := lines(q); got != "energy flat 13.00×0.5480=712; energy valley 20.00×0.3010=602; energy sharp 2.00×0.9480=190; energy peak 5.00×0.7650=383; tier tier 2 20.00×0.0500=100" || q.TotalFen != 1987 {
 		t.Fatalf("%s = %d", got, q.TotalFen)
 	}
-	// A meter without registers on gd: its total at gd's flat_price 0.5880:
+	// A meter without registers on gd: its total at gd's flat_price 0.5880
+	// (a line "total", not to be mistaken for the period "flat", 平):
 	// 40 × 0.588 = 23.52 → 2352, and the ladder still applies: 180 + 40 → 20 × 0.05 = 100.
 	q, err = gd.Quote(QuoteInput{Spans: []Span{{Date: day(2026, 10, 12), FromTotals: true, Total: kwh("40")}}, CycleUsageBefore: kwh("180")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lines(q); got != "energy flat 40.00×0.5880=2352 [totals]; tier tier 2 20.00×0.0500=100" || !q.FromTotals || q.Lines[0].Note != NoteFromTotals {
+	if got := lines(q); got != "energy total 40.00×0.5880=2352 [totals]; tier tier 2 20.00×0.0500=100" || !q.FromTotals || q.Lines[0].Note != NoteFromTotals {
 		t.Fatalf("%s %+v", got, q.Lines[0])
 	}
 }

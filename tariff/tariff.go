@@ -179,18 +179,6 @@ func (s PeriodSet) byName(name string) (Period, bool) {
 	return Period{}, false
 }
 
-// byRegister returns the period of set that bills register reg (1–4).
-func (s PeriodSet) byRegister(reg int) (Period, bool) {
-	for _, p := range s {
-		for _, r := range p.Registers {
-			if r == reg {
-				return p, true
-			}
-		}
-	}
-	return Period{}, false
-}
-
 // Names lists the period names in order.
 func (s PeriodSet) Names() []string {
 	out := make([]string, len(s))
