@@ -103,6 +103,7 @@ func (s *Server) register() {
 	s.handle("GET /api/v1/events", amigo.RoleViewer, s.listEvents)
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
 	s.archiveRoutes()
+	s.tariffRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})
