@@ -113,6 +113,7 @@ func TestStationFromNothing(t *testing.T) {
 		t.Fatalf("amigo admin create-user printed %q", out)
 	}
 
+	t.Logf("TIMING before origin %s", time.Since(began))
 	origin := time.Now().UTC().Format(time.RFC3339Nano)
 	clock := []string{"--speed", fmt.Sprint(speed), "--start", clockStart, "--clock-origin", origin}
 	station := start(t, dir, "station", "amigo", append([]string{"station", "--config", "station.json"}, clock...)...)
@@ -135,6 +136,7 @@ func TestStationFromNothing(t *testing.T) {
 
 	// Log in as the first admin; it makes an operator through the API,
 	// who builds the archive.
+	t.Logf("TIMING sims up %s", time.Since(began))
 	api := &client{t: t, base: "http://" + apiAddr}
 	if code, raw := api.call("GET", "/api/v1/meters", nil, nil); code != 401 {
 		t.Fatalf("no token: %d %s", code, raw)
@@ -189,6 +191,7 @@ func TestStationFromNothing(t *testing.T) {
 
 	// The collector: its terminal, the station, its certificates and its
 	// two lines; the station pushes it the meter archive.
+	t.Logf("TIMING archive %s", time.Since(began))
 	write("collector.json", fmt.Sprintf(`{
   "terminal": "0171-2082",
   "stations": [%q],
