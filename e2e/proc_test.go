@@ -76,18 +76,38 @@ func start(t *testing.T, dir, name, prog string, args ...string) *proc {
 	}()
 	go func() { p.cmd.Wait(); pw.Close(); close(p.exited) }()
 	t.Cleanup(func() {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(15 * time.Second):
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
+		p.kill()
 		if t.Failed() {
 			t.Logf("%s: %s\nstdout:\n%s\nstderr (last lines):\n%s", name, strings.Join(p.cmd.Args, " "), p.out.String(), tail(p.stderr, 40))
 		}
 	})
 	return p
+}
+
+// kill stops the program's process group: SIGTERM, then SIGKILL after 15 s.
+func (p *proc) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// stop ends the program with SIGTERM and fails the test unless it exits
+// cleanly (status 0) within 15 s.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.kill()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("%s exited with status %d after SIGTERM:\n%s", p.name, code, tail(p.stderr, 20))
+	}
 }
 
 // expect waits for the next stdout line matching re and returns its first
