@@ -58,6 +58,11 @@ type StationConfig struct {
 	// fep.DefaultMaxConnsPerSource.
 	MaxConns          int `json:"max_conns"`
 	MaxConnsPerSource int `json:"max_conns_per_source"`
+	// DownlinkKeyFile holds the master key commands to collectors are
+	// signed with (64 hex digits; created when missing, never replaced);
+	// "" sends them unsigned. `amigo collector-key` derives each
+	// collector's auth_key from it.
+	DownlinkKeyFile string `json:"downlink_key_file"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -114,6 +119,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"gprs_tls", `""`, "direct GPRS meters over TLS (the station's certificate, no client certificate); \"\" = off / GPRS电表 TLS 端口，空为关闭"},
 	{"max_conns", `4096`, "most connections each listener holds at once; 0 = the default / 每个端口的最大连接数"},
 	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
+	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
 const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [--clock-origin INSTANT] [log flags]
@@ -215,9 +221,17 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := ensureAdmin(ctx, store, cfg.AdminPassword, clock.Now, log); err != nil {
 		return err
 	}
+	var downKey []byte
+	if cfg.DownlinkKeyFile != "" {
+		if downKey, err = downlinkKey(cfg.DownlinkKeyFile, true); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("no downlink_key_file: commands to collectors are not signed / 未配置下行主密钥，主站命令不签名")
+	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
-		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource,
+		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource, DownlinkKey: downKey,
 		OnLogin: func(c amigo.Collector) {
 			if err := eng.PushArchive(ctx, c); err != nil {
 				log.Warn("archive push", "collector", c.Address, "err", err)
