@@ -103,7 +103,8 @@ func TestStationFromNothing(t *testing.T) {
   "ca_file": "ca/ca.crt",
   "cert_file": "ca/station.crt",
   "key_file": "ca/station.key",
-  "secret_file": "data/api.secret"
+  "secret_file": "data/api.secret",
+  "downlink_key_file": "data/downlink.key"
 }`)
 	// The first admin, before the station ever ran: no admin_password in
 	// the configuration, no demo.
@@ -175,6 +176,11 @@ func TestStationFromNothing(t *testing.T) {
 		t.Fatalf("areas: %+v (want one, with meter 1 as its supply meter)", areas.Items)
 	}
 	station.stop(t)
+	// The collector's command key, from the master key the station made
+	// on its first start.
+	if out := run(t, dir, "amigo", "collector-key", "--key-file", "data/downlink.key", "--out", "collector-0171-2082.authkey", "0171-2082"); !strings.Contains(out, "key of 0171-2082 written") {
+		t.Fatalf("amigo collector-key printed %q", out)
+	}
 	t.Logf("archive made in %s (real)", time.Since(began).Round(time.Millisecond))
 
 	// The trial: every program on one clock from here.
@@ -201,14 +207,16 @@ func TestStationFromNothing(t *testing.T) {
 	// The token survives the restart (secret_file keeps the signing key).
 	api.base = "http://" + apiAddr
 
-	// The collector: its terminal, the station, its certificates and its
-	// two lines, no meters: the station pushes it the meter archive.
+	// The collector: its terminal, the station, its certificates, its
+	// command key and its two lines, no meters: the station pushes it the
+	// meter archive (a signed command).
 	write("collector.json", fmt.Sprintf(`{
   "terminal": "0171-2082",
   "stations": [%q],
   "ca_file": "ca/ca.crt",
   "cert_file": "ca/collector-0171-2082.crt",
   "key_file": "ca/collector-0171-2082.key",
+  "auth_key_file": "collector-0171-2082.authkey",
   "heartbeat": "20s",
   "reconnect_max": "2s",
   "ports": [
