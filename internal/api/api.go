@@ -25,6 +25,25 @@ import (
 	"github.com/amigo-metering/amigo/internal/archive"
 )
 
+// ArchiveWatcher, when the Commander has it, is told that the meters of a
+// collector changed (0: of any collector), so that the engine pushes the
+// new archive at once rather than at its next listing.
+type ArchiveWatcher interface {
+	ArchiveChanged(collectorID int64)
+}
+
+// archiveChanged tells the engine, if it listens, that these collectors'
+// meters changed.
+func (s *Server) archiveChanged(ids ...int64) {
+	w, ok := s.cmd.(ArchiveWatcher)
+	if !ok {
+		return
+	}
+	for _, id := range ids {
+		w.ArchiveChanged(id)
+	}
+}
+
 // Commander is how the API asks for commands (the station engine).
 type Commander interface {
 	Submit(ctx context.Context, meterID int64, typ, by string) (amigo.Command, error)

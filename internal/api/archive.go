@@ -200,6 +200,9 @@ func (s *Server) retireCollector(w http.ResponseWriter, r *http.Request, p princ
 func (s *Server) createMeter(w http.ResponseWriter, r *http.Request, p principal) {
 	if in, ok := body[archive.MeterInput](w, r); ok {
 		m, err := s.arch.CreateMeter(r.Context(), p.User, in)
+		if err == nil {
+			s.archiveChanged(m.CollectorID)
+		}
 		reply(w, http.StatusCreated, m, err)
 	}
 }
@@ -207,18 +210,27 @@ func (s *Server) createMeter(w http.ResponseWriter, r *http.Request, p principal
 func (s *Server) patchMeter(w http.ResponseWriter, r *http.Request, p principal) {
 	if in, ok := body[archive.MeterInput](w, r); ok {
 		m, err := s.arch.UpdateMeter(r.Context(), p.User, r.PathValue("address"), in)
+		if err == nil {
+			s.archiveChanged(0) // it may have moved from another collector
+		}
 		reply(w, http.StatusOK, m, err)
 	}
 }
 
 func (s *Server) retireMeter(w http.ResponseWriter, r *http.Request, p principal) {
 	err := s.arch.RetireMeter(r.Context(), p.User, r.PathValue("address"))
+	if err == nil {
+		s.archiveChanged(0)
+	}
 	reply(w, http.StatusOK, map[string]string{"retired": r.PathValue("address")}, err)
 }
 
 func (s *Server) replaceMeter(w http.ResponseWriter, r *http.Request, p principal) {
 	if in, ok := body[archive.ReplaceInput](w, r); ok {
 		old, repl, err := s.arch.ReplaceMeter(r.Context(), p.User, r.PathValue("address"), in)
+		if err == nil {
+			s.archiveChanged(old.CollectorID, repl.CollectorID)
+		}
 		reply(w, http.StatusCreated, map[string]amigo.Meter{"old": old, "new": repl}, err)
 	}
 }
@@ -275,6 +287,9 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request, p principal, 
 		return
 	}
 	res, err := s.arch.Import(r.Context(), p.User, kind, r.Body)
+	if err == nil && kind == archive.KindMeters {
+		s.archiveChanged(0)
+	}
 	reply(w, http.StatusCreated, res, err)
 }
 

@@ -330,3 +330,35 @@ func FuzzArchiveJSON(f *testing.F) {
 		}
 	})
 }
+
+// watchingCommands is an engine that records which collectors' archives it
+// was told changed.
+type watchingCommands struct {
+	noCommands
+	changed []int64
+}
+
+func (w *watchingCommands) ArchiveChanged(id int64) { w.changed = append(w.changed, id) }
+
+// A meter created or swapped through the API tells the engine at once which
+// collector's archive to push again; a refused change tells it nothing.
+func TestMeterChangesTellTheEngine(t *testing.T) {
+	e := newEnv(t)
+	w := &watchingCommands{}
+	e.srv = New(e.st, w, func() time.Time { return e.now }, nil, nil)
+	op := e.login("op", "password-op")
+	e.want("POST", "/api/v1/sites", op, map[string]string{"name": "s"}, 201)
+	col := e.want("POST", "/api/v1/collectors", op, map[string]any{"site": "s", "address": "0171-1"}, 201)
+	cid := int64(col["id"].(float64))
+	installed := e.now.AddDate(0, 0, -3)
+	e.want("POST", "/api/v1/meters", op, map[string]any{"address": "000000000001", "site": "s", "collector": "0171-1", "port": 1, "pn": 1, "installed_at": installed}, 201)
+	e.want("POST", "/api/v1/meters", op, map[string]any{"address": "000000000001", "site": "s", "collector": "0171-1", "port": 1, "pn": 2, "installed_at": installed}, 409)
+	swap := e.now.Add(-time.Hour)
+	e.want("POST", "/api/v1/meters/000000000001/replace", op, map[string]any{"new_address": "000000000002", "removal_kwh": "5", "installation_kwh": "0", "at": swap}, 201)
+	// Created: its collector once; swapped: the old and the new meter's
+	// collector (the same one). The refused duplicate: nothing.
+	want := []int64{cid, cid, cid}
+	if fmt.Sprint(w.changed) != fmt.Sprint(want) {
+		t.Fatalf("engine told %v, want %v", w.changed, want)
+	}
+}

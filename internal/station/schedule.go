@@ -210,10 +210,25 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 	return ms, nil
 }
 
-// ArchiveChanged tells the engine that collector id's meters changed: the
-// next pass lists them again (and pushes the new archive to the collector).
+// ArchiveChanged tells the engine that collector id's meters changed (0:
+// any collector's): the next pass lists them again, pushes the new archive
+// to the collector and reads its real-time values at once, so that a meter
+// swapped on a measuring point is read under its new address as soon as
+// possible.
 func (e *Engine) ArchiveChanged(id int64) {
 	e.sched.mu.Lock()
-	delete(e.sched.archives, id)
+	if id == 0 {
+		clear(e.sched.archives)
+	} else {
+		delete(e.sched.archives, id)
+	}
 	e.sched.mu.Unlock()
+	e.mu.Lock()
+	if id == 0 {
+		clear(e.lastSlot)
+	} else {
+		delete(e.lastSlot, id)
+	}
+	e.mu.Unlock()
+	e.Wake()
 }

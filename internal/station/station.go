@@ -248,17 +248,17 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		e.mu.Unlock()
 		return
 	}
-	if dueRT {
-		// A changed archive (meters added, moved, re-keyed) is pushed before
-		// it is used.
-		e.mu.Lock()
-		stale := e.pushed[c.ID] != archiveSignature(ms)
-		e.mu.Unlock()
-		if stale {
-			if err := e.PushArchive(ctx, c); err != nil {
-				e.log.Warn("archive push", "collector", c.Address, "err", err)
-			}
+	// A changed archive (meters added, moved, re-keyed, swapped) is pushed
+	// before it is used.
+	e.mu.Lock()
+	stale := e.pushed[c.ID] != archiveSignature(ms)
+	e.mu.Unlock()
+	if stale {
+		if err := e.PushArchive(ctx, c); err != nil {
+			e.log.Warn("archive push", "collector", c.Address, "err", err)
 		}
+	}
+	if dueRT {
 		if err := e.collectRealtime(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("real-time collection", "collector", c.Address, "err", err)
 		} else {
@@ -402,6 +402,9 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 			if !r.HasForward || r.Time.IsZero() {
 				continue
 			}
+			if installedAfter(byID[id], r.Time) {
+				continue // read before this meter was on the point: a swapped-out meter's
+			}
 			rs = append(rs, *r)
 			got[id] = true
 		}
@@ -531,6 +534,10 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 		}
 		var batch []amigo.Reading
 		for k, r := range rs {
+			if r.HasForward && installedAfter(byID[r.MeterID], r.Time) {
+				arrived[k] = true // the freeze of the meter this one replaced: not ours, not missing
+				continue
+			}
 			if r.HasForward {
 				batch = append(batch, *r)
 				arrived[k] = true
@@ -567,4 +574,11 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 		e.store.AppendEvents(ctx, evs...)
 	}
 	return nil
+}
+
+// installedAfter reports whether meter m came onto its measuring point
+// after instant t: a value the collector read at t on that point belongs to
+// the meter m replaced (whose removal reading already closed it), not to m.
+func installedAfter(m amigo.Meter, t time.Time) bool {
+	return !m.InstalledAt.IsZero() && t.Before(m.InstalledAt)
 }
