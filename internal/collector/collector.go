@@ -224,8 +224,15 @@ func (c *Collector) readDaily(ctx context.Context, cy *cycle, m MeterEntry) bool
 		md.daily = today // all 31 days stored: nothing to ask until tomorrow
 		return true
 	}
-	// finished notes that the meter gave all it has: ask again tomorrow.
-	finished := func() { cy.after = append(cy.after, func() { md.daily = today }) }
+	// finished notes that the meter gave all it has, today's freeze
+	// included (a meter whose clock is late freezes after our midnight):
+	// ask again tomorrow.
+	sawToday := false
+	finished := func() {
+		if sawToday {
+			cy.after = append(cy.after, func() { md.daily = today })
+		}
+	}
 	if is1997(m) {
 		// DL/T 645-1997 meters keep no daily freezes.
 		c.dailyFromCurrent(ctx, cy, m, today, errors.New("DL/T 645-1997 meter"))
@@ -253,6 +260,9 @@ func (c *Collector) readDaily(ctx context.Context, cy *cycle, m MeterEntry) bool
 			return true
 		}
 		at = c.dayStart(at)
+		if n == 1 && at.Equal(today) {
+			sawToday = true
+		}
 		if at.Before(oldestMissing) {
 			finished()
 			return true
