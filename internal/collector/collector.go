@@ -373,10 +373,11 @@ func (c *Collector) checkClock(ctx context.Context, cy *cycle, m MeterEntry) {
 	cy.after = append(cy.after, func() { md.clock = day })
 }
 
-// housekeep keeps the store within its retention and its cap, once per
-// real-time interval.
+// housekeep keeps the store within its retention and its cap, once an hour
+// (or once per real-time interval when that is longer): its deletes scan
+// the readings and hold the store, so not at every slot.
 func (c *Collector) housekeep(ctx context.Context) {
-	every := time.Duration(c.cfg.RealtimeEvery)
+	every := max(time.Duration(c.cfg.RealtimeEvery), time.Hour)
 	for ctx.Err() == nil {
 		now := c.clock.Now()
 		if err := c.store.Prune(ctx, now, Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {

@@ -22,8 +22,10 @@ import (
 //     where the last cycle stopped, until done or until the next slot begins:
 //     then the cycle ends and the next one reads that slot's real-time values
 //     before the rest resumes, so a long catch-up of freezes never costs a
-//     real-time slot (the first meter's work of a cycle always completes, so
-//     the durable work advances even when real-time reading fills a slot);
+//     real-time slot (but the durable work gets at least as much of the line
+//     as the real-time values took, and the first meter's work of a cycle
+//     always completes, so that a line too slow for its interval still
+//     advances both);
 //  3. one commit: the cycle's readings and the facts it noted (clock checked,
 //     event counters, alive) in one transaction, one fsync. Nothing of the
 //     cycle is reported stored, nor answerable to the station, before it.
@@ -100,7 +102,8 @@ func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 	done := map[uint16]*meterDone{}
 	cursor := 0 // where the durable work resumes
 	for ctx.Err() == nil {
-		slot := c.clock.Now().Truncate(every)
+		began := c.clock.Now()
+		slot := began.Truncate(every)
 		cy := &cycle{l: l, slot: slot, end: slot.Add(every), state: map[string]string{}, done: done}
 		meters := c.lineMeters(l.Number())
 		var failed []MeterEntry
@@ -112,6 +115,12 @@ func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
 				failed = append(failed, m)
 			}
 			c.commitIfFull(ctx, cy)
+		}
+		// The durable work gets at least as much of the line as the
+		// real-time values took, so that a line too slow for its interval
+		// still advances both.
+		if now := c.clock.Now(); now.Add(now.Sub(began)).After(cy.end) {
+			cy.end = now.Add(now.Sub(began))
 		}
 		complete := true
 		for i := 0; i < len(meters) && ctx.Err() == nil; i++ {
