@@ -34,7 +34,7 @@ type storedLine struct {
 
 // runChild starts the real collector program in a child process and returns
 // it with the readings it reports stored, as they come.
-func runChild(t *testing.T, args string) (*exec.Cmd, chan storedLine) {
+func runChild(t testing.TB, args string) (*exec.Cmd, chan storedLine) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "AMIGO_COLLECTOR_CHILD=1", "AMIGO_COLLECTOR_ARGS="+args)

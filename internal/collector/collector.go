@@ -31,6 +31,10 @@ type Collector struct {
 	// OnStored, when set, is called after each reading is durably stored
 	// (tests and the kill -9 check use it).
 	OnStored func(Reading)
+	// OnCommit, when set, is called after each commit of a line's poll
+	// cycle with the line, the cycle's real-time slot and how many new
+	// readings it stored.
+	OnCommit func(line uint8, slot time.Time, stored int)
 }
 
 // New prepares a collector working on st (which the caller opens, e.g.
@@ -125,62 +129,23 @@ func (c *Collector) Run(ctx context.Context) error {
 	return nil
 }
 
-// acquire runs the schedules of one line: real-time data every
-// RealtimeEvery, the daily freezes after midnight (re-reading missing days),
-// the monthly settlement, and the clock check.
-func (c *Collector) acquire(ctx context.Context, l *busmaster.Line) {
-	every := time.Duration(c.cfg.RealtimeEvery)
-	for ctx.Err() == nil {
-		c.alive(ctx)
-		now := c.clock.Now()
-		slot := now.Truncate(every)
-		for _, m := range c.Meters() {
-			if m.Port != l.Number() || ctx.Err() != nil {
-				continue
-			}
-			c.readRealtime(ctx, l, m, slot)
-			c.readDaily(ctx, l, m)
-			c.readMonthly(ctx, l, m)
-			c.checkClock(ctx, l, m)
-			c.checkEvents(ctx, l, m)
-			c.alive(ctx)
-		}
-		if err := vclock.SleepUntil(ctx, c.clock, slot.Add(every)); err != nil {
-			return
-		}
+// readRealtime reads m's real-time values for the cycle's slot unless
+// stored already; false when the meter did not give them.
+func (c *Collector) readRealtime(ctx context.Context, cy *cycle, m MeterEntry) bool {
+	if ok, err := c.store.Has(ctx, m.Pn, KindRealtime, cy.slot); err != nil || ok {
+		return err == nil
 	}
-}
-
-func (c *Collector) put(ctx context.Context, r Reading) {
-	inserted, err := c.store.Put(ctx, r)
-	if err != nil {
-		c.log.Error("store reading", "pn", r.Pn, "kind", r.Kind, "err", err)
-		return
-	}
-	if inserted {
-		c.log.Debug("stored", "pn", r.Pn, "kind", r.Kind, "t", r.T)
-		if c.OnStored != nil {
-			c.OnStored(r)
-		}
-	}
-}
-
-func (c *Collector) readRealtime(ctx context.Context, l *busmaster.Line, m MeterEntry, slot time.Time) {
-	if ok, err := c.store.Has(ctx, m.Pn, KindRealtime, slot); err != nil || ok {
-		return
-	}
-	fwd, rev, hasRev, err := c.current(ctx, l, m)
+	fwd, rev, hasRev, err := c.current(ctx, cy.l, m)
 	if err != nil {
 		c.log.Warn("real-time read failed / 实时数据抄读失败", "meter", m.Address.String(), "err", err.Error())
-		return
+		return false
 	}
-	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: slot, ReadAt: c.clock.Now(), Fwd: fwd, Rev: rev, HasRev: hasRev}
-	if is1997(m) {
-		c.put(ctx, r) // no instantaneous values over 1997 frames here
-		return
+	r := Reading{Pn: m.Pn, Kind: KindRealtime, T: cy.slot, ReadAt: c.clock.Now(), Fwd: fwd, Rev: rev, HasRev: hasRev}
+	if !is1997(m) { // no instantaneous values over 1997 frames here
+		r.F25 = c.readInstant(ctx, cy.l, m)
 	}
-	r.F25 = c.readInstant(ctx, l, m)
-	c.put(ctx, r)
+	cy.put(r)
+	return true
 }
 
 // readInstant reads voltage, current, power and power factor as AFN 0C F25
@@ -232,79 +197,103 @@ func (c *Collector) dayStart(t time.Time) time.Time {
 }
 
 // readDaily reads the meter's daily freezes for every day of the last 31
-// that the store lacks, newest first, once past DailyAfter.
-func (c *Collector) readDaily(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+// that the store lacks, newest first, once past DailyAfter, back to the
+// oldest day missing. False when it stopped for the next slot.
+func (c *Collector) readDaily(ctx context.Context, cy *cycle, m MeterEntry) bool {
 	now := c.clock.Now()
 	today := c.dayStart(now)
 	if now.Sub(today) < time.Duration(c.cfg.DailyAfter) {
-		return
+		return true
 	}
-	missing := false
+	md := cy.doneOf(m.Pn)
+	if md.daily.Equal(today) {
+		return true
+	}
+	var oldestMissing time.Time
 	for d := 0; d < 31; d++ {
-		ok, err := c.store.Has(ctx, m.Pn, KindDaily, today.AddDate(0, 0, -d).UTC())
+		day := today.AddDate(0, 0, -d)
+		ok, err := c.store.Has(ctx, m.Pn, KindDaily, day.UTC())
 		if err != nil {
-			return
+			return true
 		}
 		if !ok {
-			missing = true
-			break
+			oldestMissing = day
 		}
 	}
-	if !missing {
-		return
+	if oldestMissing.IsZero() {
+		md.daily = today // all 31 days stored: nothing to ask until tomorrow
+		return true
+	}
+	// finished notes that the meter gave all it has, today's freeze
+	// included (a meter whose clock is late freezes after our midnight):
+	// ask again tomorrow.
+	sawToday := false
+	finished := func() {
+		if sawToday {
+			cy.after = append(cy.after, func() { md.daily = today })
+		}
 	}
 	if is1997(m) {
 		// DL/T 645-1997 meters keep no daily freezes.
-		c.dailyFromCurrent(ctx, l, m, today, errors.New("DL/T 645-1997 meter"))
-		return
+		c.dailyFromCurrent(ctx, cy, m, today, errors.New("DL/T 645-1997 meter"))
+		return true
 	}
-	oldest := today.AddDate(0, 0, -31)
 	for n := 1; n <= dlt645.DailyFreezeDays && ctx.Err() == nil; n++ {
-		tv, err := c.read(ctx, l, m, dlt645.DailyFreezeTime(n))
+		if n > 1 && c.over(cy) {
+			return false
+		}
+		tv, err := c.read(ctx, cy.l, m, dlt645.DailyFreezeTime(n))
 		if err != nil {
 			if n == 1 && refused(err) {
-				c.dailyFromCurrent(ctx, l, m, today, err)
+				c.dailyFromCurrent(ctx, cy, m, today, err)
 			}
-			if !errors.Is(err, dlt645.ErrNoData) {
+			if errors.Is(err, dlt645.ErrNoData) {
+				finished()
+			} else {
 				c.log.Warn("daily freeze time", "meter", m.Address, "n", n, "err", err)
 			}
-			return
+			return true
 		}
 		at, err := time.ParseInLocation("2006-01-02 15:04", tv[0].Text, c.cfg.Loc)
 		if err != nil {
 			c.log.Warn("daily freeze time", "meter", m.Address, "text", tv[0].Text, "err", err)
-			return
+			return true
 		}
 		at = c.dayStart(at)
-		if at.Before(oldest) {
-			return
+		if n == 1 && at.Equal(today) {
+			sawToday = true
+		}
+		if at.Before(oldestMissing) {
+			finished()
+			return true
 		}
 		if ok, _ := c.store.Has(ctx, m.Pn, KindDaily, at.UTC()); ok {
 			continue
 		}
-		fv, err := c.read(ctx, l, m, dlt645.DailyFrozenForward(n))
+		fv, err := c.read(ctx, cy.l, m, dlt645.DailyFrozenForward(n))
 		if err != nil {
 			if at.Equal(today) && refused(err) {
-				c.dailyFromCurrent(ctx, l, m, today, err)
+				c.dailyFromCurrent(ctx, cy, m, today, err)
 			}
 			c.log.Warn("daily freeze", "meter", m.Address.String(), "n", n, "err", err.Error())
-			return
+			return true
 		}
 		r := Reading{Pn: m.Pn, Kind: KindDaily, T: at.UTC(), ReadAt: c.clock.Now()}
 		if r.Fwd, err = regs(fv); err != nil {
-			return
+			return true
 		}
-		if rv, err := c.read(ctx, l, m, dlt645.DailyFrozenReverse(n)); err == nil {
+		if rv, err := c.read(ctx, cy.l, m, dlt645.DailyFrozenReverse(n)); err == nil {
 			if r.Rev, err = regs(rv); err == nil {
 				r.HasRev = true
 			}
 		}
-		c.put(ctx, r)
+		cy.put(r)
 	}
+	return true
 }
 
 // readMonthly reads the last settlement (DI0 = 01) once a month.
-func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+func (c *Collector) readMonthly(ctx context.Context, cy *cycle, m MeterEntry) {
 	if is1997(m) {
 		return // settlements are read of DL/T 645-2007 meters only
 	}
@@ -313,10 +302,17 @@ func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterE
 	if now.Sub(first) < time.Duration(c.cfg.DailyAfter) {
 		return
 	}
-	if ok, err := c.store.Has(ctx, m.Pn, KindMonthly, first.UTC()); err != nil || ok {
+	md := cy.doneOf(m.Pn)
+	if md.monthly.Equal(first) {
 		return
 	}
-	fv, err := c.read(ctx, l, m, dlt645.Settlement(dlt645.DIForwardActiveBlock, 1))
+	if ok, err := c.store.Has(ctx, m.Pn, KindMonthly, first.UTC()); err != nil || ok {
+		if ok {
+			md.monthly = first
+		}
+		return
+	}
+	fv, err := c.read(ctx, cy.l, m, dlt645.Settlement(dlt645.DIForwardActiveBlock, 1))
 	if err != nil {
 		return // a meter younger than a month has no settlement yet
 	}
@@ -324,22 +320,29 @@ func (c *Collector) readMonthly(ctx context.Context, l *busmaster.Line, m MeterE
 	if r.Fwd, err = regs(fv); err != nil {
 		return
 	}
-	if rv, err := c.read(ctx, l, m, dlt645.Settlement(dlt645.DIReverseActiveBlock, 1)); err == nil {
+	if rv, err := c.read(ctx, cy.l, m, dlt645.Settlement(dlt645.DIReverseActiveBlock, 1)); err == nil {
 		if r.Rev, err = regs(rv); err == nil {
 			r.HasRev = true
 		}
 	}
-	c.put(ctx, r)
+	cy.put(r)
+	cy.after = append(cy.after, func() { md.monthly = first })
 }
 
 // checkClock compares the meter's clock with the collector's once a day and
 // sets it by an addressed time sync when it is off by more than the
 // threshold — never within 5 minutes of midnight, at most once a day.
-func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+func (c *Collector) checkClock(ctx context.Context, cy *cycle, m MeterEntry) {
+	l := cy.l
 	now := c.clock.Now().In(c.cfg.Loc)
 	day := now.Format("2006-01-02")
 	key := "clock_checked_" + m.Address.String()
+	md := cy.doneOf(m.Pn)
+	if md.clock == day {
+		return
+	}
 	if v, _ := c.store.GetState(ctx, key); v == day {
+		md.clock = day
 		return
 	}
 	midnight := c.dayStart(now)
@@ -366,13 +369,15 @@ func (c *Collector) checkClock(ctx context.Context, l *busmaster.Line, m MeterEn
 		}
 		c.log.Info("meter clock set", "meter", m.Address, "was_off", off.Round(time.Second))
 	}
-	c.store.SetState(ctx, key, day)
+	cy.state[key] = day
+	cy.after = append(cy.after, func() { md.clock = day })
 }
 
-// housekeep keeps the store within its retention and its cap, once per
-// real-time interval.
+// housekeep keeps the store within its retention and its cap, once an hour
+// (or once per real-time interval when that is longer): its deletes scan
+// the readings and hold the store, so not at every slot.
 func (c *Collector) housekeep(ctx context.Context) {
-	every := time.Duration(c.cfg.RealtimeEvery)
+	every := max(time.Duration(c.cfg.RealtimeEvery), time.Hour)
 	for ctx.Err() == nil {
 		now := c.clock.Now()
 		if err := c.store.Prune(ctx, now, Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {

@@ -68,14 +68,20 @@ func (c *Collector) poweredUp(ctx context.Context) {
 // rise of the power-down count is ERC 13, of the cover-open count ERC 37,
 // a change of the relay ERC 33. The first reading of a meter is its
 // baseline.
-func (c *Collector) checkEvents(ctx context.Context, l *busmaster.Line, m MeterEntry) {
+func (c *Collector) checkEvents(ctx context.Context, cy *cycle, m MeterEntry) {
 	if is1997(m) {
 		return
 	}
+	l := cy.l
 	now := c.clock.Now().In(c.cfg.Loc)
 	hour := now.Format("2006-01-02T15")
 	key := "events_checked_" + m.Address.String()
+	md := cy.doneOf(m.Pn)
+	if md.events == hour {
+		return
+	}
 	if v, _ := c.store.GetState(ctx, key); v == hour {
+		md.events = hour
 		return
 	}
 	for _, ev := range []struct {
@@ -102,12 +108,15 @@ func (c *Collector) checkEvents(ctx context.Context, l *busmaster.Line, m MeterE
 				c.record(ctx, q1376.ERC{Code: q1376.ERCCoverOpen, At: at, Pn: m.Pn, Count: uint32(min(count, 999999))})
 			}
 		}
-		c.store.SetState(ctx, k, strconv.FormatInt(count, 10))
+		if cur := strconv.FormatInt(count, 10); cur != prev {
+			cy.state[k] = cur
+		}
 	}
 	if v, err := c.read(ctx, l, m, dlt645.DIStatusWord3); err == nil && len(v) == 1 {
 		c.noteRelay(ctx, m, v[0].Text)
 	}
-	c.store.SetState(ctx, key, hour)
+	cy.state[key] = hour
+	cy.after = append(cy.after, func() { md.events = hour })
 }
 
 // noteRelay keeps status word 3 (hex text) of m and records ERC 33 when
@@ -115,6 +124,9 @@ func (c *Collector) checkEvents(ctx context.Context, l *busmaster.Line, m MeterE
 func (c *Collector) noteRelay(ctx context.Context, m MeterEntry, word string) {
 	k := "relay_" + m.Address.String()
 	prev, _ := c.store.GetState(ctx, k)
+	if prev == word {
+		return
+	}
 	c.store.SetState(ctx, k, word)
 	was, err1 := strconv.ParseUint(prev, 16, 16)
 	now, err2 := strconv.ParseUint(word, 16, 16)

@@ -126,7 +126,7 @@ func (c *Collector) meterClock(ctx context.Context, l *busmaster.Line, m MeterEn
 // dailyFromCurrent keeps m's current registers as the value of the day
 // ending at midnight (today 00:00), marked FromCurrent, when the meter gave
 // no freeze for it (why says what it answered) and it is not too late to.
-func (c *Collector) dailyFromCurrent(ctx context.Context, l *busmaster.Line, m MeterEntry, today time.Time, why error) {
+func (c *Collector) dailyFromCurrent(ctx context.Context, cy *cycle, m MeterEntry, today time.Time, why error) {
 	now := c.clock.Now()
 	if now.Sub(today) > fromCurrentWithin {
 		return
@@ -134,12 +134,12 @@ func (c *Collector) dailyFromCurrent(ctx context.Context, l *busmaster.Line, m M
 	if ok, err := c.store.Has(ctx, m.Pn, KindDaily, today.UTC()); err != nil || ok {
 		return
 	}
-	fwd, rev, hasRev, err := c.current(ctx, l, m)
+	fwd, rev, hasRev, err := c.current(ctx, cy.l, m)
 	if err != nil {
 		c.log.Warn("current registers for the day / 读当前示值代日冻结", "meter", m.Address.String(), "err", err.Error())
 		return
 	}
 	c.log.Warn("no daily freeze: current registers kept as the day's value / 无日冻结，以当前示值作为日数据",
 		"meter", m.Address.String(), "day", today.AddDate(0, 0, -1).Format("2006-01-02"), "reason", fmt.Sprint(why))
-	c.put(ctx, Reading{Pn: m.Pn, Kind: KindDaily, T: today.UTC(), ReadAt: now, Fwd: fwd, Rev: rev, HasRev: hasRev, FromCurrent: true})
+	cy.put(Reading{Pn: m.Pn, Kind: KindDaily, T: today.UTC(), ReadAt: now, Fwd: fwd, Rev: rev, HasRev: hasRev, FromCurrent: true})
 }

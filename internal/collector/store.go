@@ -80,6 +80,10 @@ type Store interface {
 	// stored already (the first one read wins). It reports whether r was
 	// new.
 	Put(ctx context.Context, r Reading) (bool, error)
+	// Commit stores one poll cycle's readings and the facts noted in it in
+	// one transaction (one fsync), each reading as Put does; it reports which
+	// readings were new, in order. On error nothing of it is stored.
+	Commit(ctx context.Context, rs []Reading, state map[string]string) ([]bool, error)
 	// Has reports whether a reading exists.
 	Has(ctx context.Context, pn uint16, kind string, t time.Time) (bool, error)
 	// Latest returns the newest reading of a kind for a point.

@@ -149,6 +149,46 @@ func (s *Store) Put(ctx context.Context, r collector.Reading) (bool, error) {
 	return n == 1, nil
 }
 
+// Commit stores one poll cycle's readings and facts in one transaction:
+// one fsync for the whole cycle. It reports which readings were new.
+func (s *Store) Commit(ctx context.Context, rs []collector.Reading, state map[string]string) ([]bool, error) {
+	if len(rs) == 0 && len(state) == 0 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("collector store: commit: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO readings (pn, kind, t, read_at, fwd, rev, f25, from_current) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("collector store: commit: %w", err)
+	}
+	defer ins.Close()
+	added := make([]bool, len(rs))
+	for i, r := range rs {
+		rev := ""
+		if r.HasRev {
+			rev = encodeRegs(r.Rev)
+		}
+		res, err := ins.ExecContext(ctx, r.Pn, r.Kind, r.T.Unix(), r.ReadAt.Unix(), encodeRegs(r.Fwd), rev, r.F25, b2i(r.FromCurrent))
+		if err != nil {
+			return nil, fmt.Errorf("collector store: commit %s p%d %s: %w", r.Kind, r.Pn, r.T.Format(time.RFC3339), err)
+		}
+		n, _ := res.RowsAffected()
+		added[i] = n == 1
+	}
+	for k, v := range state {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO state (k, v) VALUES (?, ?)`, k, v); err != nil {
+			return nil, fmt.Errorf("collector store: commit state %s: %w", k, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("collector store: commit: %w", err)
+	}
+	return added, nil
+}
+
 func scanReading(row interface{ Scan(...any) error }) (collector.Reading, error) {
 	var r collector.Reading
 	var t, at int64
