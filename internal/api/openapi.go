@@ -2,16 +2,9 @@ package api
 
 import (
 	"encoding/json"
-	"io"
 	"regexp"
 	"strings"
 )
-
-func jsonDecoder(r io.Reader) *json.Decoder {
-	d := json.NewDecoder(r)
-	d.DisallowUnknownFields()
-	return d
-}
 
 // doc describes one route of the OpenAPI document: its summary and its
 // query parameters (path parameters come from the pattern).
