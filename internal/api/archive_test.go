@@ -35,7 +35,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, st: st, now: time.Date(2026, 1, 6, 12, 0, 0, 0, amigo.Site{}.Location())}
 	e.srv = New(st, noCommands{}, func() time.Time { return e.now }, nil, nil)
 	for _, u := range []struct{ name, role string }{{"root", amigo.RoleAdmin}, {"op", amigo.RoleOperator}, {"view", amigo.RoleViewer}} {
-		h, _ := HashPassword("password-" + u.name)
+		h := testHash("password-" + u.name)
 		if err := st.CreateUser(context.Background(), &amigo.User{Username: u.name, PasswordHash: h, Role: u.role}); err != nil {
 			t.Fatal(err)
 		}

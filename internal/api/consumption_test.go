@@ -57,7 +57,7 @@ func TestConsumptionPrimarySideBoundsAndLineLoss(t *testing.T) {
 		rd(c2, d0, "10.00"), rd(c2, d1, "310.00"), rd(c3, d0, "0.00"), rd(c3, d1, "250.00")}); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := HashPassword("password-v")
+	h := testHash("password-v")
 	st.CreateUser(ctx, &amigo.User{Username: "v", PasswordHash: h, Role: amigo.RoleViewer})
 	srv := New(st, noCommands{}, func() time.Time { return d1.Add(12 * time.Hour) }, nil, nil)
 	_, out := call(t, srv, "POST", "/api/v1/login", "", map[string]string{"username": "v", "password": "password-v"})
