@@ -10,6 +10,13 @@ import (
 	"github.com/amigo-metering/amigo/internal/analysis"
 )
 
+// readingInput is the body of POST /api/v1/meters/{address}/readings.
+type readingInput struct {
+	Time             time.Time `json:"time"`
+	ForwardActiveKWh string    `json:"forward_active_kwh"`
+	Reason           string    `json:"reason"`
+}
+
 // postReading records a manual reading (a meter's final reading when it is
 // removed, its first when installed, or a read by hand), audited.
 func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal) {
@@ -17,11 +24,7 @@ func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal
 	if !ok {
 		return
 	}
-	var in struct {
-		Time             time.Time `json:"time"`
-		ForwardActiveKWh string    `json:"forward_active_kwh"`
-		Reason           string    `json:"reason"`
-	}
+	var in readingInput
 	if err := decodeStrict(w, r, &in); err != nil {
 		writeErr(w, err)
 		return

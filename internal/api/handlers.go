@@ -241,14 +241,17 @@ func (s *Server) consumption(w http.ResponseWriter, r *http.Request, _ principal
 		"ct": ratio.CT, "pt": ratio.PT, "multiplier": ratio.Multiplier, "time_zone": loc.String(), "items": pts})
 }
 
+// commandInput is the body of POST /api/v1/meters/{address}/commands.
+type commandInput struct {
+	Type string `json:"type"`
+}
+
 func (s *Server) createCommand(w http.ResponseWriter, r *http.Request, p principal) {
 	m, ok := s.meter(w, r)
 	if !ok {
 		return
 	}
-	var in struct {
-		Type string `json:"type"`
-	}
+	var in commandInput
 	if err := decodeStrict(w, r, &in); err != nil {
 		writeErr(w, err)
 		return
