@@ -81,9 +81,10 @@ func errTooMany(wait time.Duration) error {
 	return &amigo.Error{Kind: amigo.ETOOMANY, Op: "login", Message: "too many failed logins from this address, try again in " + strconv.Itoa(secs) + " s / 此地址登录失败次数过多，请" + strconv.Itoa(secs) + "秒后再试"}
 }
 
-// reserveSource admits one check from src, or refuses it (ETOOMANY) when
-// the source's failures and checks in flight reach sourceFailures.
-func (g *loginGuard) reserveSource(src string) error {
+// reserveSource admits one check from src, or refuses it (ETOOMANY, with
+// how long to wait) when the source's failures and checks in flight reach
+// sourceFailures.
+func (g *loginGuard) reserveSource(src string) (time.Duration, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -98,10 +99,10 @@ func (g *loginGuard) reserveSource(src string) error {
 		if len(s.fails) > 0 && len(s.fails) >= sourceFailures {
 			wait = s.fails[0].Add(failureWindow).Sub(now)
 		}
-		return errTooMany(wait)
+		return wait, errTooMany(wait)
 	}
 	s.pending++
-	return nil
+	return 0, nil
 }
 
 func (s *sourceState) expire(now time.Time) {
@@ -206,7 +207,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := s.clientSource(r)
-	if err := s.guard.reserveSource(src); err != nil {
+	if wait, err := s.guard.reserveSource(src); err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		s.log.Debug("api: login refused: source over its limit", "source", src)
 		writeErr(w, err)
 		return

@@ -283,8 +283,9 @@ func TestAccountIsSlowedAndSourceUnlocks(t *testing.T) {
 	}
 	// The first source's failures are at t0; it is locked until t0 + 15 min.
 	clk.set(t0.Add(15*time.Minute - time.Second))
-	if out := login("203.0.113.1:1", "password-root", 429); !strings.Contains(out["error"].(map[string]any)["message"].(string), "try again in 1 s / ") {
-		t.Fatalf("%v", out)
+	code, out, h := callFrom(t, e.srv, "203.0.113.1:1", "POST", "/api/v1/login", "", map[string]string{"username": "root", "password": "password-root"})
+	if code != 429 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "try again in 1 s / ") || h.Get("Retry-After") != "1" {
+		t.Fatalf("%d %v %v", code, out, h)
 	}
 	clk.set(t0.Add(15 * time.Minute))
 	login("203.0.113.1:1", "password-root", 200)
@@ -340,7 +341,7 @@ func TestLoginGuardMemoryIsBounded(t *testing.T) {
 	g := newLoginGuard()
 	for i := range 20000 {
 		src := fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
-		if err := g.reserveSource(src); err != nil {
+		if _, err := g.reserveSource(src); err != nil {
 			t.Fatal(err)
 		}
 		g.finishSource(src, true)
