@@ -170,9 +170,16 @@ func accountDelay(n int) time.Duration {
 	return min(d, maxAccountDelay)
 }
 
-// finishAccount ends a check reserved by reserveAccount: a success clears
-// the account's failures.
-func (g *loginGuard) finishAccount(user string, failed bool) {
+// Outcomes of a reserved account check.
+const (
+	checkFailed    = iota // wrong password: counted
+	checkSucceeded        // clears the account's failures
+	checkAbandoned        // never compared (the client went away): not counted
+)
+
+// finishAccount ends a check reserved by reserveAccount with one of the
+// outcomes above.
+func (g *loginGuard) finishAccount(user string, outcome int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	a, _ := g.accounts.get(user)
@@ -181,10 +188,11 @@ func (g *loginGuard) finishAccount(user string, failed bool) {
 		g.accounts.put(user, a)
 	}
 	a.pending = max(a.pending-1, 0)
-	if failed {
+	switch outcome {
+	case checkFailed:
 		a.fails++
 		a.last = g.now()
-	} else {
+	case checkSucceeded:
 		a.fails, a.next = 0, time.Time{}
 	}
 }
@@ -232,17 +240,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	accountFailed := true
-	defer func() { s.guard.finishAccount(u.Username, accountFailed) }()
+	outcome := checkFailed
+	defer func() { s.guard.finishAccount(u.Username, outcome) }()
 	if err := s.guard.wait(r.Context(), delay); err != nil {
-		failed, accountFailed = false, false
+		failed, outcome = false, checkAbandoned
 		return // the client went away
 	}
 	if s.comparePassword([]byte(u.PasswordHash), []byte(in.Password)) != nil {
 		writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "login", "wrong username or password / 用户名或密码错误"))
 		return
 	}
-	failed, accountFailed = false, false
+	failed, outcome = false, checkSucceeded
 	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: u.Username, Action: "login", Object: "user " + u.Username})
 	writeJSON(w, http.StatusOK, map[string]string{"token": s.sign(u, time.Now().Add(12*time.Hour)), "role": u.Role})
 }

@@ -460,3 +460,25 @@ func TestUnknownUsersCostAndCount(t *testing.T) {
 		t.Fatalf("%d unknown accounts tracked", n)
 	}
 }
+
+// A client that gives up while its check waits is not counted, and does
+// not clear the account's failures either.
+func TestAbandonedCheckKeepsTheAccountSlowed(t *testing.T) {
+	e := newEnv(t)
+	clk := &fakeGuardClock{now: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)}
+	clk.install(e.srv.guard)
+	for i := range 5 {
+		callFrom(t, e.srv, "203.0.113."+strconv.Itoa(i)+":1", "POST", "/api/v1/login", "", map[string]string{"username": "root", "password": "guess"})
+	}
+	callFrom(t, e.srv, "203.0.113.9:1", "POST", "/api/v1/login", "", map[string]string{"username": "root", "password": "guess"}) // 6th: next = +1 s
+	// The 7th must wait 1 s; its client goes away.
+	e.srv.guard.wait = func(context.Context, time.Duration) error { return context.Canceled }
+	callFrom(t, e.srv, "198.51.100.1:1", "POST", "/api/v1/login", "", map[string]string{"username": "root", "password": "password-root"})
+	e.srv.guard.mu.Lock()
+	a, _ := e.srv.guard.accounts.get("root")
+	fails, pending := a.fails, a.pending
+	e.srv.guard.mu.Unlock()
+	if fails != 6 || pending != 0 {
+		t.Fatalf("account fails %d pending %d, want 6 and 0", fails, pending)
+	}
+}
