@@ -111,7 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Answers carry tokens, readings and secrets: no cache keeps them.
 	h.Set("Cache-Control", "no-store")
 	limit := int64(maxBody)
-	if strings.Contains(r.URL.Path, "import") {
+	if strings.HasPrefix(r.URL.Path, "/api/v1/import/") || r.URL.Path == "/api/v1/meters/import" {
 		limit = archive.MaxImportBytes + 64<<10
 	}
 	if r.ContentLength > limit {
