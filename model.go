@@ -201,8 +201,9 @@ const (
 	EventMeterCoverOpen     = "meter.cover_open"
 	EventMeterPowerDown     = "meter.power_down"
 	EventMeterRelayChanged  = "meter.relay_changed"
-	EventCollectorPowerDown = "collector.power_down" // with the time it came back
-	EventCollectorDataLost  = "collector.data_lost"  // its store dropped undelivered data at its cap
+	EventCollectorPowerDown = "collector.power_down"      // with the time it came back
+	EventCollectorDataLost  = "collector.data_lost"       // its store dropped undelivered data at its cap
+	EventCommandRefused     = "collector.command_refused" // it refused a command it could not authenticate (ERC 20)
 )
 
 // Event is something the station noticed.

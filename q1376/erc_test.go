@@ -114,3 +114,31 @@ func FuzzParseERC(f *testing.F) {
 		}
 	})
 }
+
+// ERC 20: a refused PW 8962…145e from MSA 1, reason 3 (replay), standing for
+// 2 refusals (02 00); Le = 5 + 16 + 1 + 3 = 25 = 19. Without a reason only
+// the standard's 22 bytes (16) are written.
+func TestERCAuth(t *testing.T) {
+	e := ERC{Code: ERCAuth, At: DateTime{Year: 2026, Month: 6, Day: 1, Hour: 10, Minute: 21}, MSA: 1, AuthReason: AuthReplay, Count: 2}
+	copy(e.PW[:], unhex(t, "8962b3de96e5073293aad4a31a07145e"))
+	for _, tc := range []struct {
+		e   ERC
+		hex string
+	}{
+		{e, "1419 2110010626 8962b3de96e5073293aad4a31a07145e 01 03 0200"},
+		{ERC{Code: ERCAuth, At: e.At, PW: e.PW, MSA: 1}, "1416 2110010626 8962b3de96e5073293aad4a31a07145e 01"},
+	} {
+		want := unhex(t, stripSpaces(tc.hex))
+		got, err := AppendERC(nil, tc.e)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("AppendERC = % X, %v\nwant         % X", got, err, want)
+		}
+		back, err := ParseERC(EventRecord{ERC: got[0], Data: got[2:]})
+		if err != nil || back != tc.e {
+			t.Fatalf("ParseERC = %+v, %v\nwant        %+v", back, err, tc.e)
+		}
+	}
+	if _, err := AppendERC(nil, ERC{Code: ERCAuth, AuthReason: AuthBadPW, Count: 70000}); err == nil {
+		t.Error("a count of 70000 was encoded in 2 bytes")
+	}
+}

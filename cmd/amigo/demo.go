@@ -24,6 +24,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/q1376"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -156,7 +157,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: c.CollectorsListen,
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
-			clock: clock, log: c.Log, ready: func(a stationAddrs) { up <- a }})
+			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a }})
 		if err != nil {
 			errs <- demoFlagError(err)
 			cancel()
@@ -171,7 +172,17 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		fleet.Wait()
 		return err
 	}
-	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.CollectorsTLS.String()},
+	// The collector's command key, derived from the station's master key
+	// (which the station created before it listened).
+	master, err := downlinkKey(filepath.Join(c.Data, "downlink.key"), false)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		fleet.Wait()
+		return err
+	}
+	termAddr, _ := q1376.ParseAddress(demoTerminal)
+	ccfg := collector.Config{Terminal: demoTerminal, Stations: []string{a.CollectorsTLS.String()}, AuthKey: hex.EncodeToString(q1376.TerminalKey(master, termAddr)),
 		CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "collector-0171-1.crt"), KeyFile: filepath.Join(caDir, "collector-0171-1.key"),
 		Heartbeat: collector.Duration(20 * time.Second), ReconnectMax: collector.Duration(5 * time.Second),
 		Ports: []collector.Port{{Number: 1, Address: fleet.Addr.String()}}, DataDir: filepath.Join(c.Data, "collector"), Clock: clock, Log: c.Log}

@@ -68,6 +68,11 @@ type StationConfig struct {
 	// X-Forwarded-For header names the API client; from other peers the
 	// header is ignored.
 	TrustedProxies []string `json:"trusted_proxies"`
+	// DownlinkKeyFile holds the master key commands to collectors are
+	// signed with (64 hex digits; created when missing, never replaced);
+	// "" sends them unsigned. `amigo collector-key` derives each
+	// collector's auth_key from it.
+	DownlinkKeyFile string `json:"downlink_key_file"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -126,6 +131,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
 	{"metrics_token", `""`, "when set, GET /metrics needs Authorization: Bearer <this> (at least 16 characters); \"\" = open / 设置后访问指标需携带此令牌（至少16个字符）；空为公开"},
 	{"trusted_proxies", `[]`, "reverse proxies (addresses or CIDR) whose X-Forwarded-For names the API client, for counting failed logins per address; others' header is ignored / 可信反向代理（地址或网段），仅信任其 X-Forwarded-For"},
+	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
 const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [log flags]
@@ -265,9 +271,17 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := ensureAdmin(ctx, store, cfg.AdminPassword, clock.Now, log); err != nil {
 		return err
 	}
+	var downKey []byte
+	if cfg.DownlinkKeyFile != "" {
+		if downKey, err = downlinkKey(cfg.DownlinkKeyFile, true); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("no downlink_key_file: commands to collectors are not signed / 未配置下行主密钥，主站命令不签名")
+	}
 	var eng *station.Engine
 	front := fep.New(fep.Config{TLSAddr: cfg.CollectorsTLS, PlainAddr: cfg.CollectorsPlain, TLS: tlsCfg, Heartbeat: hb, Now: clock.Now, Log: log,
-		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource,
+		MaxConns: cfg.MaxConns, MaxConnsPerSource: cfg.MaxConnsPerSource, DownlinkKey: downKey,
 		OnLogin: func(c amigo.Collector) {
 			if err := eng.PushArchive(ctx, c); err != nil {
 				log.Warn("archive push", "collector", c.Address, "err", err)

@@ -44,7 +44,18 @@ func (s *Session) Handle(ctx context.Context, b []byte) ([]*q1376.Frame, error) 
 	if f.Address.A1 != c.cfg.addr.A1 || (f.Address.A2 != c.cfg.addr.A2 && !f.Address.IsBroadcast()) {
 		return nil, fmt.Errorf("frame for terminal %s, this is %s", f.Address, c.cfg.addr)
 	}
-	if f.Tp != nil && f.Tp.Delay > 0 && !tpFresh(f.Tp, c.clock.Now().In(c.cfg.Loc)) {
+	if f.AFN.HasPW() {
+		// A command: authenticated before anything is done (auth.go).
+		reason, err := c.authorize(ctx, f)
+		if err != nil {
+			c.log.Error("command denied / 命令被拒绝", "err", err.Error())
+			return []*q1376.Frame{q1376.Deny(f)}, err
+		}
+		if reason != 0 {
+			c.refuse(ctx, f, reason)
+			return []*q1376.Frame{q1376.Deny(f)}, fmt.Errorf("command AFN %02X refused: %s", byte(f.AFN), authReasonText(reason))
+		}
+	} else if f.Tp != nil && f.Tp.Delay > 0 && !q1376.TpFresh(*f.Tp, c.clock.Now().In(c.cfg.Loc)) {
 		return nil, fmt.Errorf("request with an expired time tag discarded")
 	}
 	switch f.AFN {
@@ -65,20 +76,6 @@ func (s *Session) Handle(ctx context.Context, b []byte) ([]*q1376.Frame, error) 
 		return s.queryArchive(ctx, f)
 	}
 	return []*q1376.Frame{q1376.Deny(f)}, fmt.Errorf("AFN %02X is not supported", byte(f.AFN))
-}
-
-// tpFresh reports whether a time tag's send time is within its allowed
-// delay of now (the tag holds day, hour, minute, second).
-func tpFresh(tp *q1376.Tp, now time.Time) bool {
-	sent := time.Date(now.Year(), now.Month(), tp.Day, tp.Hour, tp.Minute, tp.Second, 0, now.Location())
-	if sent.After(now.Add(24 * time.Hour)) {
-		sent = sent.AddDate(0, -1, 0)
-	}
-	d := now.Sub(sent)
-	if d < 0 {
-		d = -d
-	}
-	return d <= time.Duration(tp.Delay)*time.Minute
 }
 
 // confirmed marks delivered what the station confirmed.

@@ -26,6 +26,8 @@ type Collector struct {
 	mu     sync.RWMutex
 	meters []MeterEntry // the archive in force
 
+	auth authGuard // commands' replay mark and refusal counts
+
 	// OnStored, when set, is called after each reading is durably stored
 	// (tests and the kill -9 check use it).
 	OnStored func(Reading)
@@ -91,6 +93,12 @@ func (c *Collector) meter(pn uint16) (MeterEntry, bool) {
 func (c *Collector) Run(ctx context.Context) error {
 	c.poweredUp(ctx)
 	c.alive(ctx)
+	switch {
+	case c.cfg.authKey == nil && c.cfg.PlainTCP:
+		c.log.Warn("no auth_key: every command from the station will be refused on plain TCP / 未配置命令认证密钥，明文链路上拒绝一切主站命令")
+	case c.cfg.authKey == nil:
+		c.log.Warn("no auth_key: commands are authenticated by the TLS link only / 未配置命令认证密钥，仅凭TLS链路认证主站命令")
+	}
 	var wg sync.WaitGroup
 	for _, l := range c.lines {
 		wg.Add(1)
@@ -370,6 +378,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 		if err := c.store.Prune(ctx, now, Retention{Realtime: time.Duration(c.cfg.RealtimeKeep), Daily: 62 * 24 * time.Hour, Monthly: 400 * 24 * time.Hour}); err != nil && ctx.Err() == nil {
 			c.log.Error("prune", "err", err)
 		}
+		c.flushRefusals(ctx)
 		if losses, err := c.store.Trim(ctx, c.cfg.StoreCap); err != nil && ctx.Err() == nil {
 			c.log.Error("store cap / 存储上限", "err", err.Error())
 		} else if len(losses) > 0 {

@@ -133,12 +133,29 @@ func (p *peer) ask(afn q1376.AFN, units ...q1376.Unit) []*q1376.Frame {
 	p.t.Helper()
 	p.seq = (p.seq + 1) & 0x0F
 	req := q1376.Request(q1376.Address{A1: terminal.A1, A2: terminal.A2, MSA: 1}, afn, p.seq, nil, units...)
-	p.write(req)
+	raw, err := q1376.AppendFrame(nil, req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return p.askRaw(raw)
+}
+
+// askRaw sends a request's bytes and returns the answer frames (until
+// FIN) that carry its sequence number.
+func (p *peer) askRaw(raw []byte) []*q1376.Frame {
+	p.t.Helper()
+	// AFN and SEQ at their places (the data may be bad on purpose).
+	afn, num := q1376.AFN(raw[12]), raw[13]&0x0F
+	p.mu.Lock()
+	if p.conn != nil {
+		p.conn.Write(raw)
+	}
+	p.mu.Unlock()
 	var out []*q1376.Frame
 	for {
 		select {
 		case f := <-p.frames:
-			if f.Seq.Num != req.Seq.Num {
+			if f.Seq.Num != num {
 				continue
 			}
 			out = append(out, f)
@@ -164,6 +181,12 @@ type rig struct {
 
 func startRig(t *testing.T, start time.Time, speed float64, meters int, station string, dir string) *rig {
 	t.Helper()
+	return startRigWith(t, start, speed, meters, station, dir, nil)
+}
+
+// startRigWith starts a rig whose configuration edit changes first.
+func startRigWith(t *testing.T, start time.Time, speed float64, meters int, station string, dir string, edit func(*collector.Config)) *rig {
+	t.Helper()
 	clock := vclock.NewVirtual(start, speed)
 	ctx, cancel := context.WithCancel(context.Background())
 	fl, err := sim.Start(ctx, sim.Config{Meters: meters, Listen: "127.0.0.1:0", Seed: 5, Clock: clock, Location: cst, Profile: "office"})
@@ -180,6 +203,9 @@ func startRig(t *testing.T, start time.Time, speed float64, meters int, station 
 	for i := range meters {
 		a, _ := sim.AddressN("000000000001", i)
 		cfg.Meters = append(cfg.Meters, collector.Meter{Address: a.String(), Port: 1, Pn: uint16(i + 1), Password: "02123456"})
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	c, err := collector.New(cfg, openStore(t, cfg.DataDir))
 	if err != nil {

@@ -8,11 +8,13 @@
 package collector
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
@@ -35,6 +37,14 @@ type Config struct {
 	// PlainTCP sends 1376.1 without TLS: only for a third-party station that
 	// cannot do TLS, and only when set explicitly.
 	PlainTCP bool `json:"plain_tcp,omitempty"`
+	// AuthKey is this terminal's downlink key, 64 hex digits: the station
+	// signs its commands (AFN 01, 04, 05, 10) with it and the collector
+	// refuses any it cannot verify (docs/link.md §1). `amigo collector-key`
+	// prints it. AuthKeyFile names a file holding the same (one of the two).
+	// Without a key the collector trusts commands on a TLS link (the
+	// station's certificate) and refuses every command on plain TCP.
+	AuthKey     string `json:"auth_key,omitempty"`
+	AuthKeyFile string `json:"auth_key_file,omitempty"`
 
 	Heartbeat      Duration `json:"heartbeat"`       // real time; default 60s
 	RealtimeEvery  Duration `json:"realtime_every"`  // collector clock; default 15m
@@ -60,6 +70,7 @@ type Config struct {
 	Log     *slog.Logger   `json:"-"`
 	Loc     *time.Location `json:"-"`
 	addr    q1376.Address
+	authKey []byte
 }
 
 // Port is one line the collector reads meters on.
@@ -139,6 +150,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("collector: terminal %q: want A1-A2 like 0171-2082 with A2 1..65535", c.Terminal)
 	}
 	c.addr = a
+	if c.authKey, err = loadAuthKey(c.AuthKey, c.AuthKeyFile); err != nil {
+		return err
+	}
 	if len(c.Stations) == 0 {
 		return errors.New("collector: no station address")
 	}
@@ -208,6 +222,31 @@ func (c *Config) Validate() error {
 		pns[m.Pn] = true
 	}
 	return nil
+}
+
+// loadAuthKey reads the downlink key from the configuration or its file:
+// 64 hex digits (surrounding white space ignored). No key is nil.
+func loadAuthKey(hexKey, file string) ([]byte, error) {
+	if hexKey != "" && file != "" {
+		return nil, errors.New("collector: auth_key and auth_key_file are both set: use one / auth_key 与 auth_key_file 只能设置一个")
+	}
+	src := "auth_key"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("collector: auth_key_file: %w", err)
+		}
+		hexKey, src = string(b), "auth_key_file "+file
+	}
+	if hexKey == "" {
+		return nil, nil
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(hexKey))
+	if err != nil || len(k) != q1376.KeyLen {
+		// The key itself is never repeated in a message.
+		return nil, fmt.Errorf("collector: %s: want %d hex digits (amigo collector-key prints them) / 密钥应为%d位十六进制数", src, 2*q1376.KeyLen, 2*q1376.KeyLen)
+	}
+	return k, nil
 }
 
 func (p Port) line() serialline.Config {

@@ -118,9 +118,12 @@ func TestStoreCapReported(t *testing.T) {
 	// No ports, no meters: the only row is the old one, and the cap is 1;
 	// so add one more and wait for the next cycle to drop the older.
 	st.Put(ctx, collector.Reading{Pn: 9, Kind: collector.KindRealtime, T: time.Date(2026, 5, 1, 0, 15, 0, 0, cst), ReadAt: time.Date(2026, 5, 1, 0, 15, 0, 0, cst)})
+	// reportLoss counts the loss in the state, then records the event:
+	// wait for both.
 	waitFor(t, "the loss to be reported", 30*time.Second, func() bool {
 		v, _ := st.GetState(ctx, "lost_realtime")
-		return v == "1"
+		n, _ := st.EventCount(ctx, 1)
+		return v == "1" && n >= 1
 	})
 	evs, err := st.Events(ctx, 1, 0, 10)
 	if err != nil || len(evs) != 1 || evs[0].ERC != q1376.ERCStoreLoss {

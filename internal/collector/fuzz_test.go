@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amigo-metering/amigo/internal/collector"
 	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
@@ -45,7 +48,18 @@ func FuzzHandleStationFrame(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer st.Close()
-	c, err := collector.New(collector.Config{Terminal: "0171-2082", Stations: []string{"127.0.0.1:1"}, PlainTCP: true, DataDir: dir}, st)
+	// With a key: commands go through the verifier. A signed seed (sent
+	// now) passes it once; the fuzzer's variants are refused.
+	key := q1376.TerminalKey([]byte("fuzz master"), a)
+	trip := q1376.Request(a, q1376.AFNControl, 7, nil, q1376.NewUnit(1, 1, []byte{0}))
+	trip.Tp = q1376.TpAt(0, time.Now(), 5*time.Minute)
+	if err := q1376.Sign(trip, key); err != nil {
+		f.Fatal(err)
+	}
+	raw, _ := q1376.AppendFrame(nil, trip)
+	f.Add(raw)
+	c, err := collector.New(collector.Config{Terminal: "0171-2082", Stations: []string{"127.0.0.1:1"}, PlainTCP: true, DataDir: dir,
+		AuthKey: hex.EncodeToString(key), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, st)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -66,6 +80,11 @@ func TestExampleConfigIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.DataDir = t.TempDir()
+	// The key file the example names, here with a made-up key.
+	c.AuthKeyFile = filepath.Join(c.DataDir, "authkey")
+	if err := os.WriteFile(c.AuthKeyFile, []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

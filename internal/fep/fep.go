@@ -63,6 +63,18 @@ type Config struct {
 	// IncumbentCheck bounds the address read sent to a live GPRS session
 	// when its address registers again (DefaultIncumbentCheck).
 	IncumbentCheck time.Duration
+
+	// DownlinkKey is the station's master key for commands to collectors
+	// (see sign.go): with it, every frame of AFN 01, 04, 05 and 10 carries
+	// a time tag and a PW keyed per terminal; without it (nil) they go
+	// unsigned, as before, and a collector that has a key refuses them.
+	DownlinkKey []byte
+	// DownlinkDelay is the delay a command's time tag allows
+	// (DefaultDownlinkDelay; whole minutes, 1..255).
+	DownlinkDelay time.Duration
+	// Location is the zone of the time tags' civil time when the
+	// collector's site cannot be looked up (default: amigo's default zone).
+	Location *time.Location
 }
 
 // Listener names, as they appear in metrics and refusal events.
@@ -90,7 +102,8 @@ type FEP struct {
 	sessions  map[string]*Session
 	listeners []*listener
 	gprs      map[string]*MeterSession
-	claiming  map[string]bool // GPRS addresses whose incumbent is being checked
+	claiming  map[string]bool   // GPRS addresses whose incumbent is being checked
+	stamps    map[string]*stamp // terminal -> its commands' last time tag
 	meters    MeterDirectory
 	stats     counters
 	agg       refusals
@@ -122,13 +135,17 @@ func New(cfg Config, dir Directory) *FEP {
 	def(&cfg.IdleTimeout, DefaultIdleTimeout)
 	def(&cfg.RefusalWindow, DefaultRefusalWindow)
 	def(&cfg.IncumbentCheck, DefaultIncumbentCheck)
+	def(&cfg.DownlinkDelay, DefaultDownlinkDelay)
+	if cfg.Location == nil {
+		cfg.Location = amigo.Site{}.Location()
+	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.MaxConnsPerSource <= 0 {
 		cfg.MaxConnsPerSource = DefaultMaxConnsPerSource
 	}
-	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}, claiming: map[string]bool{},
+	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}, claiming: map[string]bool{}, stamps: map[string]*stamp{},
 		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}}
 }
 
@@ -335,6 +352,7 @@ func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src strin
 	}
 	addr := q1376.Address{A1: login.Address.A1, A2: login.Address.A2}
 	s := &Session{f: f, conn: c, Address: addr, Collector: col, waiting: map[uint8]*call{}}
+	f.prepareSigning(ctx, s)
 	// Register the session before confirming the login: once the terminal
 	// sees the confirmation, the station can reach it.
 	f.mu.Lock()
@@ -409,6 +427,7 @@ type Session struct {
 	seq     uint8
 	mu      sync.Mutex
 	waiting map[uint8]*call
+	signer  signer // signs commands (sign.go); its stamp is guarded by wmu
 }
 
 type call struct {
@@ -452,7 +471,16 @@ func (s *Session) failAll(err error) {
 }
 
 // Request sends a request to the collector and returns its answer frames.
+// A command (AFN 01, 04, 05, 10) is signed when the front end has a
+// downlink key, its time tag allowing Config.DownlinkDelay.
 func (s *Session) Request(ctx context.Context, afn q1376.AFN, units ...q1376.Unit) ([]*q1376.Frame, error) {
+	return s.RequestWithin(ctx, 0, afn, units...)
+}
+
+// RequestWithin is Request with a command's time tag allowing delay
+// instead (0: Config.DownlinkDelay) — for a clock setting to a collector
+// whose clock is known to be off by more than the usual delay.
+func (s *Session) RequestWithin(ctx context.Context, delay time.Duration, afn q1376.AFN, units ...q1376.Unit) ([]*q1376.Frame, error) {
 	s.mu.Lock()
 	var num uint8
 	for range 16 {
@@ -467,7 +495,7 @@ func (s *Session) Request(ctx context.Context, afn q1376.AFN, units ...q1376.Uni
 	s.mu.Unlock()
 	a := s.Address
 	a.MSA = 1
-	if err := s.write(q1376.Request(a, afn, num, nil, units...)); err != nil {
+	if err := s.writeCommand(q1376.Request(a, afn, num, nil, units...), delay); err != nil {
 		s.mu.Lock()
 		delete(s.waiting, num)
 		s.mu.Unlock()

@@ -11,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
 
 	"github.com/amigo-metering/amigo"
@@ -47,7 +48,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
 	parts := &partitions{made: map[string]bool{}}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, MultiRow: true, BeforeReadings: parts.ensure})}, nil
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, MultiRow: true, BeforeReadings: parts.ensure, CopyReadings: copyRows})}, nil
 }
 
 // partitions creates the monthly partitions of readings on demand.
@@ -81,4 +82,23 @@ func (p *partitions) ensure(ctx context.Context, tx *sql.Tx, rs []amigo.Reading)
 		p.made[name] = true
 	}
 	return nil
+}
+
+// copyRows copies rows into table with COPY on conn's pgx connection,
+// inside the transaction open on it.
+func copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres: copy: not a pgx connection (%T)", dc)
+		}
+		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("postgres: copy: %w", err)
+		}
+		if int(n) != len(rows) {
+			return fmt.Errorf("postgres: copy: %d of %d rows", n, len(rows))
+		}
+		return nil
+	})
 }

@@ -54,6 +54,11 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 			return res, amigo.Errorf(amigo.EINVALID, "write readings", "a reading needs a meter, a time and a kind / 读数缺少电表、时间或类型")
 		}
 	}
+	// COPY needs a connection of its own: inside a caller's transaction
+	// (WithTx) the readings are written with the transaction's statements.
+	if s.d.CopyReadings != nil && s.tx == nil {
+		return s.writeReadingsCopy(ctx, rs)
+	}
 	tx, commit, rollback, err := s.begin(ctx)
 	if err != nil {
 		return res, internal("write readings", err)

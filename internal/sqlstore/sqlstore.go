@@ -27,6 +27,10 @@ type Dialect struct {
 	// BeforeReadings, when set, runs in the transaction before readings
 	// are written (PostgreSQL creates the partitions they need).
 	BeforeReadings func(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error
+	// CopyReadings, when set, bulk-copies rows into table (columns cols)
+	// on conn, inside the transaction open on it (PostgreSQL COPY);
+	// WriteReadings then stages the batch and moves it in one statement.
+	CopyReadings func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
 }
 
 // querier is what *sql.DB and *sql.Tx share: every query goes through it,

@@ -12,27 +12,34 @@ import (
 // reported.
 const ClockTolerance = 5 * time.Minute
 
-// clockOffKey is the durable "already reported" mark of a meter's clock
-// being off on a site day.
-func clockOffKey(meterID int64, day time.Time) string {
-	return fmt.Sprintf("clockoff/%d/%s", meterID, day.Format("2006-01-02"))
+// clockOffKey is the durable "already reported" mark of an open clock-off
+// incident of a meter: set when it is first reported, removed when the
+// meter's clock is next found within tolerance.
+func clockOffKey(meterID int64) string {
+	return fmt.Sprintf("clockoff/%d", meterID)
 }
 
 // reportClockOff records that meter m's clock was found off by offset
 // (meter time minus true time) at instant at: by the station's own check
-// of a direct GPRS meter, or by the meter's collector (1376.1 ERC12). Both
-// paths call it. Within ClockTolerance it does nothing.
+// of a direct GPRS meter, or by the meter's collector (1376.1 ERC12, and
+// its end record with offset 0). Both paths call it.
 //
-// Beyond it, the meter's stored readings of the site day of at (from its
-// 00:00 freeze on) get FlagClockOff, and one EventClockOff is raised per
-// meter per site day: the key "clockoff/<meter id>/<YYYY-MM-DD>" in the
-// StateStore marks it reported, so a second check, a second report from
-// the collector or a restart of the station raises nothing more that day.
-// It returns the store's error; when the event cannot be stored the mark
-// is removed again, so that the next report tries anew.
+// Beyond ClockTolerance, the meter's stored readings of the site day of at
+// (from its 00:00 freeze on) get FlagClockOff, and one EventClockOff is
+// raised per incident: the key "clockoff/<meter id>" in the StateStore
+// marks it reported, so further checks, further reports from the
+// collector, later days while the clock stays off, and restarts of the
+// station raise nothing more. Within tolerance the incident is closed (the
+// mark removed), so that the clock going off again is a new event. It
+// returns the store's error; when the event cannot be stored the mark is
+// removed again, so that the next report tries anew.
 func (e *Engine) reportClockOff(ctx context.Context, m amigo.Meter, offset time.Duration, at time.Time) error {
+	key := clockOffKey(m.ID)
 	if offset.Abs() <= ClockTolerance {
-		return nil
+		if _, open, err := e.store.GetState(ctx, key); err != nil || !open {
+			return err
+		}
+		return e.store.DeleteState(ctx, key)
 	}
 	loc := amigo.Site{}.Location()
 	if site, err := e.store.GetSite(ctx, m.SiteID); err == nil {
@@ -42,7 +49,6 @@ func (e *Engine) reportClockOff(ctx context.Context, m amigo.Meter, offset time.
 	if _, err := e.store.UpdateReadingFlags(ctx, m.ID, "", day, day.AddDate(0, 0, 1), amigo.FlagClockOff, 0); err != nil {
 		return fmt.Errorf("clock off: %w", err)
 	}
-	key := clockOffKey(m.ID, day)
 	first, err := e.store.PutStateOnce(ctx, key, offset.String(), at)
 	if err != nil || !first {
 		return err

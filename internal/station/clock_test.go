@@ -11,10 +11,12 @@ import (
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
 
-// A clock off by more than 5 minutes raises one event per meter per site
-// day, however often it is reported and across a restart of the station;
-// the readings of that day carry FlagClockOff, the day before does not.
-func TestReportClockOffOncePerDayAcrossRestarts(t *testing.T) {
+// A clock off by more than 5 minutes raises one event per incident,
+// however often it is reported, on later days while it stays off, and
+// across a restart of the station; the readings of each day it is found off
+// carry FlagClockOff, the day before does not. A check within tolerance
+// closes the incident: the next time it is off is a new event.
+func TestReportClockOffOncePerIncidentAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
 	s, reopen := openStore(t)
 	site, _, ms := fixture(t, s, "Asia/Shanghai", 1)
@@ -58,10 +60,17 @@ func TestReportClockOffOncePerDayAcrossRestarts(t *testing.T) {
 	if len(got) != 3 || got[0].Flags != 0 || got[1].Flags != amigo.FlagClockOff || got[2].Flags != amigo.FlagClockOff {
 		t.Fatalf("flags %d %d %d, want 0 (day before) %d %d", got[0].Flags, got[1].Flags, got[2].Flags, amigo.FlagClockOff, amigo.FlagClockOff)
 	}
-	// The next site day is a new report.
+	// Still off the next site day: the same incident, no new event.
 	e2.reportClockOff(ctx, m, 8*time.Minute, at.AddDate(0, 0, 1))
+	if n := len(events(t, s2, amigo.EventClockOff)); n != 1 {
+		t.Fatalf("next day, still off: %d events, want 1", n)
+	}
+	// Set right (a check finds 10 s): the incident closes; off again two
+	// days later is a new event.
+	e2.reportClockOff(ctx, m, 10*time.Second, at.AddDate(0, 0, 2))
+	e2.reportClockOff(ctx, m, -6*time.Minute, at.AddDate(0, 0, 3))
 	if n := len(events(t, s2, amigo.EventClockOff)); n != 2 {
-		t.Fatalf("next day: %d events, want 2", n)
+		t.Fatalf("off again after being set right: %d events, want 2", n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -27,22 +28,121 @@ func (e *Engine) Submit(ctx context.Context, meterID int64, typ, by string) (ami
 		return c, err
 	}
 	e.store.AppendAudit(ctx, amigo.AuditEntry{Time: now, Actor: by, Action: "command." + typ, Object: fmt.Sprintf("meter %d, command %d", meterID, c.ID)})
-	e.Wake()
+	e.cmdLock.noteRelay(c)
+	e.wakeCommands()
 	return c, nil
 }
 
+// cmdLocks lets commands run concurrently across collectors, one at a time
+// per collector (or per GPRS meter): the collector forwards to its meters
+// one frame at a time anyway, and a meter's commands keep their order.
+type cmdLocks struct {
+	mu      sync.Mutex
+	running map[int64]bool  // commands at work
+	lines   map[string]bool // collectors / GPRS meters at work
+	latest  map[int64]int64 // meter -> its newest relay command seen
+	slots   chan struct{}
+	jobs    sync.WaitGroup
+	freed   chan struct{} // a command ended: the loop looks again
+}
+
+func (l *cmdLocks) init(workers int) {
+	l.running, l.lines, l.latest = map[int64]bool{}, map[string]bool{}, map[int64]int64{}
+	l.slots = make(chan struct{}, workers)
+	l.freed = make(chan struct{}, 1)
+}
+
+func (l *cmdLocks) wait() { l.jobs.Wait() }
+
+func isRelay(typ string) bool { return typ == amigo.CmdDisconnect || typ == amigo.CmdReconnect }
+
+// noteRelay records a relay command, so that an older one of the same
+// meter not yet sent is superseded by it.
+func (l *cmdLocks) noteRelay(c amigo.Command) {
+	if !isRelay(c.Type) {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.ID > l.latest[c.MeterID] {
+		l.latest[c.MeterID] = c.ID
+	}
+}
+
+// supersededBy returns the newer relay command of c's meter, 0 if none.
+func (l *cmdLocks) supersededBy(c amigo.Command) int64 {
+	if !isRelay(c.Type) {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.latest[c.MeterID]; n > c.ID {
+		return n
+	}
+	return 0
+}
+
+// runCommands starts every due command not at work yet, each in its own
+// goroutine (at most Workers at once); it does not wait for them.
 func (e *Engine) runCommands(ctx context.Context) {
-	due, err := e.store.DueCommands(ctx, e.clock.Now(), 50)
+	due, err := e.store.DueCommands(ctx, e.clock.Now(), 200)
 	if err != nil {
 		e.log.Error("due commands", "err", err)
 		return
 	}
 	for _, c := range due {
+		e.cmdLock.noteRelay(c)
+	}
+	l := &e.cmdLock
+	for _, c := range due {
 		if ctx.Err() != nil {
 			return
 		}
-		e.execute(ctx, c)
+		l.mu.Lock()
+		if l.running[c.ID] {
+			l.mu.Unlock()
+			continue
+		}
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			l.mu.Unlock()
+			return // every worker busy: the next pass goes on
+		}
+		l.running[c.ID] = true
+		l.jobs.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer func() {
+				l.mu.Lock()
+				delete(l.running, c.ID)
+				l.mu.Unlock()
+				<-l.slots
+				signal(l.freed)
+				l.jobs.Done()
+			}()
+			e.execute(ctx, c)
+		}()
 	}
+}
+
+// lockLine takes the line of a command (its collector, or its GPRS meter);
+// false when another command holds it.
+func (e *Engine) lockLine(line string) bool {
+	l := &e.cmdLock
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lines[line] {
+		return false
+	}
+	l.lines[line] = true
+	return true
+}
+
+func (e *Engine) unlockLine(line string) {
+	e.cmdLock.mu.Lock()
+	delete(e.cmdLock.lines, line)
+	e.cmdLock.mu.Unlock()
 }
 
 // finish records a command's outcome and audits it.
@@ -77,11 +177,23 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 		e.finish(ctx, c, amigo.CmdExpired, "validity passed before it could be carried out / 命令已过期", "")
 		return
 	}
+	if n := e.cmdLock.supersededBy(c); n != 0 {
+		e.finish(ctx, c, amigo.CmdExpired, fmt.Sprintf("superseded by command %d before it was carried out / 已被命令%d取代", n, n), "")
+		return
+	}
 	m, err := e.store.GetMeter(ctx, c.MeterID)
 	if err != nil {
 		e.finish(ctx, c, amigo.CmdFailed, "meter not found / 电表不存在", "")
 		return
 	}
+	line := fmt.Sprintf("collector %d", m.CollectorID)
+	if m.Direct {
+		line = fmt.Sprintf("meter %d", m.ID)
+	}
+	if !e.lockLine(line) {
+		return // another command of this line is at work: the next pass
+	}
+	defer e.unlockLine(line)
 	// send carries a 645 frame to the meter: through its collector (AFN 10
 	// F1), or on its own GPRS connection.
 	var send func(dlt645.Frame) (dlt645.Frame, error)
@@ -210,7 +322,7 @@ func (e *Engine) forward(ctx context.Context, t Terminal, port uint8, req dlt645
 	if err != nil {
 		return dlt645.Frame{}, err
 	}
-	answers, err := t.Request(ctx, q1376.AFNForward, q1376.NewUnit(0, 1, data))
+	answers, err := e.request(ctx, t, q1376.AFNForward, q1376.NewUnit(0, 1, data))
 	if err != nil {
 		return dlt645.Frame{}, err
 	}
@@ -269,7 +381,7 @@ func (e *Engine) PushArchive(ctx context.Context, c amigo.Collector) error {
 	if err != nil {
 		return err
 	}
-	answers, err := t.Request(ctx, q1376.AFNSet, q1376.NewUnit(0, 10, data))
+	answers, err := e.request(ctx, t, q1376.AFNSet, q1376.NewUnit(0, 10, data))
 	if err != nil {
 		return err
 	}

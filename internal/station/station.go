@@ -38,9 +38,23 @@ type Front interface {
 type Config struct {
 	RealtimeEvery time.Duration // default 15 min (station clock)
 	DailyAfter    time.Duration // after midnight; default 10 min
-	BackfillDays  int           // default 31
-	CommandTTL    time.Duration // default validity of a command; 24 h
-	Log           *slog.Logger
+	// DailyWindow spreads the nightly collection: a collector's first
+	// daily pass of a day starts DailyAfter plus an offset in [0,
+	// DailyWindow) taken from a hash of its address. Default 30 min
+	// (station clock); re-collection then follows every RealtimeEvery.
+	DailyWindow  time.Duration
+	BackfillDays int           // default 31
+	CommandTTL   time.Duration // default validity of a command; 24 h
+	// Workers bounds how many collectors (and GPRS meters) are served at
+	// once; default 64. A silent one holds one worker, nobody else.
+	Workers int
+	// FrameTimeout bounds the wait for the answer to one request (real
+	// time); default 30 s. It is per frame, not per collector.
+	FrameTimeout time.Duration
+	// CommitMax is the most readings one group commit carries; default
+	// 20000.
+	CommitMax int
+	Log       *slog.Logger
 }
 
 // Engine runs the station's work.
@@ -56,7 +70,17 @@ type Engine struct {
 	lastDaily   map[int64]time.Time // collector -> last daily pass
 	missingSent map[string]bool     // meter/day already reported missing
 	pushed      map[int64]string    // collector -> signature of the archive it has
-	wake        chan struct{}
+
+	// Two loops, two wake channels: a command's wake never lands in the
+	// collection loop.
+	collectWake chan struct{}
+	commandWake chan struct{}
+	relist      chan struct{} // a Wake: read the collectors again
+
+	sched   scheduler // which collectors are due, and the pool serving them
+	group   committer // group commit of validated readings
+	last    lastValues
+	cmdLock cmdLocks
 }
 
 // New returns an engine.
@@ -67,37 +91,83 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 	if cfg.DailyAfter <= 0 {
 		cfg.DailyAfter = 10 * time.Minute
 	}
+	if cfg.DailyWindow <= 0 {
+		cfg.DailyWindow = 30 * time.Minute
+	}
 	if cfg.BackfillDays <= 0 {
 		cfg.BackfillDays = 31
 	}
 	if cfg.CommandTTL <= 0 {
 		cfg.CommandTTL = 24 * time.Hour
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.FrameTimeout <= 0 {
+		cfg.FrameTimeout = 30 * time.Second
+	}
+	if cfg.CommitMax <= 0 {
+		cfg.CommitMax = 20000
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, wake: make(chan struct{}, 1)}
+	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{},
+		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
+	e.sched.init(cfg.Workers)
+	e.group.init()
+	e.last.init()
+	e.cmdLock.init(cfg.Workers)
+	return e
 }
 
-// Wake asks the engine to look at its work now (a new command, a login).
+// Wake asks the engine to look at its work now (a login, a new command):
+// both loops are woken, each on its own channel.
 func (e *Engine) Wake() {
+	signal(e.relist)
+	signal(e.collectWake)
+	signal(e.commandWake)
+}
+
+// wakeCommands wakes the command loop only.
+func (e *Engine) wakeCommands() { signal(e.commandWake) }
+
+func signal(c chan struct{}) {
 	select {
-	case e.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// Run works until ctx ends.
+// Run works until ctx ends; it returns after every goroutine it started:
+// the collection loop and its workers, the command loop and its commands,
+// and last the group committer, so that a batch handed over before ctx
+// ended is still written (or refused) and answered.
 func (e *Engine) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); e.loop(ctx, e.collect) }()
-	go func() { defer wg.Done(); e.loop(ctx, e.runCommands) }()
-	wg.Wait()
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() {
+		defer loops.Done()
+		e.loop(ctx, e.collectWake, e.collect, e.sched.freed)
+		e.sched.wait()
+	}()
+	go func() {
+		defer loops.Done()
+		e.loop(ctx, e.commandWake, e.runCommands, e.cmdLock.freed)
+		e.cmdLock.wait()
+	}()
+	gctx, stopGroup := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); e.group.run(gctx, e) }()
+	loops.Wait()
+	stopGroup()
+	<-done
 }
 
-func (e *Engine) loop(ctx context.Context, work func(context.Context)) {
+// loop runs work every 200 ms, and at once when woken or when one of its
+// workers comes free (so that the pool never idles while work is due).
+func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -106,7 +176,8 @@ func (e *Engine) loop(ctx context.Context, work func(context.Context)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.wake:
+		case <-wake:
+		case <-freed:
 		}
 	}
 }
@@ -114,37 +185,13 @@ func (e *Engine) loop(ctx context.Context, work func(context.Context)) {
 // offset spreads collectors over the collection interval, so that ten
 // thousand of them are not asked in the same second.
 func offset(address string, every time.Duration) time.Duration {
-	h := fnv.New32a()
-	h.Write([]byte(address))
-	return time.Duration(uint64(h.Sum32()) % uint64(every/2+1))
+	return time.Duration(uint64(hash(address)) % uint64(every/2+1))
 }
 
-// collect runs one pass of the scheduler over every collector.
-func (e *Engine) collect(ctx context.Context) {
-	sites, err := e.store.ListSites(ctx)
-	if err != nil {
-		e.log.Error("list sites", "err", err)
-		return
-	}
-	for _, site := range sites {
-		cols, err := e.store.ListCollectors(ctx, site.ID)
-		if err != nil {
-			continue
-		}
-		for _, c := range cols {
-			if ctx.Err() != nil {
-				return
-			}
-			t, online := e.front.Terminal(c.Address)
-			e.trackStatus(ctx, site, c, online)
-			if !online {
-				continue
-			}
-			e.collectCollector(ctx, site, c, t)
-		}
-		e.collectDirect(ctx, site)
-		e.checkLineLoss(ctx, site)
-	}
+func hash(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
 }
 
 // trackStatus raises one alarm when a collector goes offline (not one per
@@ -179,21 +226,26 @@ func (e *Engine) meters(ctx context.Context, c amigo.Collector) ([]amigo.Meter, 
 	return out, nil
 }
 
+// collectCollector does collector c's due work: the real-time slot, the
+// daily pass (the previous day's freezes and every missing day). It runs in
+// a worker of the pool, one at a time per collector.
 func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal) {
 	now := e.clock.Now()
-	every := e.cfg.RealtimeEvery
-	slot := now.Add(-offset(c.Address, every)).Truncate(every)
-	e.mu.Lock()
-	dueRT := e.lastSlot[c.ID].Before(slot)
-	loc := site.Location()
-	today := amigo.Day(now, loc)
-	dueDaily := now.Sub(today) >= e.cfg.DailyAfter && now.Sub(e.lastDaily[c.ID]) >= every
-	e.mu.Unlock()
+	dueRT, dueDaily, slot := e.dueWork(site, c, now)
 	if !dueRT && !dueDaily {
 		return
 	}
-	ms, err := e.meters(ctx, c)
-	if err != nil || len(ms) == 0 {
+	ms, err := e.archive(ctx, c, now)
+	if err != nil {
+		e.log.Warn("list meters", "collector", c.Address, "err", err)
+		return
+	}
+	if len(ms) == 0 {
+		// Nothing to collect: the slot is done all the same, so that an
+		// empty collector costs nothing until the next one.
+		e.mu.Lock()
+		e.lastSlot[c.ID], e.lastDaily[c.ID] = slot, now
+		e.mu.Unlock()
 		return
 	}
 	if dueRT {
@@ -217,6 +269,9 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("collector events", "collector", c.Address, "err", err)
 		}
+		if err := e.checkTerminalClock(ctx, site, c, t); err != nil {
+			e.log.Warn("collector clock", "collector", c.Address, "err", err)
+		}
 	}
 	if dueDaily {
 		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {
@@ -226,6 +281,18 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		e.lastDaily[c.ID] = now
 		e.mu.Unlock()
 	}
+}
+
+// request sends one request and waits for its answer at most FrameTimeout:
+// the bound is per frame, not per collector.
+func (e *Engine) request(ctx context.Context, t Terminal, afn q1376.AFN, units ...q1376.Unit) ([]*q1376.Frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.FrameTimeout)
+	defer cancel()
+	answers, err := t.Request(ctx, afn, units...)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("no answer to AFN %02X within %s / 采集器无应答: %w", byte(afn), e.cfg.FrameTimeout, err)
+	}
+	return answers, err
 }
 
 // chunks yields units in requests of at most n.
@@ -260,30 +327,6 @@ func registers(ind q1376.Indication) ([5]amigo.Energy, bool) {
 	return out, true
 }
 
-// commit validates and writes readings, then confirms the answers that
-// carried them: the collector marks data delivered only after our commit.
-func (e *Engine) commit(ctx context.Context, t Terminal, answers []*q1376.Frame, rs []amigo.Reading, meters map[int64]amigo.Meter) error {
-	if len(rs) > 0 {
-		evs := e.validate(ctx, rs, meters)
-		res, err := e.store.WriteReadings(ctx, rs)
-		if err != nil {
-			return fmt.Errorf("commit readings: %w", err)
-		}
-		if len(evs) > 0 {
-			e.store.AppendEvents(ctx, evs...)
-		}
-		e.log.Debug("readings committed", "inserted", res.Inserted, "duplicates", res.Duplicates, "conflicts", res.Conflicts)
-	}
-	for _, a := range answers {
-		if a.Seq.CON && t != nil {
-			if err := t.Confirm(a); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
 	byPn := map[uint16]amigo.Meter{}
 	byID := map[int64]amigo.Meter{}
@@ -296,7 +339,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	now := e.clock.Now()
 	got := map[int64]bool{}
 	for _, req := range chunks(units, 24) {
-		answers, err := t.Request(ctx, q1376.AFNClass1, req...)
+		answers, err := e.request(ctx, t, q1376.AFNClass1, req...)
 		if err != nil {
 			return err
 		}
@@ -437,7 +480,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 	}
 	arrived := map[string]bool{}
 	for _, req := range chunks(units, 32) {
-		answers, err := t.Request(ctx, q1376.AFNClass2, req...)
+		answers, err := e.request(ctx, t, q1376.AFNClass2, req...)
 		if err != nil {
 			return err
 		}

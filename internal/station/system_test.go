@@ -2,10 +2,12 @@ package station_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/q1376"
 )
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -28,6 +31,7 @@ var cst = time.FixedZone("CST", 8*3600)
 type system struct {
 	t         *testing.T
 	store     amigo.Store
+	eng       *station.Engine
 	clock     *vclock.Virtual
 	fleet     *sim.Fleet
 	col       *collector.Collector
@@ -66,7 +70,19 @@ type systemConfig struct {
 	proto97  map[int]bool
 	storeCap int
 	prepare  func(*sim.Fleet)
+	// plain links the collector over plain TCP instead of TLS.
+	plain bool
+	// collectorMaster, when set, is the master key the collector's key is
+	// derived from (the station's is testMaster): a wrongly provisioned
+	// collector.
+	collectorMaster []byte
+	// collectorOffset starts the collector's clock this far from the
+	// station's (a stored F31 offset).
+	collectorOffset time.Duration
 }
+
+// testMaster is the station's downlink master key in these tests.
+var testMaster = []byte("station master key for the tests")
 
 func startSystem(t *testing.T, sc systemConfig) *system {
 	t.Helper()
@@ -94,7 +110,7 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 	if err := store.CreateSite(ctx, &s.site); err != nil {
 		t.Fatal(err)
 	}
-	s.collector = amigo.Collector{SiteID: s.site.ID, Name: "c", Address: fmt.Sprintf("%04X-%d", a1, a2)}
+	s.collector = amigo.Collector{SiteID: s.site.ID, Name: "c", Address: fmt.Sprintf("%04X-%d", a1, a2), PlainTCP: sc.plain}
 	if err := store.CreateCollector(ctx, &s.collector); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +123,12 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 		CertFile: filepath.Join(dir, fmt.Sprintf("collector-%04x-%d.crt", a1, a2)), KeyFile: filepath.Join(dir, fmt.Sprintf("collector-%04x-%d.key", a1, a2)),
 		Heartbeat: collector.Duration(time.Second), ReconnectMax: collector.Duration(300 * time.Millisecond), Timeout: collector.Duration(time.Second),
 		StoreCap: sc.storeCap, Ports: []collector.Port{{Number: 1, Address: fl.Addr.String()}}, DataDir: t.TempDir(), Clock: s.clock, Loc: cst, Log: log}
+	colMaster := testMaster
+	if sc.collectorMaster != nil {
+		colMaster = sc.collectorMaster
+	}
+	ccfg.AuthKey = hex.EncodeToString(q1376.TerminalKey(colMaster, q1376.Address{A1: a1, A2: a2}))
+	ccfg.PlainTCP = sc.plain
 	for i := range sc.meters {
 		a, _ := sim.AddressN("000000000001", i)
 		m := amigo.Meter{SiteID: s.site.ID, Address: a.String(), CollectorID: s.collector.ID, Port: 1, Pn: i + 1, Password: "02123456",
@@ -131,16 +153,23 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 		t.Fatal(err)
 	}
 	var eng *station.Engine
+	// The time tags allow an hour: 12 s of real time at 300 times real
+	// speed, ample for a frame queued behind a slow one.
 	front := fep.New(fep.Config{TLSAddr: "127.0.0.1:0", TLS: tlsCfg, Heartbeat: time.Second, Now: s.clock.Now, Log: log,
+		DownlinkKey: testMaster, DownlinkDelay: time.Hour, PlainAddr: plainAddr(sc.plain),
 		OnLogin: func(c amigo.Collector) {
 			eng.PushArchive(ctx, c)
 			eng.Wake()
 		}}, store)
 	eng = station.New(store, frontAdapter{front}, s.clock, station.Config{Log: log})
+	s.eng = eng
 	if err := front.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ccfg.Stations = []string{front.TLSAddr().String()}
+	if sc.plain {
+		ccfg.Stations = []string{front.PlainAddr().String()}
+	}
 	done := make(chan struct{}, 2)
 	go func() { front.Serve(ctx); done <- struct{}{} }()
 	go func() { eng.Run(ctx); done <- struct{}{} }()
@@ -150,6 +179,11 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.colStore.Close() })
+	if sc.collectorOffset != 0 {
+		if err := s.colStore.SetState(ctx, "clock_offset_ns", strconv.FormatInt(int64(sc.collectorOffset), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.startCol = func() {
 		col, err := collector.New(ccfg, s.colStore)
 		if err != nil {
@@ -164,6 +198,13 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 	s.startCol()
 	t.Cleanup(func() { s.stopCol() })
 	return s
+}
+
+func plainAddr(on bool) string {
+	if on {
+		return "127.0.0.1:0"
+	}
+	return ""
 }
 
 // waitFor polls ok until it holds, failing the test after d of real time.

@@ -49,7 +49,7 @@ func (e *Engine) collectEvents(ctx context.Context, site amigo.Site, c amigo.Col
 	for _, fn := range []uint16{q1376.FnImportantEvents, q1376.FnNormalEvents} {
 		for range eventRounds {
 			pm := ptr[fn]
-			answers, err := t.Request(ctx, q1376.AFNClass3, q1376.NewUnit(0, fn, q1376.EventsRequest(pm, pm-1)))
+			answers, err := e.request(ctx, t, q1376.AFNClass3, q1376.NewUnit(0, fn, q1376.EventsRequest(pm, pm-1)))
 			if err != nil {
 				return err
 			}
@@ -108,10 +108,13 @@ func (e *Engine) terminalEvent(ctx context.Context, site amigo.Site, c amigo.Col
 	}
 	switch rec.Code {
 	case q1376.ERCMeterClock:
+		var off time.Duration // the end record (clock set right) closes the incident
 		if !rec.Began {
+			if err := e.reportClockOff(ctx, m, 0, at); err != nil {
+				e.log.Error("clock-off end", "meter", m.Address, "err", err)
+			}
 			return amigo.Event{}, false
 		}
-		var off time.Duration
 		if rec.HasClocks {
 			off = rec.MeterClock.In(loc).Sub(rec.TerminalClock.In(loc))
 		}
@@ -151,6 +154,16 @@ func (e *Engine) terminalEvent(ctx context.Context, site amigo.Site, c amigo.Col
 		ev.Kind, ev.Severity = amigo.EventCollectorDataLost, "alarm"
 		ev.Message = fmt.Sprintf("collector %s: store full, %d %s readings lost / 采集器存储满，数据丢失", c.Address, rec.Count, kind)
 		ev.Detail = fmt.Sprintf("from %s to %s", rec.LostFrom.In(loc).Format(time.RFC3339), rec.LostTo.In(loc).Format(time.RFC3339))
+	case q1376.ERCAuth:
+		why := map[uint8]string{q1376.AuthBadPW: "bad authentication code / 消息认证码错误", q1376.AuthStale: "time tag missing or stale / 时间标签缺失或超时",
+			q1376.AuthReplay: "replayed / 重放"}[rec.AuthReason]
+		if why == "" {
+			why = "authentication error / 消息认证错误"
+		}
+		n := max(rec.Count, 1)
+		ev.Kind, ev.Severity = amigo.EventCommandRefused, "alarm"
+		ev.Message = fmt.Sprintf("collector %s refused %d command(s) it could not authenticate: %s / 终端拒绝未通过认证的命令", c.Address, n, why)
+		ev.Detail = fmt.Sprintf("PW %X, MSA %d", rec.PW[:], rec.MSA)
 	default:
 		return amigo.Event{}, false
 	}

@@ -22,33 +22,116 @@ const veeFlags = amigo.FlagReversed | amigo.FlagJump | amigo.FlagStopped
 // reading's flags, they are updated in the store, with the event of a
 // problem the late day reveals, or a note for one it explains. A reading
 // whose key is stored already is left to the store (a duplicate or a
-// conflict). The neighbours come from one query per meter and kind in the
-// batch; the meter's last power only when a daily register stood still.
+// conflict).
+//
+// The neighbours cost no query in the common case: a series whose new
+// readings are all newer than the last stored one kept in memory
+// (lastValues) is checked against it. The other series of the batch are
+// read in one query per kind (ReadingsOfMeters over a look-back window);
+// only a series with nothing stored in that window (a new meter, a long
+// silence) is read alone (ReadingsAround). The meter's last power comes
+// from memory too when a daily register stood still.
 func (e *Engine) validate(ctx context.Context, rs []amigo.Reading, meters map[int64]amigo.Meter) []amigo.Event {
-	type key struct {
-		meter int64
-		kind  string
-	}
-	groups := map[key][]int{}
-	var order []key
+	groups := map[lastKey][]int{}
+	var order []lastKey
 	for i, r := range rs {
-		k := key{r.MeterID, r.Kind}
+		k := lastKey{r.MeterID, r.Kind}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], i)
 	}
-	var evs []amigo.Event
+	stored := map[lastKey][]amigo.Reading{}
+	var miss []lastKey
 	for _, k := range order {
 		idx := groups[k]
 		sort.SliceStable(idx, func(a, b int) bool { return rs[idx[a]].Time.Before(rs[idx[b]].Time) })
-		stored, err := e.store.ReadingsAround(ctx, k.meter, k.kind, rs[idx[0]].Time, rs[idx[len(idx)-1]].Time)
-		if err != nil {
-			e.log.Warn("validate: neighbours", "meter", k.meter, "err", err)
+		if v, ok := e.last.get(k); ok && rs[idx[0]].Time.Unix() > v.t {
+			stored[k] = []amigo.Reading{v.reading(k)}
+			continue
 		}
-		evs = append(evs, e.validateSeries(ctx, meters[k.meter], rs, idx, stored)...)
+		miss = append(miss, k)
+	}
+	e.neighbours(ctx, rs, groups, miss, stored)
+	var evs []amigo.Event
+	for _, k := range order {
+		evs = append(evs, e.validateSeries(ctx, meters[k.meter], rs, groups[k], stored[k])...)
 	}
 	return evs
+}
+
+// lookBack is how far before a batch the one query of neighbours reaches.
+func (e *Engine) lookBack(kind string) time.Duration {
+	if kind == amigo.KindRealtime {
+		return 4 * e.cfg.RealtimeEvery
+	}
+	return 72 * time.Hour
+}
+
+// neighbours reads the stored neighbours of the series in miss into
+// stored: one query per kind for the whole batch, then one per series that
+// query could not settle. Each series read gives lastValues its newest
+// stored reading.
+func (e *Engine) neighbours(ctx context.Context, rs []amigo.Reading, groups map[lastKey][]int, miss []lastKey, stored map[lastKey][]amigo.Reading) {
+	byKind := map[string][]lastKey{}
+	for _, k := range miss {
+		byKind[k.kind] = append(byKind[k.kind], k)
+	}
+	for kind, keys := range byKind {
+		var ids []int64
+		from, to := rs[groups[keys[0]][0]].Time, rs[groups[keys[0]][0]].Time
+		for _, k := range keys {
+			idx := groups[k]
+			ids = append(ids, k.meter)
+			if t := rs[idx[0]].Time; t.Before(from) {
+				from = t
+			}
+			if t := rs[idx[len(idx)-1]].Time; t.After(to) {
+				to = t
+			}
+		}
+		// Everything from the window's start on, to a day past now: the
+		// neighbours before, and every stored reading after (a late day's
+		// later neighbours), so the last one is the newest stored.
+		end := e.clock.Now()
+		if to.After(end) {
+			end = to
+		}
+		window, err := e.store.ReadingsOfMeters(ctx, ids, []string{kind}, from.Add(-e.lookBack(kind)), end.Add(24*time.Hour))
+		if err != nil {
+			e.log.Warn("validate: neighbours", "err", err)
+			window = nil
+		}
+		for _, k := range keys {
+			idx := groups[k]
+			first, last := rs[idx[0]].Time, rs[idx[len(idx)-1]].Time
+			w := window[k.meter]
+			i := sort.Search(len(w), func(i int) bool { return !w[i].Time.Before(first) })
+			if i == 0 {
+				// Nothing stored before the series in the window: read it
+				// alone (it may have nothing before at all).
+				got, err := e.store.ReadingsAround(ctx, k.meter, k.kind, first, last)
+				if err != nil {
+					e.log.Warn("validate: neighbours", "meter", k.meter, "err", err)
+					continue
+				}
+				stored[k] = got
+				// Only a series with nothing stored after it knows its
+				// newest stored reading.
+				if n := len(got); n > 0 && !got[n-1].Time.After(last) {
+					e.last.seen(k, got[n-1])
+				}
+				continue
+			}
+			// The last one before, those within, and the first after (what
+			// ReadingsAround returns).
+			j := sort.Search(len(w), func(j int) bool { return w[j].Time.After(last) })
+			stored[k] = w[i-1 : min(j+1, len(w))]
+			if err == nil {
+				e.last.seen(k, w[len(w)-1])
+			}
+		}
+	}
 }
 
 // node is one reading of a meter's series: stored, or new in the batch.
@@ -101,6 +184,9 @@ func (e *Engine) powerIfStill(ctx context.Context, m amigo.Meter, nodes []node) 
 	for i := 1; i < len(nodes); i++ {
 		a, b := nodes[i-1].r, nodes[i].r
 		if b.Kind == amigo.KindDaily && (!a.HasForward || !b.HasForward || a.Forward[0] == b.Forward[0]) && (!nodes[i-1].stored || !nodes[i].stored) {
+			if v, ok := e.last.get(lastKey{m.ID, amigo.KindRealtime}); ok {
+				return v.reading(lastKey{m.ID, amigo.KindRealtime}).PowerW
+			}
 			if rt, err := e.store.LastReading(ctx, m.ID, amigo.KindRealtime); err == nil {
 				return rt.PowerW
 			}

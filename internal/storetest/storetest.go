@@ -276,13 +276,17 @@ func auditAndEvents(t *testing.T, s amigo.Store) {
 
 // BenchWrite measures WriteReadings with batches of 1000 readings (one day
 // of 1000 meters per batch) and reports readings per second.
-func BenchWrite(b *testing.B, s amigo.Store) {
+func BenchWrite(b *testing.B, s amigo.Store) { BenchWriteN(b, s, 1000) }
+
+// BenchWriteN writes batches of n new daily readings (n meters, one day per
+// batch), one transaction each, and reports readings/s.
+func BenchWriteN(b *testing.B, s amigo.Store, n int) {
 	ctx := context.Background()
 	site := amigo.Site{Name: "bench"}
 	s.CreateSite(ctx, &site)
 	c := amigo.Collector{SiteID: site.ID, Address: "0001-1"}
 	s.CreateCollector(ctx, &c)
-	batch := make([]amigo.Reading, 1000)
+	batch := make([]amigo.Reading, n)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	day := 0
 	b.ResetTimer()

@@ -1,0 +1,219 @@
+package station
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+)
+
+// relistEvery is how often (real time) the scheduler reads the sites and
+// collectors from the store again; a Wake (a login) reads them at once.
+const relistEvery = 5 * time.Second
+
+// scheduler holds what the collection loop needs between its passes, so
+// that a pass over idle collectors costs no query: the sites and their
+// collectors (re-read every relistEvery or on Wake), each collector's
+// meters (re-read at most once a collection interval), and the jobs at work
+// in the bounded pool.
+type scheduler struct {
+	mu       sync.Mutex
+	sites    []siteCollectors
+	listedAt time.Time // real time of the last listing
+	archives map[int64]archiveCache
+	busy     map[jobKey]bool
+	slots    chan struct{} // the pool: one token per job at work
+	jobs     sync.WaitGroup
+	freed    chan struct{} // a worker came free: the loop looks again
+}
+
+type siteCollectors struct {
+	site       amigo.Site
+	collectors []amigo.Collector
+}
+
+// archiveCache is a collector's meters as last listed, at station time at.
+type archiveCache struct {
+	meters []amigo.Meter
+	at     time.Time
+}
+
+// jobKey names a job of the pool: a collector (site 0) or a site's own
+// work (GPRS meters, line loss; collector 0).
+type jobKey struct{ site, collector int64 }
+
+func (s *scheduler) init(workers int) {
+	s.archives = map[int64]archiveCache{}
+	s.busy = map[jobKey]bool{}
+	s.slots = make(chan struct{}, workers)
+	s.freed = make(chan struct{}, 1)
+}
+
+// list returns the sites and their collectors, read again from the store
+// when the list is older than relistEvery or force is set.
+func (s *scheduler) list(ctx context.Context, store amigo.Store, force bool) ([]siteCollectors, error) {
+	s.mu.Lock()
+	fresh := s.sites != nil && !force && time.Since(s.listedAt) < relistEvery
+	out := s.sites
+	s.mu.Unlock()
+	if fresh {
+		return out, nil
+	}
+	sites, err := store.ListSites(ctx)
+	if err != nil {
+		return out, err
+	}
+	next := make([]siteCollectors, 0, len(sites))
+	for _, site := range sites {
+		cols, err := store.ListCollectors(ctx, site.ID)
+		if err != nil {
+			return out, err
+		}
+		next = append(next, siteCollectors{site, cols})
+	}
+	s.mu.Lock()
+	s.sites, s.listedAt = next, time.Now()
+	s.mu.Unlock()
+	return next, nil
+}
+
+// start runs job in the pool unless a job of the same key is at work or
+// every worker is busy (then the next pass tries again); it never blocks.
+func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Context)) bool {
+	s.mu.Lock()
+	if s.busy[key] {
+		s.mu.Unlock()
+		return false
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.mu.Unlock()
+		return false
+	}
+	s.busy[key] = true
+	s.jobs.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.busy, key)
+			s.mu.Unlock()
+			<-s.slots
+			signal(s.freed)
+			s.jobs.Done()
+		}()
+		job(ctx)
+	}()
+	return true
+}
+
+// wait returns when every job started has returned.
+func (s *scheduler) wait() { s.jobs.Wait() }
+
+// collect runs one pass of the scheduler: it tracks each collector's
+// status, hands every due one to the pool and returns without waiting for
+// them. A slow or silent collector holds one worker and stalls nobody.
+func (e *Engine) collect(ctx context.Context) {
+	force := false
+	select {
+	case <-e.relist:
+		force = true
+	default:
+	}
+	sites, err := e.sched.list(ctx, e.store, force)
+	if err != nil {
+		e.log.Error("list sites and collectors", "err", err)
+		if sites == nil {
+			return
+		}
+	}
+	now := e.clock.Now()
+	for i := range sites {
+		site := sites[i].site
+		for j := range sites[i].collectors {
+			if ctx.Err() != nil {
+				return
+			}
+			c := &sites[i].collectors[j]
+			t, online := e.front.Terminal(c.Address)
+			e.trackStatus(ctx, site, *c, online)
+			e.sched.mu.Lock()
+			switch {
+			case online:
+				c.Status = amigo.StatusOnline
+			case c.Status == amigo.StatusOnline:
+				c.Status = amigo.StatusOffline
+			}
+			e.sched.mu.Unlock()
+			if !online || !e.due(site, *c, now) {
+				continue
+			}
+			col := *c
+			e.sched.start(ctx, jobKey{collector: col.ID}, func(ctx context.Context) { e.collectCollector(ctx, site, col, t) })
+		}
+		e.sched.start(ctx, jobKey{site: site.ID}, func(ctx context.Context) {
+			e.collectDirect(ctx, site)
+			e.checkLineLoss(ctx, site)
+		})
+	}
+}
+
+// due tells from memory alone whether collector c has work at now: a
+// real-time slot not yet collected, or a daily pass (the first of the day
+// after DailyAfter plus the collector's offset in DailyWindow, then one
+// every collection interval for re-collection).
+func (e *Engine) due(site amigo.Site, c amigo.Collector, now time.Time) bool {
+	rt, daily, _ := e.dueWork(site, c, now)
+	return rt || daily
+}
+
+func (e *Engine) dueWork(site amigo.Site, c amigo.Collector, now time.Time) (rt, daily bool, slot time.Time) {
+	every := e.cfg.RealtimeEvery
+	slot = now.Add(-offset(c.Address, every)).Truncate(every)
+	today := amigo.Day(now, site.Location())
+	start := today.Add(e.cfg.DailyAfter + spread(c.Address, e.cfg.DailyWindow))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rt = e.lastSlot[c.ID].Before(slot)
+	last := e.lastDaily[c.ID]
+	daily = !now.Before(start) && (last.Before(start) || now.Sub(last) >= every)
+	return rt, daily, slot
+}
+
+// spread is a collector's offset in [0, window) taken from its address.
+func spread(address string, window time.Duration) time.Duration {
+	if window <= 0 {
+		return 0
+	}
+	return time.Duration(uint64(hash(address)) % uint64(window))
+}
+
+// archive returns collector c's meters in service with a point number,
+// listed again when the cached list is older than one collection interval
+// (station time), so that an idle collector is not listed every pass.
+func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) ([]amigo.Meter, error) {
+	e.sched.mu.Lock()
+	a, ok := e.sched.archives[c.ID]
+	e.sched.mu.Unlock()
+	if ok && now.Sub(a.at) < e.cfg.RealtimeEvery && !now.Before(a.at) {
+		return a.meters, nil
+	}
+	ms, err := e.meters(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	e.sched.mu.Lock()
+	e.sched.archives[c.ID] = archiveCache{meters: ms, at: now}
+	e.sched.mu.Unlock()
+	return ms, nil
+}
+
+// ArchiveChanged tells the engine that collector id's meters changed: the
+// next pass lists them again (and pushes the new archive to the collector).
+func (e *Engine) ArchiveChanged(id int64) {
+	e.sched.mu.Lock()
+	delete(e.sched.archives, id)
+	e.sched.mu.Unlock()
+}
