@@ -200,5 +200,6 @@ type Store interface {
 	AuditStore
 	StateStore
 	ArchiveStore
+	TariffStore
 	Close() error
 }

@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/collector"
@@ -51,6 +50,7 @@ flags / 参数:
 	data := fs.String("data", "collector-data", "data directory (the durable store) / 数据目录")
 	speed := fs.Float64("speed", 1, "virtual clock speed, for demonstrations / 虚拟时钟倍速")
 	start := fs.String("start", "", "virtual clock start, RFC 3339, for demonstrations / 虚拟时钟起点")
+	origin := fs.String("clock-origin", "", vclock.OriginUsage)
 	var lf clilog.Flags
 	lf.Register(fs, "info")
 	var buf bytes.Buffer
@@ -75,15 +75,13 @@ flags / 参数:
 		return 1
 	}
 	cfg.DataDir, cfg.Log = *data, log
-	if *start != "" || *speed != 1 {
-		t := time.Now()
-		if *start != "" {
-			if t, err = time.Parse(time.RFC3339, *start); err != nil {
-				fmt.Fprintf(stderr, "amigo-collector: --start %q: want RFC 3339 like 2026-01-01T23:50:00+08:00 / 起始时间格式应为 RFC 3339: %v\n", *start, err)
-				return 2
-			}
-		}
-		cfg.Clock = vclock.NewVirtual(t, *speed)
+	clock, err := vclock.FromFlags(*start, *origin, *speed)
+	if err != nil {
+		fmt.Fprintf(stderr, "amigo-collector: %v\n", err)
+		return 2
+	}
+	if _, virtual := clock.(*vclock.Virtual); virtual {
+		cfg.Clock = clock
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "amigo-collector: data directory / 数据目录: %v\n", err)

@@ -42,6 +42,7 @@ as GPRS meters dialing a station. Ctrl-C or SIGTERM stops it.
 	fs.StringVar(&c.Phases, "phases", "mixed", "1|3|mixed / 相数")
 	speed := fs.Float64("speed", 1, "virtual seconds per real second (3600 = an hour a second) / 时间倍速")
 	start := fs.String("start", "", "virtual start time, RFC 3339 (default now) / 虚拟起始时间")
+	origin := fs.String("clock-origin", "", vclock.OriginUsage)
 	password := fs.String("password", "02123456", "meters' control password: level then password / 控制密码")
 	operator := fs.String("operator", "00000000", "operator code the meters require, 8 hex digits (00000000: any) / 操作者代码")
 	fs.StringVar(&c.Listen, "listen", "", "serve the bus as a TCP serial server on ADDR / 作为TCP串口服务器监听")
@@ -74,7 +75,7 @@ as GPRS meters dialing a station. Ctrl-C or SIGTERM stops it.
 	if c.Listen == "" && !c.Pty && c.Serial == "" && c.GPRS == "" {
 		c.Listen = "127.0.0.1:7645"
 	}
-	clock, err := makeClock(*start, *speed)
+	clock, err := vclock.FromFlags(*start, *origin, *speed)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo sim: %v\n", err)
 		return 2
@@ -110,18 +111,5 @@ as GPRS meters dialing a station. Ctrl-C or SIGTERM stops it.
 // makeClock returns the real clock, or a virtual one when a start or a speed
 // other than 1 is asked for.
 func makeClock(start string, speed float64) (vclock.Clock, error) {
-	if start == "" && speed == 1 {
-		return vclock.Real{}, nil
-	}
-	t := time.Now()
-	if start != "" {
-		var err error
-		if t, err = time.Parse(time.RFC3339, start); err != nil {
-			return nil, fmt.Errorf("--start %q: want RFC 3339 like 2026-01-01T23:50:00+08:00 / 起始时间格式应为 RFC 3339: %w", start, err)
-		}
-	}
-	if speed <= 0 {
-		return nil, fmt.Errorf("--speed %g: must be positive / 倍速必须为正数", speed)
-	}
-	return vclock.NewVirtual(t, speed), nil
+	return vclock.FromFlags(start, "", speed)
 }

@@ -134,7 +134,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
-const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [log flags]
+const stationUsageHead = `usage / 用法: amigo station [--config station.json] [--speed X] [--start TIME] [--clock-origin INSTANT] [log flags]
 Runs the master station: the REST API, the collectors' front end (1376.1 over
 TLS, optionally plain TCP), the GPRS meter listener, collection and commands.
 It prints each address it listens on. Ctrl-C or SIGTERM stops it.
@@ -415,6 +415,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	path := fs.String("config", "station.json", "configuration file / 配置文件")
 	speed := fs.Float64("speed", 1, "virtual clock speed: virtual seconds per real second, for trials and tests / 虚拟时钟倍速")
 	start := fs.String("start", "", "virtual clock start, RFC 3339, for trials and tests (default now) / 虚拟时钟起点")
+	origin := fs.String("clock-origin", "", vclock.OriginUsage)
 	var lf clilog.Flags
 	lf.Register(fs, "info")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -425,7 +426,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "amigo station: %v\n", err)
 		return 2
 	}
-	clock, err := makeClock(*start, *speed)
+	clock, err := vclock.FromFlags(*start, *origin, *speed)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo station: %v\n", err)
 		return 2
@@ -438,7 +439,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfg.log, cfg.clock = log, clock
 	cfg.ready = func(a stationAddrs) {
 		a.print(stdout, "amigo station")
-		if *start != "" || *speed != 1 {
+		if _, virtual := clock.(*vclock.Virtual); virtual {
 			fmt.Fprintf(stdout, "amigo station: virtual clock %s at %gx / 虚拟时钟\n", clock.Now().Format(time.RFC3339), *speed)
 		}
 	}

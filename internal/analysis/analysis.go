@@ -58,6 +58,7 @@ func Multiplier(m amigo.Meter) int64 { return int64(max(m.CTRatio, 1)) * int64(m
 type regs struct {
 	fwd      [5]amigo.Energy
 	hasF     bool
+	hasT     bool // fwd[1..4], the tariff registers, were read
 	rev      amigo.Energy
 	hasR     bool
 	fromKind string
@@ -78,7 +79,7 @@ func newSeries(s Segment) series {
 		if (!r.HasForward && !r.HasReverse) || r.Quality == amigo.QualityEstimated {
 			continue
 		}
-		g := regs{fwd: r.Forward, hasF: r.HasForward, rev: r.Reverse[0], hasR: r.HasReverse, fromKind: r.Kind}
+		g := regs{fwd: r.Forward, hasF: r.HasForward, hasT: r.HasForward && tariffsRead(r), rev: r.Reverse[0], hasR: r.HasReverse, fromKind: r.Kind}
 		k := r.Time.Unix()
 		switch r.Kind {
 		case amigo.KindDaily:
@@ -99,6 +100,19 @@ func newSeries(s Segment) series {
 		}
 	}
 	return out
+}
+
+// tariffsRead reports whether r carries its tariff registers. Freezes do;
+// a manual reading (a swap's removal or installation reading) usually
+// carries the total alone, its tariffs stored as zeros: they are unknown,
+// not zero, unless one of them is set or the total is zero (a new meter).
+// Treating them as zeros would make the old meter's tariffs "go back" and
+// count the new meter's whole tariff registers on the swap day.
+func tariffsRead(r amigo.Reading) bool {
+	if r.Kind != amigo.KindManual || r.Forward[0] == 0 {
+		return true
+	}
+	return r.Forward[1] != 0 || r.Forward[2] != 0 || r.Forward[3] != 0 || r.Forward[4] != 0
 }
 
 // inService reports whether the meter served some of [a, b).
@@ -161,8 +175,11 @@ func (s series) between(a, b regs, span time.Duration) usage {
 		u.e[i], u.ok[i] = d*s.mul, true
 	}
 	if a.hasF && b.hasF {
-		for i := range 5 {
-			one(i, a.fwd[i], b.fwd[i])
+		one(0, a.fwd[0], b.fwd[0])
+		if a.hasT && b.hasT {
+			for i := 1; i < 5; i++ {
+				one(i, a.fwd[i], b.fwd[i])
+			}
 		}
 	}
 	if a.hasR && b.hasR {

@@ -98,6 +98,43 @@ func TestConsumptionAcrossASwap(t *testing.T) {
 	}
 }
 
+// A swap's removal and installation readings carry the total only: the
+// swap day's total is continuous, its tariffs are unknown (gaps), and
+// nothing "went back". Old meter: 3568.09 (T1..T4 356.80, 1070.40,
+// 1248.80, 892.09) at 00:00, removed at 3569.17; new meter installed at
+// 1864.90, 1875.30 (T1..T4 189.75, 562.80, 654.82, 467.91) at the next
+// 00:00. The day is (3569.17 - 3568.09) + (1875.30 - 1864.90) = 1.08 +
+// 10.40 = 11.48 kWh, not T1 = 189.75 - 0.
+func TestSwapDayTariffsAreGapsNotReversals(t *testing.T) {
+	d0 := time.Date(2026, 1, 2, 0, 0, 0, 0, loc)
+	at := d0.Add(4*time.Hour + 30*time.Minute)
+	old := Segment{Meter: amigo.Meter{ID: 1, RemovedAt: at}, Readings: []amigo.Reading{
+		reg(1, d0, amigo.KindDaily, [5]string{"3568.09", "356.80", "1070.40", "1248.80", "892.09"}, "0"),
+		reg(1, at, amigo.KindManual, fwd("3569.17"), "")}}
+	repl := Segment{Meter: amigo.Meter{ID: 2, InstalledAt: at}, Readings: []amigo.Reading{
+		reg(2, at, amigo.KindManual, fwd("1864.90"), ""),
+		reg(2, d0.AddDate(0, 0, 1), amigo.KindDaily, [5]string{"1875.30", "189.75", "562.80", "654.82", "467.91"}, "0")}}
+	for _, c := range []struct {
+		name string
+		segs []Segment
+		want string
+	}{{"account", []Segment{old, repl}, "11.48"}, {"old meter", []Segment{old}, "1.08"}, {"new meter", []Segment{repl}, "10.40"}} {
+		p := consumption(t, c.segs, "day", d0, d0.AddDate(0, 0, 1), loc)[0]
+		if !is(p.Energy, c.want) || p.Reversed || p.Tariffs != [4]*amigo.Energy{} {
+			t.Errorf("%s: %v reversed=%v tariffs=%v, want %s kWh, no reversal, tariffs unknown", c.name, p.Energy, p.Reversed, p.Tariffs, c.want)
+		}
+	}
+	// A new meter installed at 0.00 has its tariffs at zero too: its day
+	// counts them (T1 0.00 -> 0.10).
+	zero := Segment{Meter: amigo.Meter{ID: 3, InstalledAt: at}, Readings: []amigo.Reading{
+		reg(3, at, amigo.KindManual, fwd("0"), ""),
+		reg(3, d0.AddDate(0, 0, 1), amigo.KindDaily, [5]string{"0.30", "0.10", "0.20", "0", "0"}, "0")}}
+	p := consumption(t, []Segment{zero}, "day", d0, d0.AddDate(0, 0, 1), loc)[0]
+	if !is(p.Energy, "0.30") || !is(p.Tariffs[0], "0.10") || !is(p.Tariffs[1], "0.20") {
+		t.Errorf("new meter from zero: %v %v", p.Energy, p.Tariffs)
+	}
+}
+
 // CT and PT multiply the register's advance: CT 200/5 = 40, PT 10 kV/100 V
 // = 100; a register going 1234.56 -> 1236.06 is 1.50 x 40 x 100 = 6000.00
 // kWh on the primary side. Across a swap each meter counts with its own.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/tariff"
 )
 
 // Commander is how the API asks for commands (the station engine).
@@ -110,16 +111,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	// Answers carry tokens, readings and secrets: no cache keeps them.
 	h.Set("Cache-Control", "no-store")
-	limit := int64(maxBody)
-	if strings.HasPrefix(r.URL.Path, "/api/v1/import/") || r.URL.Path == "/api/v1/meters/import" {
-		limit = archive.MaxImportBytes + 64<<10
-	}
+	limit := bodyLimit(r)
 	if r.ContentLength > limit {
 		writeErr(w, amigo.Errorf(amigo.EINVALID, "request", "request body larger than %d bytes / 请求体超过%d字节", limit, limit))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mux.ServeHTTP(w, r)
+}
+
+// bodyLimit is the most a request's body may hold: the bound of the
+// route's own decoder (plus a margin for CSV imports, so that the import
+// names its limit itself), maxBody for every other route.
+func bodyLimit(r *http.Request) int64 {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/api/v1/import/") || p == "/api/v1/meters/import":
+		return archive.MaxImportBytes + 64<<10
+	case p == "/api/v1/tariffs":
+		return tariff.MaxDocument
+	case strings.HasPrefix(p, "/api/v1/tariffs/"):
+		return max(tariff.MaxRequest, maxBody)
+	}
+	return maxBody
 }
 
 func (s *Server) register() {
@@ -150,6 +163,7 @@ func (s *Server) register() {
 	s.handle("GET /api/v1/events", amigo.RoleViewer, s.listEvents)
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
 	s.archiveRoutes()
+	s.tariffRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})

@@ -282,6 +282,9 @@ func TestReplaceKeepsTheAccountContinuous(t *testing.T) {
 	if nw["address"] != "000000000002" || nw["pn"] != 5.0 || nw["port"] != 2.0 || nw["account_id"] != 7.0 || nw["collector_id"] != float64(old.CollectorID) {
 		t.Fatalf("new meter %v", nw)
 	}
+	if od := out["old"].(map[string]any); od["removed_at"] != swap.UTC().Format(time.RFC3339) {
+		t.Fatalf("the answer's old meter: removed_at %v, want %s", od["removed_at"], swap.UTC().Format(time.RFC3339))
+	}
 	gone, _ := e.st.GetMeter(ctx, old.ID)
 	if !gone.RemovedAt.Equal(swap) {
 		t.Fatalf("old meter removed at %v, want %v", gone.RemovedAt, swap)

@@ -484,7 +484,8 @@ func TestAbandonedCheckKeepsTheAccountSlowed(t *testing.T) {
 }
 
 // A declared body over the route's bound is refused before it is read:
-// 64 KiB for JSON; CSV imports have theirs (32 MiB).
+// 64 KiB for JSON; CSV imports (32 MiB) and tariff documents (1 MiB) have
+// theirs.
 func TestDeclaredBodyOverTheBound(t *testing.T) {
 	e := newEnv(t)
 	op := e.login("op", "password-op")
@@ -492,7 +493,8 @@ func TestDeclaredBodyOverTheBound(t *testing.T) {
 		path    string
 		size    int64
 		refused bool
-	}{{"/api/v1/sites", maxBody + 1, true}, {"/api/v1/import/sites", maxBody + 1, false}, {"/api/v1/import/sites", 33 << 20, true}} {
+	}{{"/api/v1/sites", maxBody + 1, true}, {"/api/v1/import/sites", maxBody + 1, false}, {"/api/v1/import/sites", 33 << 20, true},
+		{"/api/v1/tariffs", maxBody + 1, false}, {"/api/v1/tariffs", 1<<20 + 1, true}} {
 		req := httptest.NewRequest("POST", x.path, strings.NewReader("name,time_zone\nS1,Asia/Shanghai\n"))
 		req.ContentLength = x.size // declared, not sent: the bound must not wait for it
 		req.Header.Set("Authorization", "Bearer "+op)

@@ -314,6 +314,7 @@ func (s *Service) ReplaceMeter(ctx context.Context, actor, address string, in Re
 		if err := tx.RetireMeter(ctx, old.ID, at); err != nil {
 			return "", "", "", err
 		}
+		old.RemovedAt = at      // as stored: the answer shows the old meter out of service
 		res.usePn(0, 0, old.ID) // its measuring point is free for the new meter
 		repl = amigo.Meter{Address: in.NewAddress, SiteID: old.SiteID, AreaID: old.AreaID, CollectorID: old.CollectorID, Port: old.Port, Pn: old.Pn,
 			Protocol: old.Protocol, Phases: old.Phases, RatedAmps: old.RatedAmps, CTRatio: old.CTRatio, PTRatio: old.PTRatio, Password: old.Password,

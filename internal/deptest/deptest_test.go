@@ -151,6 +151,38 @@ func TestCodecsArePure(t *testing.T) {
 	}
 }
 
+// Pure packages hold rules (prices, quotes) that take every input as an
+// argument: no I/O, no clock, and of ours only the domain.
+var purePackages = []string{"tariff"}
+
+func TestPurePackagesArePure(t *testing.T) {
+	root := repoRoot(t)
+	for _, rel := range purePackages {
+		p := load(t, root, rel)
+		if p == nil {
+			t.Errorf("pure package %s has no Go files", rel)
+			continue
+		}
+		for _, bad := range codecForbidden {
+			if p.imports[bad] {
+				t.Errorf("%s imports %q: a pure package does no I/O", rel, bad)
+			}
+		}
+		for imp := range p.imports {
+			switch {
+			case imp == module:
+			case strings.HasPrefix(imp, module+"/"):
+				t.Errorf("%s imports %q: a pure package imports only the domain", rel, imp)
+			case strings.Contains(strings.SplitN(imp, "/", 2)[0], "."):
+				t.Errorf("%s imports third-party %q: a pure package uses the standard library", rel, imp)
+			}
+		}
+		if callsTimeNow(p) {
+			t.Errorf("%s calls time.Now: a pure package takes time as input", rel)
+		}
+	}
+}
+
 func TestDomainImportsNothingOfOurs(t *testing.T) {
 	root := repoRoot(t)
 	p := load(t, root, ".")

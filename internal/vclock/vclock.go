@@ -8,6 +8,7 @@ package vclock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -199,3 +200,42 @@ func Tick(ctx context.Context, c Clock, d time.Duration, f func(now time.Time) b
 		}
 	}
 }
+
+// FromFlags returns the clock the programs' --start, --clock-origin and
+// --speed flags ask for: the real clock when none is given (start and
+// origin empty, speed 1), else a virtual clock that read start (RFC 3339;
+// default now) at the real instant origin (RFC 3339 with any fraction of a
+// second; default now) and runs speed times faster than real time.
+// Programs given the same three values share one virtual clock. origin
+// needs start. The errors name the flag and say what was wrong, English /
+// 中文.
+func FromFlags(start, origin string, speed float64) (Clock, error) {
+	if speed <= 0 {
+		return nil, fmt.Errorf("--speed %g: must be positive / 倍速必须为正数", speed)
+	}
+	if start == "" && origin == "" && speed == 1 {
+		return Real{}, nil
+	}
+	now := time.Now()
+	t, o := now, now
+	if start != "" {
+		var err error
+		if t, err = time.Parse(time.RFC3339, start); err != nil {
+			return nil, fmt.Errorf("--start %q: want RFC 3339 like 2026-01-01T23:50:00+08:00 / 起始时间格式应为 RFC 3339: %w", start, err)
+		}
+	}
+	if origin != "" {
+		if start == "" {
+			return nil, fmt.Errorf("--clock-origin %q needs --start: the virtual time the clock read at that instant / --clock-origin 需要同时给出 --start", origin)
+		}
+		var err error
+		if o, err = time.Parse(time.RFC3339Nano, origin); err != nil {
+			return nil, fmt.Errorf("--clock-origin %q: want RFC 3339 like 2026-11-26T09:18:44.112384271Z / 时钟原点格式应为 RFC 3339: %w", origin, err)
+		}
+	}
+	return NewVirtualAt(t, o, speed), nil
+}
+
+// OriginUsage is the help text of the --clock-origin flag, for every
+// program that takes it.
+const OriginUsage = "the real instant, RFC 3339 (e.g. 2026-11-26T09:18:44.112384271Z), at which the virtual clock read --start (default: when the program started); programs given the same --start, --clock-origin and --speed share one virtual clock / 虚拟时钟读数为 --start 时的真实时刻（默认为程序启动时）；--start、--clock-origin、--speed 相同的程序共用一个虚拟时钟"

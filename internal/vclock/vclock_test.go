@@ -104,3 +104,44 @@ func TestVirtualAtShareOneClock(t *testing.T) {
 		t.Fatalf("clock reads %s, want 10 virtual minutes after %s", ta, start)
 	}
 }
+
+func TestFromFlags(t *testing.T) {
+	if c, err := FromFlags("", "", 1); err != nil || c != (Real{}) {
+		t.Fatalf("no flags: %v %v, want the real clock", c, err)
+	}
+	// The clock read 2026-01-01T12:00+08:00 two real seconds ago and runs
+	// at 3600x: it reads 12:00 + 2 s × 3600 = 14:00 now (plus the moments
+	// this test takes, at most a few virtual minutes).
+	origin := time.Now().Add(-2 * time.Second).Format(time.RFC3339Nano)
+	c, err := FromFlags("2026-01-01T12:00:00+08:00", origin, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2026, 1, 1, 14, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	if d := c.Now().Sub(want); d < 0 || d > 5*time.Minute {
+		t.Fatalf("clock reads %s, want %s (+ at most 5 min)", c.Now(), want)
+	}
+	// A second program given the same flags later reads the same clock.
+	c2, _ := FromFlags("2026-01-01T12:00:00+08:00", origin, 3600)
+	a, b := c.Now(), c2.Now()
+	if d := b.Sub(a); d < 0 || d > time.Minute {
+		t.Fatalf("two clocks from the same flags differ by %s", d)
+	}
+	// Without an origin the clock reads --start now.
+	c3, _ := FromFlags("2026-01-01T12:00:00+08:00", "", 60)
+	if d := c3.Now().Sub(want.Add(-2 * time.Hour)); d < 0 || d > time.Minute {
+		t.Fatalf("without --clock-origin: %s", c3.Now())
+	}
+	for _, bad := range []struct{ start, origin string }{
+		{"yesterday", ""},
+		{"2026-01-01T12:00:00+08:00", "noon"},
+		{"", origin},
+	} {
+		if _, err := FromFlags(bad.start, bad.origin, 60); err == nil {
+			t.Errorf("FromFlags(%q, %q) accepted", bad.start, bad.origin)
+		}
+	}
+	if _, err := FromFlags("", "", 0); err == nil {
+		t.Error("speed 0 accepted")
+	}
+}
