@@ -21,6 +21,7 @@ const (
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
 	EINTERNAL     = "internal"
+	ETOOMANY      = "too_many_attempts" // a limit on attempts was reached; try again later
 )
 
 // Error is a domain error: a kind, the operation, a message a user may see

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -8,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +61,13 @@ type StationConfig struct {
 	// fep.DefaultMaxConnsPerSource.
 	MaxConns          int `json:"max_conns"`
 	MaxConnsPerSource int `json:"max_conns_per_source"`
+	// MetricsToken, when set, is required by GET /metrics as
+	// "Authorization: Bearer <token>" (at least 16 characters).
+	MetricsToken string `json:"metrics_token"`
+	// TrustedProxies are reverse proxies (addresses or CIDR prefixes) whose
+	// X-Forwarded-For header names the API client; from other peers the
+	// header is ignored.
+	TrustedProxies []string `json:"trusted_proxies"`
 	// DownlinkKeyFile holds the master key commands to collectors are
 	// signed with (64 hex digits; created when missing, never replaced);
 	// "" sends them unsigned. `amigo collector-key` derives each
@@ -119,6 +129,8 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"gprs_tls", `""`, "direct GPRS meters over TLS (the station's certificate, no client certificate); \"\" = off / GPRS电表 TLS 端口，空为关闭"},
 	{"max_conns", `4096`, "most connections each listener holds at once; 0 = the default / 每个端口的最大连接数"},
 	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
+	{"metrics_token", `""`, "when set, GET /metrics needs Authorization: Bearer <this> (at least 16 characters); \"\" = open / 设置后访问指标需携带此令牌（至少16个字符）；空为公开"},
+	{"trusted_proxies", `[]`, "reverse proxies (addresses or CIDR) whose X-Forwarded-For names the API client, for counting failed logins per address; others' header is ignored / 可信反向代理（地址或网段），仅信任其 X-Forwarded-For"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
@@ -169,19 +181,57 @@ func (a frontAdapter) Terminal(address string) (station.Terminal, bool) {
 	return s, true
 }
 
+// secret reads the key that signs API tokens from path, or makes one (32
+// random bytes, mode 0600) when the file does not exist. An existing file
+// is never replaced: one shorter than 32 bytes is refused.
 func secret(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(b) >= 32:
 		return b, nil
+	case err == nil:
+		return nil, fmt.Errorf("secret_file %s holds %d bytes, at least 32 are needed; it was left as it is: put a longer key in it, or remove it to have a new one made (every API token then ends) / 密钥文件 %s 只有 %d 字节，至少需要 32 字节；文件未改动：写入更长的密钥，或删除它以生成新密钥（所有接口令牌随之失效）", path, len(b), path, len(b))
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("secret_file: %w / 无法读取密钥文件", err)
 	}
-	b := make([]byte, 32)
+	b = make([]byte, 32)
 	rand.Read(b)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, err
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("secret_file: %w / 无法创建密钥文件", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("secret_file: %w / 无法写入密钥文件", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("secret_file: %w / 无法写入密钥文件", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("secret_file: %w / 无法写入密钥文件", err)
 	}
 	return b, nil
+}
+
+// apiOptions turns the configuration's API settings into api.Options.
+func apiOptions(cfg StationConfig) (api.Options, error) {
+	o := api.Options{MetricsToken: cfg.MetricsToken}
+	for _, p := range cfg.TrustedProxies {
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return o, fmt.Errorf("trusted_proxies: %q is not an address or CIDR prefix / 不是地址或网段", p)
+			}
+			pre = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		o.TrustedProxies = append(o.TrustedProxies, pre.Masked())
+	}
+	return o, nil
 }
 
 // stationMain runs the station until ctx ends.
@@ -259,7 +309,15 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return fmt.Errorf("secret: %w", err)
 	}
-	srv := &http.Server{Handler: withFrontMetrics(api.New(store, eng, clock.Now, key, log), front), ReadHeaderTimeout: 10 * time.Second}
+	opts, err := apiOptions(cfg)
+	if err != nil {
+		return err
+	}
+	apiSrv := api.New(store, eng, clock.Now, key, log)
+	if err := apiSrv.SetOptions(opts); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: withFrontMetrics(apiSrv, front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return &listenError{"http", cfg.HTTP, err}
@@ -303,17 +361,41 @@ func (e *listenError) Error() string {
 func (e *listenError) Unwrap() error { return e.err }
 
 // loadStationConfig reads a station's configuration file (JSON, no unknown
-// keys).
+// keys, at most maxConfigBytes).
 func loadStationConfig(path string) (StationConfig, error) {
-	var cfg StationConfig
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return cfg, err
+		return StationConfig{}, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return StationConfig{}, err
+	}
+	cfg, err := parseStationConfig(b)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// maxConfigBytes bounds a configuration file.
+const maxConfigBytes = 1 << 20
+
+// parseStationConfig decodes a configuration: one JSON object of known
+// keys and nothing after it (fuzzed).
+func parseStationConfig(b []byte) (StationConfig, error) {
+	var cfg StationConfig
+	if len(b) > maxConfigBytes {
+		return cfg, fmt.Errorf("larger than %d bytes / 配置文件超过 %d 字节", maxConfigBytes, maxConfigBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return cfg, errors.New("one JSON object and nothing after it is expected / 配置文件只能包含一个 JSON 对象")
 	}
 	return cfg, nil
 }

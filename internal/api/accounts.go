@@ -10,6 +10,13 @@ import (
 	"github.com/amigo-metering/amigo/internal/analysis"
 )
 
+// readingInput is the body of POST /api/v1/meters/{address}/readings.
+type readingInput struct {
+	Time             time.Time `json:"time"`
+	ForwardActiveKWh string    `json:"forward_active_kwh"`
+	Reason           string    `json:"reason"`
+}
+
 // postReading records a manual reading (a meter's final reading when it is
 // removed, its first when installed, or a read by hand), audited.
 func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal) {
@@ -17,12 +24,8 @@ func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal
 	if !ok {
 		return
 	}
-	var in struct {
-		Time             time.Time `json:"time"`
-		ForwardActiveKWh string    `json:"forward_active_kwh"`
-		Reason           string    `json:"reason"`
-	}
-	if err := decode(w, r, &in); err != nil {
+	var in readingInput
+	if err := decodeStrict(w, r, &in); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -33,6 +36,10 @@ func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal
 	}
 	if in.Time.IsZero() || in.Reason == "" {
 		writeErr(w, amigo.Errorf(amigo.EINVALID, "manual reading", "a manual reading needs a time and a reason / 手工读数需要时间和原因"))
+		return
+	}
+	if err := manualTimeOK(m, in.Time, s.now()); err != nil {
+		writeErr(w, err)
 		return
 	}
 	rd := amigo.Reading{MeterID: m.ID, Time: in.Time, Kind: amigo.KindManual, Forward: [5]amigo.Energy{e}, HasForward: true,
@@ -48,6 +55,29 @@ func (s *Server) postReading(w http.ResponseWriter, r *http.Request, p principal
 	}
 	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: p.User, Action: "reading.manual", Object: "meter " + m.Address, Detail: e.String() + " kWh: " + in.Reason})
 	writeJSON(w, http.StatusCreated, map[string]any{"meter": m.Address, "time": in.Time, "forward_active_kwh": e.String()})
+}
+
+// manualSkew is how far past now a manual reading may be dated (clocks of
+// hand-held devices differ).
+const manualSkew = 5 * time.Minute
+
+// manualTimeOK checks a manual reading's time: not before the meter's
+// installation (nor minTime), not after its removal, nor after now plus
+// manualSkew.
+func manualTimeOK(m amigo.Meter, t, now time.Time) error {
+	if err := checkTime("time", t); err != nil {
+		return err
+	}
+	if !m.InstalledAt.IsZero() && t.Before(m.InstalledAt) {
+		return amigo.Errorf(amigo.EINVALID, "manual reading", "time %s is before the meter's installation (%s) / 读数时间早于电表安装时间", t.Format(time.RFC3339), m.InstalledAt.Format(time.RFC3339))
+	}
+	if !m.RemovedAt.IsZero() && t.After(m.RemovedAt) {
+		return amigo.Errorf(amigo.EINVALID, "manual reading", "time %s is after the meter's removal (%s) / 读数时间晚于电表拆除时间", t.Format(time.RFC3339), m.RemovedAt.Format(time.RFC3339))
+	}
+	if t.After(now.Add(manualSkew)) {
+		return amigo.Errorf(amigo.EINVALID, "manual reading", "time %s is in the future / 读数时间不能晚于当前时间", t.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // accountConsumption is the consumption of an account across all the meters

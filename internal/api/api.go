@@ -14,15 +14,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/tariff"
 )
 
 // ArchiveWatcher, when the Commander has it, is told that the meters of a
@@ -60,8 +61,34 @@ type Server struct {
 	arch   *archive.Service
 	routes []string // every pattern registered, for the OpenAPI check
 
-	mu       sync.Mutex
-	failures map[string][]time.Time // username -> recent failed logins
+	opts  Options
+	guard *loginGuard
+	// comparePassword checks a password against its bcrypt hash (a
+	// variable so that tests can count the checks).
+	comparePassword func(hash, pw []byte) error
+}
+
+// Options are the API's settings beyond New's arguments.
+type Options struct {
+	// MetricsToken, when set, is required as "Authorization: Bearer
+	// <token>" by GET /metrics; empty leaves /metrics open.
+	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client (for counting failed logins per source); from any
+	// other peer the header is ignored.
+	TrustedProxies []netip.Prefix
+}
+
+// minMetricsToken is the shortest metrics token accepted.
+const minMetricsToken = 16
+
+// SetOptions applies o; call it before serving.
+func (s *Server) SetOptions(o Options) error {
+	if o.MetricsToken != "" && len(o.MetricsToken) < minMetricsToken {
+		return amigo.Errorf(amigo.EINVALID, "options", "metrics_token must be at least %d characters / metrics_token 至少%d个字符", minMetricsToken, minMetricsToken)
+	}
+	s.opts = o
+	return nil
 }
 
 // New returns the API server. secret signs the tokens (32 random bytes if
@@ -74,8 +101,8 @@ func New(store amigo.Store, cmd Commander, now func() time.Time, secret []byte, 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(), failures: map[string][]time.Time{},
-		arch: archive.New(store, now)}
+	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(),
+		arch: archive.New(store, now), guard: newLoginGuard(), comparePassword: bcrypt.CompareHashAndPassword}
 	s.register()
 	return s
 }
@@ -92,7 +119,40 @@ func (s *Server) handleFunc(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, h)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP sets the security headers on every answer, bounds the request
+// body (JSON at maxBody, CSV imports at archive.MaxImportBytes plus a
+// margin so that the import names its own limit) and serves the route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	// Answers carry tokens, readings and secrets: no cache keeps them.
+	h.Set("Cache-Control", "no-store")
+	limit := bodyLimit(r)
+	if r.ContentLength > limit {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "request", "request body larger than %d bytes / 请求体超过%d字节", limit, limit))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	s.mux.ServeHTTP(w, r)
+}
+
+// bodyLimit is the most a request's body may hold: the bound of the
+// route's own decoder (plus a margin for CSV imports, so that the import
+// names its limit itself), maxBody for every other route.
+func bodyLimit(r *http.Request) int64 {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/api/v1/import/") || p == "/api/v1/meters/import":
+		return archive.MaxImportBytes + 64<<10
+	case p == "/api/v1/tariffs":
+		return tariff.MaxDocument
+	case strings.HasPrefix(p, "/api/v1/tariffs/"):
+		return max(tariff.MaxRequest, maxBody)
+	}
+	return maxBody
+}
 
 func (s *Server) register() {
 	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +162,7 @@ func (s *Server) register() {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.handleFunc("GET /metrics", s.metrics)
+	s.handleFunc("GET /metrics", s.metricsGuarded)
 	s.handleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi)
@@ -221,42 +281,6 @@ func (s *Server) verify(ctx context.Context, tok string) (principal, error) {
 	return principal{ID: u.ID, User: u.Username, Role: u.Role}, nil
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Username, Password string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil {
-		writeErr(w, amigo.Errorf(amigo.EINVALID, "login", "body must be {\"username\",\"password\"} / 请求体格式错误"))
-		return
-	}
-	// At most 5 failures per user in 5 minutes.
-	s.mu.Lock()
-	recent := s.failures[in.Username][:0]
-	for _, t := range s.failures[in.Username] {
-		if time.Since(t) < 5*time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	s.failures[in.Username] = recent
-	locked := len(recent) >= 5
-	s.mu.Unlock()
-	if locked {
-		writeErr(w, &amigo.Error{Kind: "too_many_attempts", Message: "too many failed logins, wait 5 minutes / 登录失败次数过多，请5分钟后再试"})
-		return
-	}
-	u, err := s.store.FindUserByUsername(r.Context(), in.Username)
-	if err == nil && !u.RetiredAt.IsZero() {
-		err = errors.New("retired user")
-	}
-	if err != nil || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.Password)) != nil {
-		s.mu.Lock()
-		s.failures[in.Username] = append(s.failures[in.Username], time.Now())
-		s.mu.Unlock()
-		writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "login", "wrong username or password / 用户名或密码错误"))
-		return
-	}
-	s.store.AppendAudit(r.Context(), amigo.AuditEntry{Time: s.now(), Actor: u.Username, Action: "login", Object: "user " + u.Username})
-	writeJSON(w, http.StatusOK, map[string]string{"token": s.sign(u, time.Now().Add(12*time.Hour)), "role": u.Role})
-}
-
 // JSON helpers.
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -268,7 +292,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 var statusOf = map[string]int{
 	amigo.EINVALID: http.StatusBadRequest, amigo.ENOTFOUND: http.StatusNotFound, amigo.ECONFLICT: http.StatusConflict,
 	amigo.EUNAUTHORIZED: http.StatusUnauthorized, amigo.EFORBIDDEN: http.StatusForbidden, amigo.EUNAVAILABLE: http.StatusServiceUnavailable,
-	"too_many_attempts": http.StatusTooManyRequests,
+	amigo.ETOOMANY: http.StatusTooManyRequests,
 }
 
 func writeErr(w http.ResponseWriter, err error) {
@@ -285,29 +309,73 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, code, map[string]any{"error": map[string]string{"code": kind, "message": msg}})
 }
 
-func queryInt(r *http.Request, name string, def int) int {
-	v, err := strconv.Atoi(r.URL.Query().Get(name))
-	if err != nil {
-		return def
+// queryPage reads limit (1..maxPage, default def) and offset (≥ 0).
+func queryPage(r *http.Request, def int) (limit, offset int, err error) {
+	limit, offset = def, 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxPage {
+			return 0, 0, amigo.Errorf(amigo.EINVALID, "query", "limit must be 1..%d / limit 应为 1..%d", maxPage, maxPage)
+		}
 	}
-	return v
+	if v := r.URL.Query().Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 || offset > maxOffset {
+			return 0, 0, amigo.Errorf(amigo.EINVALID, "query", "offset must be 0..%d / offset 应为 0..%d", maxOffset, maxOffset)
+		}
+	}
+	return limit, offset, nil
 }
+
+// Page bounds: a page of meters costs two look-ups per meter.
+const (
+	maxPage   = 1000
+	maxOffset = 10_000_000
+)
 
 func queryID(r *http.Request, name string) int64 {
 	v, _ := strconv.ParseInt(r.URL.Query().Get(name), 10, 64)
 	return v
 }
 
-// parseTime reads RFC 3339 or a date (00:00 in loc).
+// Times in queries and bodies lie in the years minYear..maxYear-1 (in
+// the zone they are given in): no reading of amigo's is older, and the
+// bound keeps every range arithmetic far from overflow.
+const (
+	minYear = 2000
+	maxYear = 2100
+)
+
+// yearOK says whether t's year (in its own zone) is in minYear..maxYear-1.
+func yearOK(t time.Time) bool { return t.Year() >= minYear && t.Year() < maxYear }
+
+// checkTime refuses a time outside the years minYear..maxYear-1.
+func checkTime(what string, t time.Time) error {
+	if !yearOK(t) {
+		return amigo.Errorf(amigo.EINVALID, "time", "%s %s is outside the years %d..%d / %s 超出 %d..%d 年", what, t.Format(time.RFC3339), minYear, maxYear-1, what, minYear, maxYear-1)
+	}
+	return nil
+}
+
+// parseTime reads RFC 3339 or a date (00:00 in loc), in the years
+// minYear..maxYear-1.
 func parseTime(s string, loc *time.Location, def time.Time) (time.Time, error) {
 	if s == "" {
 		return def, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		if t, err = time.ParseInLocation("2006-01-02", s, loc); err != nil {
+			return time.Time{}, amigo.Errorf(amigo.EINVALID, "time", "%q is not a date (2006-01-02) or RFC 3339 time / 时间格式错误", truncate(s, 40))
+		}
 	}
-	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
-		return t, nil
+	if !yearOK(t) {
+		return time.Time{}, amigo.Errorf(amigo.EINVALID, "time", "%q is outside the years %d..%d / %q 超出 %d..%d 年", truncate(s, 40), minYear, maxYear-1, truncate(s, 40), minYear, maxYear-1)
 	}
-	return time.Time{}, amigo.Errorf(amigo.EINVALID, "time", "%q is not a date (2006-01-02) or RFC 3339 time / 时间格式错误", s)
+	return t, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

@@ -63,7 +63,7 @@ func TestAccountConsumptionAcrossASwapAndRoles(t *testing.T) {
 	}
 	st.WriteReadings(ctx, []amigo.Reading{daily(old.ID, 2, 500), daily(old.ID, 3, 510), daily(repl.ID, 4, 7), daily(repl.ID, 5, 19)})
 	for _, u := range []struct{ name, role string }{{"op", amigo.RoleOperator}, {"view", amigo.RoleViewer}} {
-		h, _ := HashPassword("password-" + u.name)
+		h := testHash("password-" + u.name)
 		st.CreateUser(ctx, &amigo.User{Username: u.name, PasswordHash: h, Role: u.role})
 	}
 	srv := New(st, noCommands{}, func() time.Time { return now }, nil, nil)

@@ -1,9 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -43,32 +40,6 @@ func (s *Server) archiveRoutes() {
 	s.handle("POST /api/v1/import/{kind}", op, s.importKind)
 	s.handle("POST /api/v1/meters/import", op, func(w http.ResponseWriter, r *http.Request, p principal) { s.importCSV(w, r, p, archive.KindMeters) })
 	s.handle("GET /api/v1/export/{kind}", admin, s.exportKind)
-}
-
-// maxArchiveBody bounds an archive JSON body.
-const maxArchiveBody = 64 << 10
-
-// decodeStrict reads exactly one JSON object of known fields, at most
-// maxArchiveBody bytes.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeBody(http.MaxBytesReader(w, r.Body, maxArchiveBody), v)
-}
-
-// decodeBody is decodeStrict's reader half (fuzzed).
-func decodeBody(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var big *http.MaxBytesError
-		if errors.As(err, &big) {
-			return amigo.Errorf(amigo.EINVALID, "decode", "request body larger than %d bytes / 请求体超过%d字节", maxArchiveBody, maxArchiveBody)
-		}
-		return amigo.Errorf(amigo.EINVALID, "decode", "request body is not the expected JSON object: %v / 请求体格式错误", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return amigo.Errorf(amigo.EINVALID, "decode", "request body must be one JSON value and nothing after it / 请求体只能是一个 JSON 值")
-	}
-	return nil
 }
 
 func pathID(r *http.Request, name string) (int64, error) {

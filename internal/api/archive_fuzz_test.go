@@ -2,7 +2,9 @@ package api
 
 import "github.com/amigo-metering/amigo/internal/archive"
 
-// archiveTargets are the bodies the archive routes decode.
+// archiveTargets are the JSON bodies the routes decode: the archive's and
+// the login, command and manual reading bodies.
 func archiveTargets() []any {
-	return []any{new(archive.SiteInput), new(archive.AreaInput), new(archive.CollectorInput), new(archive.MeterInput), new(archive.UserInput), new(archive.ReplaceInput)}
+	return []any{new(archive.SiteInput), new(archive.AreaInput), new(archive.CollectorInput), new(archive.MeterInput), new(archive.UserInput), new(archive.ReplaceInput),
+		new(loginInput), new(commandInput), new(readingInput)}
 }

@@ -35,7 +35,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, st: st, now: time.Date(2026, 1, 6, 12, 0, 0, 0, amigo.Site{}.Location())}
 	e.srv = New(st, noCommands{}, func() time.Time { return e.now }, nil, nil)
 	for _, u := range []struct{ name, role string }{{"root", amigo.RoleAdmin}, {"op", amigo.RoleOperator}, {"view", amigo.RoleViewer}} {
-		h, _ := HashPassword("password-" + u.name)
+		h := testHash("password-" + u.name)
 		if err := st.CreateUser(context.Background(), &amigo.User{Username: u.name, PasswordHash: h, Role: u.role}); err != nil {
 			t.Fatal(err)
 		}
@@ -313,14 +313,17 @@ func TestReplaceKeepsTheAccountContinuous(t *testing.T) {
 	e.want("POST", "/api/v1/meters/000000000001/replace", op, map[string]any{"new_address": "000000000003", "removal_kwh": "1", "installation_kwh": "0", "at": swap.Add(time.Hour)}, 404)
 }
 
-// FuzzArchiveJSON: any body decodes into each archive input or is a
-// bilingual 400, never a panic.
+// FuzzArchiveJSON: any body decodes into each route's input (archive,
+// login, command, manual reading) or is a bilingual 400, never a panic.
 func FuzzArchiveJSON(f *testing.F) {
 	f.Add([]byte(`{"address":"000000000001","site":"Campus","ct":50,"phases":3}`))
 	f.Add([]byte(`{"name":"Campus","time_zone":"Asia/Shanghai"}`))
 	f.Add([]byte(`{"username":"u","password":"p","role":"viewer"} x`))
 	f.Add([]byte(`{"new_address":"000000000002","removal_kwh":"1","installation_kwh":"0","at":"2026-01-01T00:00:00Z"}`))
 	f.Add([]byte(`[1,2,3]`))
+	f.Add([]byte(`{"username":"root","password":"x"}`))
+	f.Add([]byte(`{"type":"disconnect"}`))
+	f.Add([]byte(`{"time":"2026-01-05T08:00:00+08:00","forward_active_kwh":"12.5","reason":"hand"}{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, v := range archiveTargets() {
 			err := decodeBody(bytes.NewReader(data), v)

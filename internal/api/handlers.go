@@ -1,11 +1,14 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -55,8 +58,13 @@ func (s *Server) names(r *http.Request) (map[int64]string, map[int64]string) {
 }
 
 func (s *Server) listMeters(w http.ResponseWriter, r *http.Request, _ principal) {
+	limit, offset, err := queryPage(r, 100)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	f := amigo.MeterFilter{SiteID: queryID(r, "site"), AreaID: queryID(r, "area"), CollectorID: queryID(r, "collector"), Status: r.URL.Query().Get("status"),
-		IncludeRetired: retired(r), Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
+		IncludeRetired: retired(r), Limit: limit, Offset: offset}
 	ms, total, err := s.store.ListMeters(r.Context(), f)
 	if err != nil {
 		writeErr(w, err)
@@ -108,6 +116,13 @@ type readingJSON struct {
 	Source            string    `json:"source"`
 }
 
+// maxReadingsDays bounds a readings query: 92 days of 15-minute readings
+// are 92 × 96 = 8832 rows, about 2 MB of JSON.
+const (
+	maxReadingsDays  = 92
+	maxReadingsRange = maxReadingsDays*24*time.Hour + 2*time.Hour // a DST day's slack
+)
+
 func (s *Server) readings(w http.ResponseWriter, r *http.Request, _ principal) {
 	m, ok := s.meter(w, r)
 	if !ok {
@@ -123,6 +138,10 @@ func (s *Server) readings(w http.ResponseWriter, r *http.Request, _ principal) {
 	to, err := parseTime(r.URL.Query().Get("to"), loc, now.Add(time.Hour))
 	if err != nil {
 		writeErr(w, err)
+		return
+	}
+	if !from.Before(to) || to.Sub(from) > maxReadingsRange {
+		writeErr(w, amigo.Errorf(amigo.EINVALID, "readings", "from must be before to, at most %d days apart / 开始时间应早于结束时间，且相差不超过%d天", maxReadingsDays, maxReadingsDays))
 		return
 	}
 	kind := r.URL.Query().Get("kind")
@@ -222,15 +241,18 @@ func (s *Server) consumption(w http.ResponseWriter, r *http.Request, _ principal
 		"ct": ratio.CT, "pt": ratio.PT, "multiplier": ratio.Multiplier, "time_zone": loc.String(), "items": pts})
 }
 
+// commandInput is the body of POST /api/v1/meters/{address}/commands.
+type commandInput struct {
+	Type string `json:"type"`
+}
+
 func (s *Server) createCommand(w http.ResponseWriter, r *http.Request, p principal) {
 	m, ok := s.meter(w, r)
 	if !ok {
 		return
 	}
-	var in struct {
-		Type string `json:"type"`
-	}
-	if err := decode(w, r, &in); err != nil {
+	var in commandInput
+	if err := decodeStrict(w, r, &in); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -240,14 +262,6 @@ func (s *Server) createCommand(w http.ResponseWriter, r *http.Request, p princip
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": c.ID, "status": c.Status})
-}
-
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := jsonDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	if err := dec.Decode(v); err != nil {
-		return amigo.Errorf(amigo.EINVALID, "decode", "request body is not the expected JSON: %v / 请求体格式错误", err)
-	}
-	return nil
 }
 
 func (s *Server) getCommand(w http.ResponseWriter, r *http.Request, _ principal) {
@@ -277,7 +291,17 @@ func (s *Server) listCollectors(w http.ResponseWriter, r *http.Request, _ princi
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ principal) {
-	f := amigo.EventFilter{Kind: r.URL.Query().Get("kind"), CollectorID: queryID(r, "collector"), Limit: queryInt(r, "limit", 100), Offset: queryInt(r, "offset", 0)}
+	limit, offset, err := queryPage(r, 100)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	since, err := parseTime(r.URL.Query().Get("since"), amigo.Site{}.Location(), time.Time{})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	f := amigo.EventFilter{Kind: r.URL.Query().Get("kind"), CollectorID: queryID(r, "collector"), Since: since, Limit: limit, Offset: offset}
 	if a := r.URL.Query().Get("meter"); a != "" {
 		m, err := s.store.FindMeterByAddress(r.Context(), a)
 		if err != nil {
@@ -386,6 +410,21 @@ func (s *Server) successRates(w http.ResponseWriter, r *http.Request, _ principa
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+// metricsGuarded serves /metrics, behind Options.MetricsToken when set
+// (compared in constant time).
+func (s *Server) metricsGuarded(w http.ResponseWriter, r *http.Request) {
+	if want := s.opts.MetricsToken; want != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+		if !ok || subtle.ConstantTimeCompare(g[:], h[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeErr(w, amigo.Errorf(amigo.EUNAUTHORIZED, "metrics", "metrics need Authorization: Bearer <metrics_token> / 指标需要令牌"))
+			return
+		}
+	}
+	s.metrics(w, r)
 }
 
 // metrics writes a few gauges in the Prometheus text format.

@@ -2,16 +2,9 @@ package api
 
 import (
 	"encoding/json"
-	"io"
 	"regexp"
 	"strings"
 )
-
-func jsonDecoder(r io.Reader) *json.Decoder {
-	d := json.NewDecoder(r)
-	d.DisallowUnknownFields()
-	return d
-}
 
 // doc describes one route of the OpenAPI document: its summary and its
 // query parameters (path parameters come from the pattern).
@@ -24,20 +17,20 @@ type doc struct {
 // TestOpenAPIListsEveryRoute fails when it and the mux differ.
 var documented = map[string]doc{
 	"GET /healthz":                             {summary: "health: the store answers -> {\"status\":\"ok\"} (no token)"},
-	"GET /metrics":                             {summary: "Prometheus metrics (text format, no token)"},
+	"GET /metrics":                             {summary: "Prometheus metrics (text format); Authorization: Bearer <metrics_token> when the station sets one, else open"},
 	"GET /api/v1/openapi.json":                 {summary: "this document (no token)"},
-	"POST /api/v1/login":                       {summary: "log in: {\"username\",\"password\"} -> {\"token\",\"role\"} (no token)"},
+	"POST /api/v1/login":                       {summary: "log in: {\"username\",\"password\"} -> {\"token\",\"role\"} (no token); 429 too_many_attempts after 5 failures from one address in 15 minutes; an account with failures is slowed (checks 1 s … 16 s apart), never locked"},
 	"POST /api/v1/logout":                      {summary: "end every token of the caller at once"},
-	"GET /api/v1/meters":                       {summary: "list meters in service (retired=true adds removed ones): {items, total}; each with address, status, relay, collector, area, last_reading", query: []string{"site", "area", "collector", "status", "retired", "limit", "offset"}},
+	"GET /api/v1/meters":                       {summary: "list meters in service (retired=true adds removed ones; limit 1..1000, default 100): {items, total}; each with address, status, relay, collector, area, last_reading", query: []string{"site", "area", "collector", "status", "retired", "limit", "offset"}},
 	"POST /api/v1/meters":                      {summary: "create a meter (operator): {\"address\",\"site\",\"area\",\"collector\",\"port\",\"pn\",\"phases\",\"rated_amps\",\"ct\",\"pt\",\"password\",\"direct\",\"imei\",\"reg_secret\",\"protocol\",\"account\",\"installed_at\",\"supply\"}; site by name or id, area by name, collector by address"},
 	"POST /api/v1/meters/import":               {summary: "import meters from CSV (operator; the same as POST /api/v1/import/meters): all rows or none, the bad line named"},
 	"GET /api/v1/meters/{address}":             {summary: "one meter (the one in service at the address, else the last removed)"},
 	"PATCH /api/v1/meters/{address}":           {summary: "change a meter (operator): the fields of POST /api/v1/meters that are given, but the address"},
 	"DELETE /api/v1/meters/{address}":          {summary: "retire a meter (operator): removed now, kept for history, no longer read"},
 	"POST /api/v1/meters/{address}/replace":    {summary: "swap a meter (operator): {\"new_address\",\"removal_kwh\",\"installation_kwh\",\"at\",\"reason\"} (+ optional protocol, phases, rated_amps, ct, pt, password, imei, reg_secret of the new meter) -> {\"old\",\"new\"}; the account's consumption stays continuous"},
-	"GET /api/v1/meters/{address}/readings":    {summary: "readings; energies in kWh as decimal strings", query: []string{"kind", "from", "to"}},
+	"GET /api/v1/meters/{address}/readings":    {summary: "readings; energies in kWh as decimal strings; from before to, at most 92 days apart (default the last 31 days)", query: []string{"kind", "from", "to"}},
 	"GET /api/v1/meters/{address}/consumption": {summary: "consumption per day or month (site zone), primary side (register advance × CT × PT), total, tariffs T1–T4 and reverse; gaps and reversals are null; partial months marked; at most 366 days or 120 months", query: []string{"interval", "from", "to"}},
-	"POST /api/v1/meters/{address}/readings":   {summary: "a manual reading (operator): {\"time\",\"forward_active_kwh\",\"reason\"}"},
+	"POST /api/v1/meters/{address}/readings":   {summary: "a manual reading (operator): {\"time\",\"forward_active_kwh\",\"reason\"}; time between the meter's installation (and removal) and now + 5 min"},
 	"POST /api/v1/meters/{address}/commands":   {summary: "{\"type\": disconnect|reconnect|read|time-sync} -> {id, status} (operator)"},
 	"GET /api/v1/accounts/{id}/consumption":    {summary: "an account's consumption across its meters (a swap keeps it continuous)", query: []string{"interval", "from", "to"}},
 	"GET /api/v1/commands/{id}":                {summary: "a command: pending, sent, succeeded, failed (with reason), expired"},
@@ -66,7 +59,7 @@ var documented = map[string]doc{
 	"DELETE /api/v1/users/{username}":          {summary: "retire a user (admin): their tokens end at once; the last admin stays"},
 	"POST /api/v1/import/{kind}":               {summary: "import CSV of kind sites|collectors|areas|meters|users (operator; users: admin) in one transaction: all rows or none, the bad line named, audited -> {\"kind\",\"created\"}"},
 	"GET /api/v1/export/{kind}":                {summary: "export the in-service rows of kind as CSV with a header row (admin: it carries secrets); imports into an empty station as it is"},
-	"GET /api/v1/events":                       {summary: "events, newest first", query: []string{"kind", "meter", "collector", "limit", "offset"}},
+	"GET /api/v1/events":                       {summary: "events, newest first; limit 1..1000 (default 100)", query: []string{"kind", "meter", "collector", "since", "limit", "offset"}},
 	"GET /api/v1/success-rates":                {summary: "reading success rate of a day per site, area and collector", query: []string{"day"}},
 }
 
@@ -79,7 +72,7 @@ var openapi = func() []byte {
 		method, path, _ := strings.Cut(pattern, " ")
 		o := map[string]any{"summary": d.summary, "responses": map[string]any{
 			"200":     map[string]any{"description": "OK (201 for a creation)"},
-			"default": map[string]any{"description": "error: {\"error\":{\"code\",\"message\"}}, message in English / 中文"}}}
+			"default": map[string]any{"description": "error: {\"error\":{\"code\",\"message\"}}, message in English / 中文; a JSON body is one value of known fields, at most 64 KiB; times in the years 2000..2099"}}}
 		var ps []map[string]any
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			ps = append(ps, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})

@@ -128,10 +128,19 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("collector: config: %w", err)
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
+	c, err = parseConfig(b)
+	if err != nil {
 		return c, fmt.Errorf("collector: config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// parseConfig decodes a configuration file's bytes (fuzzed through
+// LoadConfig).
+func parseConfig(b []byte) (Config, error) {
+	var c Config
+	err := json.Unmarshal(b, &c)
+	return c, err
 }
 
 // Validate fills defaults and checks the configuration.
@@ -149,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.PlainTCP && (c.CAFile == "" || c.CertFile == "" || c.KeyFile == "") {
 		return errors.New("collector: ca_file, cert_file and key_file are needed for TLS (or set plain_tcp for a station without TLS)")
+	}
+	if err := c.checkBounds(); err != nil {
+		return err
 	}
 	c.Heartbeat = orDur(c.Heartbeat, time.Minute)
 	c.RealtimeEvery = orDur(c.RealtimeEvery, 15*time.Minute)
@@ -266,4 +278,37 @@ func orStr(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// bound is the range a configured value may take (0 takes the default).
+type bound struct {
+	key      string
+	val, max time.Duration
+}
+
+// checkBounds refuses negative and absurd values before the defaults are
+// filled in: a heartbeat of a year, a reading cycle of a nanosecond (a busy
+// loop), retries without end.
+func (c *Config) checkBounds() error {
+	for _, b := range []bound{{"heartbeat", time.Duration(c.Heartbeat), time.Hour}, {"realtime_every", time.Duration(c.RealtimeEvery), 24 * time.Hour},
+		{"daily_after", time.Duration(c.DailyAfter), 23 * time.Hour}, {"clock_threshold", time.Duration(c.ClockThreshold), time.Hour},
+		{"timeout", time.Duration(c.Timeout), time.Minute}, {"realtime_keep", time.Duration(c.RealtimeKeep), 400 * 24 * time.Hour},
+		{"reconnect_max", time.Duration(c.ReconnectMax), 24 * time.Hour}} {
+		if b.val < 0 || b.val > b.max {
+			return fmt.Errorf("collector: %s %v: want 0 (the default) up to %v / %s 超出范围", b.key, b.val, b.max, b.key)
+		}
+	}
+	if c.RealtimeEvery != 0 && c.RealtimeEvery < Duration(time.Second) {
+		return fmt.Errorf("collector: realtime_every %v: want at least 1s / realtime_every 至少 1s", time.Duration(c.RealtimeEvery))
+	}
+	if c.Retries < 0 || c.Retries > 10 {
+		return fmt.Errorf("collector: retries %d: want 0 (the default, 2) up to 10 / retries 应为 0..10", c.Retries)
+	}
+	if c.StoreCap < 0 || c.StoreCap > 100_000_000 {
+		return fmt.Errorf("collector: store_cap_rows %d: want 0 (the default) up to 100000000 / store_cap_rows 超出范围", c.StoreCap)
+	}
+	if len(c.Meters) > 2040 {
+		return fmt.Errorf("collector: %d meters: a terminal has at most 2040 measuring points / 最多 2040 个测量点", len(c.Meters))
+	}
+	return nil
 }
