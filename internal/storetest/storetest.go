@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("State", func(t *testing.T) { state(t, open(t)) })
 	t.Run("ReadingQueries", func(t *testing.T) { readingQueries(t, open(t)) })
 	t.Run("Archive", func(t *testing.T) { runArchive(t, open) })
+	t.Run("Nodes", func(t *testing.T) { runNodes(t, open) })
 }
 
 // state: PutStateOnce lets the first caller win; PutState overwrites;
