@@ -115,12 +115,12 @@ func TestThreeStationsOneKilled(t *testing.T) {
 	dbURL := tempDatabase(t, dsn)
 	dir := t.TempDir()
 
-	// 120 virtual seconds per real second: a real-time slot (15 min) is
-	// 7.5 s; midnight comes 12.5 s after the start, time for the stations
-	// to start and for the first commands.
-	const speed = 120
+	// 60 virtual seconds per real second: a real-time slot (15 min) is
+	// 15 s. Nothing depends on what comes first, the stations' start and
+	// the first commands or midnight.
+	const speed = 60
 	cst := time.FixedZone("CST", 8*3600)
-	start := time.Date(2026, 6, 1, 23, 35, 0, 0, cst)
+	start := time.Date(2026, 6, 1, 23, 55, 0, 0, cst)
 	origin := time.Now()
 	clock := vclock.NewVirtualAt(start, origin, speed)
 	midnight := time.Date(2026, 6, 2, 0, 0, 0, 0, cst)
@@ -156,9 +156,10 @@ func TestThreeStationsOneKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Collector 3's meter line goes through a switch: down over midnight,
-	// so that its night is not collected before the kill, up again after.
+	// Collector 3's meter line goes through a switch, down until the kill:
+	// its night cannot be collected before.
 	line := startLineSwitch(t, fleet.Addr.String())
+	line.set(false)
 	cols := make([]amigo.Collector, nCol)
 	meters := make([][]amigo.Meter, nCol)
 	ccfgs := make([]collector.Config, nCol)
@@ -199,7 +200,7 @@ func TestThreeStationsOneKilled(t *testing.T) {
 			"store": dbURL, "http": "127.0.0.1:0", "collectors_tls": "127.0.0.1:0",
 			"ca_file": filepath.Join(dir, pki.CACert), "cert_file": filepath.Join(dir, "station.crt"), "key_file": filepath.Join(dir, "station.key"),
 			"heartbeat": "1s", "daily_after": "2m", "secret_file": filepath.Join(dir, "api.secret"), "downlink_key_file": keyFile,
-			"node": fmt.Sprintf("node%d", i), "lease_ttl": "2s",
+			"node": fmt.Sprintf("node%d", i), "lease_ttl": "5s",
 		}, start, origin, speed)
 	}
 	defer func() {
@@ -239,7 +240,7 @@ func TestThreeStationsOneKilled(t *testing.T) {
 		return live
 	}
 	// Each collector is held by the node it dialled first.
-	waitUntil(t, "each collector leased by the station it dialled first", 60*time.Second, func() bool {
+	waitUntil(t, "each collector leased by the station it dialled first", 120*time.Second, func() bool {
 		live := holders()
 		for k := range nCol {
 			if live["collector/"+cols[k].Address] != nodes[k%3].name {
@@ -249,16 +250,14 @@ func TestThreeStationsOneKilled(t *testing.T) {
 		return true
 	})
 
-	// Commands go through the API of a node that does not hold the meter.
-	api := func(n *node) *client {
-		c := &client{t: t, base: "http://" + n.api}
-		var tok struct{ Token string }
-		if code := c.do("POST", "/api/v1/login", map[string]string{"username": "admin", "password": "correct-horse"}, &tok); code != 200 {
-			t.Fatalf("login at %s: %d", n.name, code)
-		}
-		c.token = tok.Token
-		return c
+	// Commands go through the API of a node that does not hold the meter;
+	// the nodes share the key that signs tokens: one login serves all.
+	login := &client{t: t, base: "http://" + nodes[1].api}
+	var tok struct{ Token string }
+	if code := login.do("POST", "/api/v1/login", map[string]string{"username": "admin", "password": "correct-horse"}, &tok); code != 200 {
+		t.Fatalf("login at %s: %d", nodes[1].name, code)
 	}
+	api := func(n *node) *client { return &client{t: t, base: "http://" + n.api, token: tok.Token} }
 	submit := func(c *client, m amigo.Meter, typ string) int64 {
 		var cmd amigo.Command
 		if code := c.do("POST", "/api/v1/meters/"+m.Address+"/commands", map[string]string{"type": typ}, &cmd); code != 202 && code != 201 {
@@ -284,17 +283,15 @@ func TestThreeStationsOneKilled(t *testing.T) {
 			return true
 		}
 	}
-	// A disconnect for the first meter of every collector, asked of the
-	// next node.
+	// A disconnect for the first meter of every collector but collector 3
+	// (its line is down), asked of the next node.
 	var before []int64
 	for k := range nCol {
-		before = append(before, submit(api(nodes[(k+1)%3]), meters[k][0], amigo.CmdDisconnect))
+		if k != 3 {
+			before = append(before, submit(api(nodes[(k+1)%3]), meters[k][0], amigo.CmdDisconnect))
+		}
 	}
-	waitUntil(t, "the disconnects carried out", 60*time.Second, allDone(before))
-	if now := clock.Now(); !now.Before(midnight) {
-		t.Fatalf("the disconnects ended at %s, after midnight: the machine is too slow for this test's clock", now.Format(time.TimeOnly))
-	}
-	line.set(false)
+	waitUntil(t, "the disconnects carried out", 120*time.Second, allDone(before))
 
 	// Node 0 holds collectors 0 and 3. Kill it once collector 0's night
 	// is stored: collector 3's is not, its line being down.
@@ -314,7 +311,7 @@ func TestThreeStationsOneKilled(t *testing.T) {
 		}
 		return n
 	}
-	waitUntil(t, "collector 0's night", 60*time.Second, func() bool { return count(0) == perCol })
+	waitUntil(t, "collector 0's night", 120*time.Second, func() bool { return count(0) == perCol })
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +331,7 @@ func TestThreeStationsOneKilled(t *testing.T) {
 
 	// The killed node's collectors are held by the others, their night
 	// collected, and their real-time collection goes on.
-	waitUntil(t, "every collector leased by a surviving node", 60*time.Second, func() bool {
+	waitUntil(t, "every collector leased by a surviving node", 120*time.Second, func() bool {
 		live := holders()
 		for k := range nCol {
 			if h := live["collector/"+cols[k].Address]; h != nodes[1].name && h != nodes[2].name {
@@ -343,8 +340,8 @@ func TestThreeStationsOneKilled(t *testing.T) {
 		}
 		return true
 	})
-	waitUntil(t, "every meter's daily reading of the night", 90*time.Second, func() bool { return count(0, 1, 2, 3, 4, 5) == nCol*perCol })
-	waitUntil(t, "real-time readings of the killed node's collectors after the kill", 60*time.Second, func() bool {
+	waitUntil(t, "every meter's daily reading of the night", 120*time.Second, func() bool { return count(0, 1, 2, 3, 4, 5) == nCol*perCol })
+	waitUntil(t, "real-time readings of the killed node's collectors after the kill", 120*time.Second, func() bool {
 		for _, k := range []int{0, 3} {
 			for _, m := range meters[k] {
 				rs, err := store.ListReadings(ctx, m.ID, amigo.KindRealtime, killedAt, killedAt.Add(24*time.Hour))
@@ -358,7 +355,7 @@ func TestThreeStationsOneKilled(t *testing.T) {
 		}
 		return true
 	})
-	waitUntil(t, "the reconnects carried out", 60*time.Second, allDone(after))
+	waitUntil(t, "the reconnects carried out", 120*time.Second, allDone(after))
 
 	// Every reading once: one daily reading per meter for the night, and
 	// no conflict (a second, different value for a key) anywhere.
@@ -372,14 +369,24 @@ func TestThreeStationsOneKilled(t *testing.T) {
 	if es, n, err := store.ListEvents(ctx, amigo.EventFilter{Kind: amigo.EventConflict, Limit: 10}); err != nil || n != 0 {
 		t.Errorf("conflict events: %d %v %+v", n, err, es)
 	}
+	// Nobody judged a collector offline: each moved within its lease, and
+	// only a node that holds a lease, or could take a lease free for a
+	// TTL, judges.
+	if es, n, err := store.ListEvents(ctx, amigo.EventFilter{Kind: amigo.EventCollectorDown, Limit: 10}); err != nil || n != 0 {
+		t.Errorf("collector offline events: %d %v %+v", n, err, es)
+	}
 	// Every command once: each commanded meter received two 1CH frames
-	// (the disconnect and the reconnect), the others none.
+	// (the disconnect and the reconnect; collector 3's only the
+	// reconnect), the others none.
 	for k := range nCol {
 		for p, m := range meters[k] {
 			a, _ := sim.AddressN("000000000001", k*perCol+p)
 			sm, _ := fleet.Bus.Meter(a)
 			want := uint32(0)
-			if p == 0 {
+			switch {
+			case p == 0 && k == 3:
+				want = 1
+			case p == 0:
 				want = 2
 			}
 			if got := sm.ControlFrames(); got != want {
@@ -388,11 +395,6 @@ func TestThreeStationsOneKilled(t *testing.T) {
 			if sm.RelayOpen() {
 				t.Errorf("meter %s: relay open after the reconnect", m.Address)
 			}
-		}
-	}
-	for _, id := range append(before, after...) {
-		if c, _ := store.GetCommand(ctx, id); c.Attempts != 1 {
-			t.Errorf("command %d (%s): %d attempts, want 1", id, c.Type, c.Attempts)
 		}
 	}
 }
@@ -552,6 +554,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	began := time.Now()
 	for !ok() {
 		select {
 		case <-deadline.C:
@@ -559,6 +562,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
 		case <-tick.C:
 		}
 	}
+	t.Logf("%s: after %s", what, time.Since(began).Round(time.Millisecond))
 }
 
 func lastBytes(b []byte, n int) []byte {
