@@ -133,6 +133,36 @@ type StateStore interface {
 	DeleteState(ctx context.Context, key string) error
 }
 
+// NodeStore is what several station nodes sharing one store need: leases
+// on resources ("collector/<address>", "meter/<address>", "site/<id>"), so
+// that one node at a time polls a collector or GPRS meter and judges its
+// status, and commands claimed by one node at a time. Lease times are real
+// (wall-clock) time, kept in milliseconds; command times are station time.
+type NodeStore interface {
+	// AcquireLease gives resource to node until now+ttl when it is free,
+	// expired, or node's already, and reports whether node holds it.
+	AcquireLease(ctx context.Context, resource, node string, ttl time.Duration, now time.Time) (bool, error)
+	// RenewLeases extends node's live leases to now+ttl and returns the
+	// resources it still holds (a lease that expired and was taken by
+	// another node is not among them).
+	RenewLeases(ctx context.Context, node string, ttl time.Duration, now time.Time) ([]string, error)
+	// ReleaseLease gives resource up if node holds it.
+	ReleaseLease(ctx context.Context, resource, node string) error
+	// ReleaseLeases gives up every lease of node (a clean shutdown).
+	ReleaseLeases(ctx context.Context, node string) error
+	// Leases returns the live leases at now: resource -> node.
+	Leases(ctx context.Context, now time.Time) (map[string]string, error)
+	// ClaimCommands claims for node, until realNow+ttl, at most limit
+	// pending or sent commands due at now (station time), oldest first,
+	// that no other node has claimed, whose meter's line (its collector,
+	// or the GPRS meter itself) node leases, or nobody leases, or that
+	// expired: each command is claimed by one node at a time (PostgreSQL:
+	// SELECT … FOR UPDATE SKIP LOCKED).
+	ClaimCommands(ctx context.Context, node string, now, realNow time.Time, ttl time.Duration, limit int) ([]Command, error)
+	// ReleaseCommand ends node's claim on command id.
+	ReleaseCommand(ctx context.Context, id int64, node string) error
+}
+
 // ArchiveStore is the archive (档案) beyond what the engines need: look-ups
 // by name, changes, retirement, listings that may include retired rows, and
 // transactions spanning many changes. Retired rows stay for history.

@@ -73,6 +73,11 @@ type StationConfig struct {
 	// "" sends them unsigned. `amigo collector-key` derives each
 	// collector's auth_key from it.
 	DownlinkKeyFile string `json:"downlink_key_file"`
+	// Node names this station among several on one PostgreSQL store
+	// (leases, command claims); default hostname-pid. LeaseTTL is how long
+	// its leases last unrenewed (default 30s).
+	Node     string `json:"node"`
+	LeaseTTL string `json:"lease_ttl"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -131,6 +136,8 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"max_conns_per_source", `64`, "most connections from one IP address on each listener (raise it for fleets behind a carrier NAT); 0 = the default / 每个来源IP的最大连接数"},
 	{"metrics_token", `""`, "when set, GET /metrics needs Authorization: Bearer <this> (at least 16 characters); \"\" = open / 设置后访问指标需携带此令牌（至少16个字符）；空为公开"},
 	{"trusted_proxies", `[]`, "reverse proxies (addresses or CIDR) whose X-Forwarded-For names the API client, for counting failed logins per address; others' header is ignored / 可信反向代理（地址或网段），仅信任其 X-Forwarded-For"},
+	{"node", `"HOSTNAME-PID"`, "this station's name among several on one PostgreSQL store (each collector and GPRS meter is polled by the node holding its lease; commands are claimed by one node); unused with SQLite / 多主站共用 PostgreSQL 时本节点名称"},
+	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
@@ -288,7 +295,11 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 			}
 			eng.Wake()
 		}}, store)
-	eng = station.New(store, frontAdapter{front}, clock, station.Config{RealtimeEvery: every, DailyAfter: after, Log: log})
+	ecfg := station.Config{RealtimeEvery: every, DailyAfter: after, Log: log}
+	if err := nodeConfig(&ecfg, cfg, store); err != nil {
+		return err
+	}
+	eng = station.New(store, frontAdapter{front}, clock, ecfg)
 	if err := front.Listen(); err != nil {
 		if front.TLSAddr() == nil && cfg.CollectorsTLS != "" {
 			return &listenError{"collectors_tls", cfg.CollectorsTLS, err}
@@ -343,6 +354,29 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return err
 	}
 	wg.Wait()
+	return nil
+}
+
+// nodeConfig makes the engine one node of several when the store is
+// PostgreSQL (shared): leases, command claims, NOTIFY. A SQLite station is
+// the only node and holds everything.
+func nodeConfig(ecfg *station.Config, cfg StationConfig, store amigo.Store) error {
+	ttl, err := dur(cfg.LeaseTTL, 30*time.Second)
+	if err != nil || ttl < 300*time.Millisecond {
+		return fmt.Errorf("lease_ttl %q: want a duration of at least 300ms like \"30s\" / 租约有效期格式错误", cfg.LeaseTTL)
+	}
+	pg, ok := store.(*postgres.Store)
+	if !ok {
+		return nil
+	}
+	node := cfg.Node
+	if node == "" {
+		host, _ := os.Hostname()
+		node = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	ecfg.Nodes, ecfg.Node, ecfg.LeaseTTL = pg, node, ttl
+	ecfg.Notifier, ecfg.CommandChannel = pg, postgres.CommandChannel
+	ecfg.Log.Info("station node on a shared store / 多主站节点", "node", node, "lease_ttl", ttl.String())
 	return nil
 }
 

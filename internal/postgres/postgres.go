@@ -25,7 +25,12 @@ var migrations embed.FS
 // Store is amigo.Store on PostgreSQL.
 type Store struct {
 	*sqlstore.DB
+	dsn string
 }
+
+// CommandChannel is the channel every created command is notified on
+// (payload: the meter id).
+const CommandChannel = "amigo_commands"
 
 // Open connects to the database named by dsn and migrates it.
 func Open(ctx context.Context, dsn string) (*Store, error) {
@@ -48,7 +53,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
 	parts := &partitions{made: map[string]bool{}}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, MultiRow: true, BeforeReadings: parts.ensure, CopyReadings: copyRows})}, nil
+	return &Store{DB: sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Dollar: true, MultiRow: true, BeforeReadings: parts.ensure, CopyReadings: copyRows,
+		CommandChannel: CommandChannel}), dsn: dsn}, nil
 }
 
 // partitions creates the monthly partitions of readings on demand.

@@ -147,6 +147,7 @@ func (m *Meter) write(req *dlt645.Frame, now time.Time) dlt645.Frame {
 func unbcd(b byte) int { return int(b>>4)*10 + int(b&0x0F) }
 
 func (m *Meter) control(req *dlt645.Frame, now time.Time) dlt645.Frame {
+	m.controlFrames++
 	c, err := req.ControlCommand()
 	if err != nil {
 		return dlt645.ErrorReply(m.addr, dlt645.FuncControl, dlt645.ErrOther)

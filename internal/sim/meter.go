@@ -69,6 +69,7 @@ type Meter struct {
 	moneyMilliFen int64
 
 	powerDowns, coverOpens, trips, closes uint32
+	controlFrames                         uint32 // 1CH frames received (tests count commands with it)
 
 	daily    []dayRec // newest last, at most 62
 	monthly  []dayRec // settlements, newest last, at most 12
@@ -206,6 +207,14 @@ func (m *Meter) Jump(kwh float64) {
 	m.mu.Lock()
 	m.pendingKWh += kwh
 	m.mu.Unlock()
+}
+
+// ControlFrames returns how many control (1CH) frames the meter received,
+// accepted or refused, since it was made.
+func (m *Meter) ControlFrames() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.controlFrames
 }
 
 // SpeakOnly1997 makes the meter an old DL/T 645-1997 one: it answers 1997

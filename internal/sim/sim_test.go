@@ -150,6 +150,11 @@ func TestRelayTripStopsConsumption(t *testing.T) {
 	if s := status(); s != "0050" {
 		t.Fatalf("status word 3 after trip = %s, want 0050", s)
 	}
+	// Three 1CH frames so far (wrong password, expired, trip); the status
+	// read is none.
+	if m, _ := b.Meter(a); m.ControlFrames() != 3 {
+		t.Fatalf("control frames %d, want 3", m.ControlFrames())
+	}
 	e1 := readNumbers(t, b, a, dlt645.DIForwardActiveTotal)[0]
 	clock.Advance(2 * time.Hour)
 	if e2 := readNumbers(t, b, a, dlt645.DIForwardActiveTotal)[0]; e2 != e1 {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -32,6 +33,12 @@ func (s *DB) CreateCommand(ctx context.Context, c *amigo.Command) error {
 	id, err := s.insert(ctx, "create command", `INSERT INTO commands (meter_id, type, status, reason, result, requested_by, created_at, expires_at, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.MeterID, c.Type, c.Status, c.Reason, c.Result, c.RequestedBy, unix(c.CreatedAt), unix(c.ExpiresAt), c.Attempts, unix(c.NextAttemptAt), unix(c.UpdatedAt))
 	c.ID = id
+	if err == nil && s.d.CommandChannel != "" {
+		// Inside a transaction the notification goes out at its commit. It
+		// is only a wake-up: the nodes look for due commands every pass
+		// anyway, so a failed notification loses nothing.
+		s.x.ExecContext(ctx, s.q(`SELECT pg_notify(?, ?)`), s.d.CommandChannel, strconv.FormatInt(c.MeterID, 10))
+	}
 	return err
 }
 

@@ -31,6 +31,10 @@ type Dialect struct {
 	// on conn, inside the transaction open on it (PostgreSQL COPY);
 	// WriteReadings then stages the batch and moves it in one statement.
 	CopyReadings func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
+	// CommandChannel, when set, is notified (PostgreSQL NOTIFY, payload the
+	// meter id) of every command created, so that the node holding the
+	// meter's line acts at once.
+	CommandChannel string
 }
 
 // querier is what *sql.DB and *sql.Tx share: every query goes through it,

@@ -84,8 +84,20 @@ func (l *cmdLocks) supersededBy(c amigo.Command) int64 {
 
 // runCommands starts every due command not at work yet, each in its own
 // goroutine (at most Workers at once); it does not wait for them.
+//
+// With several nodes the commands are claimed in the store (one node at a
+// time each, those of the lines this node leases, or nobody leases, or
+// expired), as many as there are free workers; each claim ends when its
+// command's turn does.
 func (e *Engine) runCommands(ctx context.Context) {
-	due, err := e.store.DueCommands(ctx, e.clock.Now(), 200)
+	var due []amigo.Command
+	var err error
+	if e.nodes.on() {
+		free := cap(e.cmdLock.slots) - len(e.cmdLock.slots)
+		due, err = e.cfg.Nodes.ClaimCommands(ctx, e.cfg.Node, e.clock.Now(), e.cfg.RealNow(), e.cfg.LeaseTTL, min(free, 200))
+	} else {
+		due, err = e.store.DueCommands(ctx, e.clock.Now(), 200)
+	}
 	if err != nil {
 		e.log.Error("due commands", "err", err)
 		return
@@ -107,7 +119,8 @@ func (e *Engine) runCommands(ctx context.Context) {
 		case l.slots <- struct{}{}:
 		default:
 			l.mu.Unlock()
-			return // every worker busy: the next pass goes on
+			e.unclaim(ctx, c)
+			continue // every worker busy: the next pass goes on
 		}
 		l.running[c.ID] = true
 		l.jobs.Add(1)
@@ -121,6 +134,7 @@ func (e *Engine) runCommands(ctx context.Context) {
 				signal(l.freed)
 				l.jobs.Done()
 			}()
+			defer e.unclaim(ctx, c)
 			e.execute(ctx, c)
 		}()
 	}
@@ -171,6 +185,16 @@ func (e *Engine) retry(ctx context.Context, c amigo.Command, reason string) {
 	e.store.UpdateCommand(ctx, c)
 }
 
+// unclaim ends this node's claim on command c (several nodes only).
+func (e *Engine) unclaim(ctx context.Context, c amigo.Command) {
+	if !e.nodes.on() {
+		return
+	}
+	if err := e.cfg.Nodes.ReleaseCommand(context.WithoutCancel(ctx), c.ID, e.cfg.Node); err != nil {
+		e.log.Warn("release command", "id", c.ID, "err", err)
+	}
+}
+
 func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 	now := e.clock.Now()
 	if now.After(c.ExpiresAt) {
@@ -190,6 +214,9 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 	if m.Direct {
 		line = fmt.Sprintf("meter %d", m.ID)
 	}
+	// With several nodes only the holder of the line's lease sends: the
+	// session may be here a moment before the lease (the next pass).
+	held, here := true, false
 	if !e.lockLine(line) {
 		return // another command of this line is at work: the next pass
 	}
@@ -199,7 +226,9 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 	var send func(dlt645.Frame) (dlt645.Frame, error)
 	waitFor := ""
 	if m.Direct {
-		if l, ok := e.front.Meter(m.Address); ok {
+		held = e.nodes.holds(meterResource(m))
+		l, ok := e.front.Meter(m.Address)
+		if here = ok; ok && held {
 			send = func(f dlt645.Frame) (dlt645.Frame, error) {
 				r, err := l.Exchange(ctx, f, directTimeout)
 				if err != nil && f.Control.Func() == dlt645.FuncBroadcastTime {
@@ -215,10 +244,15 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 			e.finish(ctx, c, amigo.CmdFailed, "collector not found / 采集器不存在", "")
 			return
 		}
-		if t, ok := e.front.Terminal(col.Address); ok {
+		held = e.nodes.holds(collectorResource(col))
+		t, ok := e.front.Terminal(col.Address)
+		if here = ok; ok && held {
 			send = func(f dlt645.Frame) (dlt645.Frame, error) { return e.forward(ctx, t, uint8(m.Port), f) }
 		}
 		waitFor = "collector " + col.Address
+	}
+	if send == nil && !held && here {
+		return // the lease comes with the next pass; so does the command
 	}
 	if send == nil {
 		// Offline: the command waits (until it expires).
@@ -228,6 +262,17 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 		c.NextAttemptAt, c.UpdatedAt = now.Add(30*time.Second), now
 		e.store.UpdateCommand(ctx, c)
 		return
+	}
+	// A relay command sent before (a retry, or a node that stopped before
+	// it heard the answer) is looked at first: when the relay already
+	// stands as commanded, it is not sent again.
+	if isRelay(c.Type) && c.Attempts > 0 {
+		if open, err := e.relayState(m, send); err == nil && (c.Type == amigo.CmdDisconnect) == open {
+			relay := relayName(open)
+			e.store.SetMeterRelay(ctx, m.ID, relay)
+			e.finish(ctx, c, amigo.CmdSucceeded, "", "relay "+relay+" (found so after an earlier attempt / 先前已执行)")
+			return
+		}
 	}
 	c.Attempts++
 	c.Status, c.UpdatedAt = amigo.CmdSent, now
@@ -286,21 +331,12 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 		return
 	}
 	// Confirm by reading the relay state back (status word 3 bit 4).
-	st, err := send(dlt645.ReadRequest(addr, dlt645.DIStatusWord3))
+	open, err := e.relayState(m, send)
 	if err != nil {
-		e.retry(ctx, c, "relay state not read back: "+err.Error())
+		e.retry(ctx, c, err.Error())
 		return
 	}
-	v, ok := st.Value()
-	if !ok || len(v) != 2 {
-		e.retry(ctx, c, "relay state not read back / 未能读回继电器状态")
-		return
-	}
-	open := v[0]&dlt645.Status3RelayOpen != 0
-	relay := amigo.RelayClosed
-	if open {
-		relay = amigo.RelayOpen
-	}
+	relay := relayName(open)
 	e.store.SetMeterRelay(ctx, m.ID, relay)
 	if (c.Type == amigo.CmdDisconnect) != open {
 		e.retry(ctx, c, "relay reads "+relay+" after the command / 继电器状态与命令不符")
@@ -405,4 +441,29 @@ func archiveSignature(ms []amigo.Meter) string {
 		fmt.Fprintf(&b, "%d/%d/%s/%s/%s/%s;", m.Pn, m.Port, m.Address, m.Protocol, m.Password, m.Operator)
 	}
 	return b.String()
+}
+
+// relayState reads meter m's relay state (status word 3 bit 4) through
+// send: true when open.
+func (e *Engine) relayState(m amigo.Meter, send func(dlt645.Frame) (dlt645.Frame, error)) (open bool, err error) {
+	addr, err := dlt645.ParseAddress(m.Address)
+	if err != nil {
+		return false, err
+	}
+	st, err := send(dlt645.ReadRequest(addr, dlt645.DIStatusWord3))
+	if err != nil {
+		return false, fmt.Errorf("relay state not read back / 未能读回继电器状态: %w", err)
+	}
+	v, ok := st.Value()
+	if !ok || len(v) != 2 {
+		return false, errors.New("relay state not read back / 未能读回继电器状态")
+	}
+	return v[0]&dlt645.Status3RelayOpen != 0, nil
+}
+
+func relayName(open bool) string {
+	if open {
+		return amigo.RelayOpen
+	}
+	return amigo.RelayClosed
 }

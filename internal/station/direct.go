@@ -74,9 +74,14 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 		l, ok := e.front.Meter(m.Address)
 		if !ok {
 			if m.Status != amigo.StatusOffline {
-				e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
+				e.judgeMeterOffline(ctx, m, now)
+			} else {
+				e.nodes.drop(ctx, meterResource(m))
 			}
 			continue
+		}
+		if held, _ := e.nodes.hold(ctx, meterResource(m)); !held {
+			continue // another node's until its lease ends
 		}
 		a, err := dlt645.ParseAddress(m.Address)
 		if err != nil {
@@ -171,4 +176,22 @@ func (e *Engine) directClockOffset(ctx context.Context, l MeterLink, a dlt645.Ad
 		return 0, false
 	}
 	return mt.Sub(e.clock.Now()), true
+}
+
+// judgeMeterOffline marks a GPRS meter with no session here offline: at
+// once for the only node; with several, only when nobody held its lease
+// for a TTL and this node could take it (then its status is read afresh).
+func (e *Engine) judgeMeterOffline(ctx context.Context, m amigo.Meter, now time.Time) {
+	ok, release := e.nodes.judge(ctx, meterResource(m))
+	if !ok {
+		return
+	}
+	defer release()
+	if e.nodes.on() {
+		cur, err := e.store.GetMeter(ctx, m.ID)
+		if err != nil || cur.Status == amigo.StatusOffline {
+			return
+		}
+	}
+	e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
 }

@@ -108,6 +108,12 @@ func TestStationSetsACollectorsClock(t *testing.T) {
 	waitFor(t, "the collector's clock set", 60*time.Second, func() bool {
 		return s.col.Now().Sub(s.clock.Now()).Abs() < time.Minute
 	})
+	// The day is marked done once the setting is confirmed, a moment after
+	// the collector set its clock.
+	waitFor(t, "the check marked done", 60*time.Second, func() bool {
+		_, ok, _ := s.store.GetState(context.Background(), "tclock/"+strconv.FormatInt(s.collector.ID, 10))
+		return ok
+	})
 	v, ok, err := s.store.GetState(context.Background(), "tclock/"+strconv.FormatInt(s.collector.ID, 10))
 	if err != nil || !ok || v != "2026-06-01" {
 		t.Fatalf("check marked %q %v %v", v, ok, err)

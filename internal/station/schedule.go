@@ -129,7 +129,9 @@ func (e *Engine) collect(ctx context.Context) {
 			return
 		}
 	}
+	e.nodes.list(ctx, force)
 	now := e.clock.Now()
+	e.pruneMissing(ctx, now)
 	for i := range sites {
 		site := sites[i].site
 		for j := range sites[i].collectors {
@@ -138,7 +140,12 @@ func (e *Engine) collect(ctx context.Context) {
 			}
 			c := &sites[i].collectors[j]
 			t, online := e.front.Terminal(c.Address)
+			own, judged := e.ownCollector(ctx, c, online)
+			if !own {
+				continue
+			}
 			e.trackStatus(ctx, site, *c, online)
+			judged()
 			e.sched.mu.Lock()
 			switch {
 			case online:
@@ -155,9 +162,51 @@ func (e *Engine) collect(ctx context.Context) {
 		}
 		e.sched.start(ctx, jobKey{site: site.ID}, func(ctx context.Context) {
 			e.collectDirect(ctx, site)
-			e.checkLineLoss(ctx, site)
+			if held, _ := e.nodes.hold(ctx, siteResource(site)); held {
+				e.checkLineLoss(ctx, site)
+			}
 		})
 	}
+}
+
+// ownCollector tells whether this node polls collector c and judges its
+// status in this pass (always, for the only node). With several nodes: the
+// node with c's session holds its lease (taking it when free or expired;
+// a lease just taken brings c's scheduler state from the store); a node
+// without the session judges c offline only when nobody held its lease for
+// a TTL and it could take it, after reading c's status afresh; it calls
+// judged once the judgement is written, which gives the lease up.
+func (e *Engine) ownCollector(ctx context.Context, c *amigo.Collector, online bool) (own bool, judged func()) {
+	nothing := func() {}
+	if !e.nodes.on() {
+		return true, nothing
+	}
+	res := collectorResource(*c)
+	if online {
+		held, fresh := e.nodes.hold(ctx, res)
+		if fresh {
+			e.loadSchedule(ctx, c.ID)
+		}
+		return held, nothing
+	}
+	if c.Status != amigo.StatusOnline {
+		e.nodes.drop(ctx, res)
+		return false, nil // nothing to judge
+	}
+	ok, release := e.nodes.judge(ctx, res)
+	if !ok {
+		return false, nil
+	}
+	cur, err := e.store.GetCollector(ctx, c.ID)
+	if err != nil {
+		release()
+		e.log.Warn("collector status", "collector", c.Address, "err", err)
+		return false, nil
+	}
+	e.sched.mu.Lock()
+	c.Status = cur.Status
+	e.sched.mu.Unlock()
+	return true, release
 }
 
 // due tells from memory alone whether collector c has work at now: a

@@ -12,6 +12,8 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,25 @@ type Config struct {
 	// 20000.
 	CommitMax int
 	Log       *slog.Logger
+
+	// Nodes, when set, makes this engine one node of several sharing the
+	// store (PostgreSQL): it polls and judges only the collectors and GPRS
+	// meters whose lease it holds (taken by the node with the live
+	// session), claims commands in the store, and keeps its scheduler
+	// state there. Nil: the only node, which holds everything (SQLite).
+	Nodes amigo.NodeStore
+	// Node names this node in leases and claims; required with Nodes.
+	Node string
+	// LeaseTTL is how long a lease lasts unrenewed (real time; renewed
+	// every third of it); default 30 s. A crashed node's collectors are
+	// polled elsewhere after at most this long.
+	LeaseTTL time.Duration
+	// RealNow is the clock of leases (real time); default time.Now.
+	RealNow func() time.Time
+	// Notifier, with CommandChannel, wakes the command loop when any node
+	// creates a command.
+	Notifier       Notifier
+	CommandChannel string
 }
 
 // Engine runs the station's work.
@@ -68,8 +89,9 @@ type Engine struct {
 	mu          sync.Mutex
 	lastSlot    map[int64]time.Time // collector -> last real-time slot collected
 	lastDaily   map[int64]time.Time // collector -> last daily pass
-	missingSent map[string]bool     // meter/day already reported missing
+	missingSent map[string]bool     // meter/day already reported missing (cache of "missing/…" in the state store)
 	pushed      map[int64]string    // collector -> signature of the archive it has
+	prunedAt    time.Time           // day the missing days were last pruned
 
 	// Two loops, two wake channels: a command's wake never lands in the
 	// collection loop.
@@ -81,6 +103,7 @@ type Engine struct {
 	group   committer // group commit of validated readings
 	last    lastValues
 	cmdLock cmdLocks
+	nodes   nodeLeases // leases when several nodes share the store
 }
 
 // New returns an engine.
@@ -112,6 +135,12 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.RealNow == nil {
+		cfg.RealNow = time.Now
+	}
 	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
 		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{},
 		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
@@ -119,6 +148,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 	e.group.init()
 	e.last.init()
 	e.cmdLock.init(cfg.Workers)
+	e.nodes.init(cfg)
 	return e
 }
 
@@ -146,7 +176,14 @@ func signal(c chan struct{}) {
 // ended is still written (or refused) and answered.
 func (e *Engine) Run(ctx context.Context) {
 	var loops sync.WaitGroup
-	loops.Add(2)
+	// The leases outlive the loops: they are given up once no worker
+	// polls any more.
+	lctx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	leasesDone := make(chan struct{})
+	go func() { defer close(leasesDone); e.nodes.heartbeat(lctx) }()
+	defer func() { stopLeases(); <-leasesDone }()
+	loops.Add(3)
+	go func() { defer loops.Done(); e.listenCommands(ctx) }()
 	go func() {
 		defer loops.Done()
 		e.loop(ctx, e.collectWake, e.collect, e.sched.freed)
@@ -246,6 +283,8 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		e.mu.Lock()
 		e.lastSlot[c.ID], e.lastDaily[c.ID] = slot, now
 		e.mu.Unlock()
+		e.saveSchedule(ctx, slotKey(c.ID), slot)
+		e.saveSchedule(ctx, dailyKey(c.ID), now)
 		return
 	}
 	// A changed archive (meters added, moved, re-keyed, swapped) is pushed
@@ -265,6 +304,7 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 			e.mu.Lock()
 			e.lastSlot[c.ID] = slot
 			e.mu.Unlock()
+			e.saveSchedule(ctx, slotKey(c.ID), slot)
 		}
 		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("collector events", "collector", c.Address, "err", err)
@@ -280,7 +320,63 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		e.mu.Lock()
 		e.lastDaily[c.ID] = now
 		e.mu.Unlock()
+		e.saveSchedule(ctx, dailyKey(c.ID), now)
 	}
+}
+
+// firstMissing reports whether the missing day key ("<meter id> <unix>")
+// is reported now for the first time: the first caller of any node wins
+// ("missing/<meter id>/<unix>" in the state store); memory keeps repeated
+// passes from asking again. When the store cannot tell, nothing is
+// reported (the next pass asks again).
+func (e *Engine) firstMissing(ctx context.Context, key string, now time.Time) bool {
+	e.mu.Lock()
+	sent := e.missingSent[key]
+	e.mu.Unlock()
+	if sent {
+		return false
+	}
+	first, err := e.store.PutStateOnce(ctx, "missing/"+strings.ReplaceAll(key, " ", "/"), "", now)
+	if err != nil {
+		e.log.Warn("missing day", "key", key, "err", err)
+		return false
+	}
+	e.mu.Lock()
+	e.missingSent[key] = true
+	e.mu.Unlock()
+	return first
+}
+
+// pruneMissing forgets, once a day, the missing days reported that no pass
+// looks at any more (older than BackfillDays and two more).
+func (e *Engine) pruneMissing(ctx context.Context, now time.Time) {
+	p, ok := e.store.(interface {
+		PruneState(ctx context.Context, prefix string, before time.Time) (int, error)
+	})
+	if !ok {
+		return
+	}
+	day := now.Truncate(24 * time.Hour)
+	e.mu.Lock()
+	done := !e.prunedAt.Before(day)
+	e.prunedAt = day
+	e.mu.Unlock()
+	if done {
+		return
+	}
+	before := now.AddDate(0, 0, -e.cfg.BackfillDays-2)
+	if _, err := p.PruneState(ctx, "missing/", before); err != nil {
+		e.log.Warn("prune missing days", "err", err)
+	}
+	e.mu.Lock()
+	for k := range e.missingSent {
+		if _, unix, ok := strings.Cut(k, " "); ok {
+			if n, err := strconv.ParseInt(unix, 10, 64); err == nil && time.Unix(n, 0).Before(before) {
+				delete(e.missingSent, k)
+			}
+		}
+	}
+	e.mu.Unlock()
 }
 
 // request sends one request and waits for its answer at most FrameTimeout:
@@ -553,7 +649,8 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 			return err
 		}
 	}
-	// A day still missing two days after it ended is reported, once.
+	// A day still missing two days after it ended is reported, once: the
+	// state store says so across restarts and nodes.
 	var evs []amigo.Event
 	for _, w := range missing {
 		at := w.day.AddDate(0, 0, 1)
@@ -561,11 +658,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 		if arrived[key] || now.Sub(at) < 48*time.Hour {
 			continue
 		}
-		e.mu.Lock()
-		sent := e.missingSent[key]
-		e.missingSent[key] = true
-		e.mu.Unlock()
-		if !sent {
+		if e.firstMissing(ctx, key, now) {
 			evs = append(evs, amigo.Event{Time: now, Kind: amigo.EventMissingDay, Severity: "warning", SiteID: site.ID, AreaID: w.m.AreaID, CollectorID: c.ID, MeterID: w.m.ID,
 				Message: fmt.Sprintf("meter %s: daily data of %s still missing / 日冻结数据缺失", w.m.Address, w.day.Format("2006-01-02"))})
 		}

@@ -41,6 +41,14 @@ type system struct {
 	meters    []amigo.Meter // pn i+1 at index i
 	stopCol   func()        // stops the collector (Run returns)
 	startCol  func()        // starts it again on the same store
+
+	// With systemConfig.twoNodes: a second front end and engine (node
+	// "b") on the same store; the first is node "a". stations sets the
+	// station addresses the collector dials at its next start.
+	engB     *station.Engine
+	addrA    string
+	addrB    string
+	stations func(addrs ...string)
 }
 
 type frontAdapter struct{ f *fep.FEP }
@@ -79,6 +87,10 @@ type systemConfig struct {
 	// collectorOffset starts the collector's clock this far from the
 	// station's (a stored F31 offset).
 	collectorOffset time.Duration
+	// twoNodes runs two station nodes on the store (leases and command
+	// claims, lease TTL leaseTTL); the collector dials node a.
+	twoNodes bool
+	leaseTTL time.Duration
 }
 
 // testMaster is the station's downlink master key in these tests.
@@ -161,19 +173,44 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 			eng.PushArchive(ctx, c)
 			eng.Wake()
 		}}, store)
-	eng = station.New(store, frontAdapter{front}, s.clock, station.Config{Log: log})
+	ecfg := station.Config{Log: log}
+	if sc.twoNodes {
+		ecfg.Nodes, ecfg.Node, ecfg.LeaseTTL = store, "a", sc.leaseTTL
+	}
+	eng = station.New(store, frontAdapter{front}, s.clock, ecfg)
 	s.eng = eng
 	if err := front.Listen(); err != nil {
 		t.Fatal(err)
+	}
+	s.addrA = front.TLSAddr().String()
+	var frontB *fep.FEP
+	if sc.twoNodes {
+		frontB = fep.New(fep.Config{TLSAddr: "127.0.0.1:0", TLS: tlsCfg, Heartbeat: time.Second, Now: s.clock.Now, Log: log,
+			DownlinkKey: testMaster, DownlinkDelay: time.Hour,
+			OnLogin: func(c amigo.Collector) {
+				s.engB.PushArchive(ctx, c)
+				s.engB.Wake()
+			}}, store)
+		s.engB = station.New(store, frontAdapter{frontB}, s.clock, station.Config{Log: log, Nodes: store, Node: "b", LeaseTTL: sc.leaseTTL})
+		if err := frontB.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		s.addrB = frontB.TLSAddr().String()
 	}
 	ccfg.Stations = []string{front.TLSAddr().String()}
 	if sc.plain {
 		ccfg.Stations = []string{front.PlainAddr().String()}
 	}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 4)
 	go func() { front.Serve(ctx); done <- struct{}{} }()
 	go func() { eng.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
+	if sc.twoNodes {
+		go func() { frontB.Serve(ctx); done <- struct{}{} }()
+		go func() { s.engB.Run(ctx); done <- struct{}{} }()
+		t.Cleanup(func() { cancel(); <-done; <-done })
+	}
+	s.stations = func(addrs ...string) { ccfg.Stations = addrs }
 	s.colStore, err = colsqlite.Open(filepath.Join(ccfg.DataDir, "collector.db"))
 	if err != nil {
 		t.Fatal(err)
