@@ -64,20 +64,7 @@ func (s *DB) ListCollectors(ctx context.Context, siteID int64) ([]amigo.Collecto
 // ListCollectorsBy returns collectors in id order, retired ones too when
 // asked.
 func (s *DB) ListCollectorsBy(ctx context.Context, f amigo.ArchiveFilter) ([]amigo.Collector, error) {
-	q := `SELECT ` + collectorCols + ` FROM collectors WHERE 1 = 1`
-	var args []any
-	if f.SiteID != 0 {
-		q += ` AND site_id = ?`
-		args = append(args, f.SiteID)
-	}
-	if !f.IncludeRetired {
-		q += ` AND retired_at = 0`
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q+` ORDER BY id`), args...)
-	if err != nil {
-		return nil, internal("list collectors", err)
-	}
-	return collect(rows, "list collectors", scanCollector)
+	return listOfSite(ctx, s, "list collectors", `SELECT `+collectorCols+` FROM collectors`, f, scanCollector)
 }
 
 // UpdateCollector changes a collector's site, name, address, plain-TCP flag

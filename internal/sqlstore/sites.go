@@ -147,20 +147,7 @@ func (s *DB) ListAreas(ctx context.Context, siteID int64) ([]amigo.Area, error) 
 
 // ListAreasBy returns areas in id order, retired ones too when asked.
 func (s *DB) ListAreasBy(ctx context.Context, f amigo.ArchiveFilter) ([]amigo.Area, error) {
-	q := `SELECT ` + areaCols + ` FROM areas WHERE 1 = 1`
-	var args []any
-	if f.SiteID != 0 {
-		q += ` AND site_id = ?`
-		args = append(args, f.SiteID)
-	}
-	if !f.IncludeRetired {
-		q += ` AND retired_at = 0`
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q+` ORDER BY id`), args...)
-	if err != nil {
-		return nil, internal("list areas", err)
-	}
-	return collect(rows, "list areas", scanArea)
+	return listOfSite(ctx, s, "list areas", `SELECT `+areaCols+` FROM areas`, f, scanArea)
 }
 
 // UpdateArea changes an area's site, name, supply meter and loss band

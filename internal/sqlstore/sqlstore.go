@@ -220,6 +220,26 @@ func (s *DB) retire(ctx context.Context, op, what, table, col string, id int64, 
 	return amigo.Errorf(amigo.ECONFLICT, op, "%s is retired already / %s已注销", what, what)
 }
 
+// listOfSite runs query (a SELECT of an archive table with a site_id and
+// a retired_at column, without WHERE) for the rows of f's site (0: every
+// site), in service unless f includes retired ones, in id order.
+func listOfSite[T any](ctx context.Context, s *DB, op, query string, f amigo.ArchiveFilter, scan func(scanner) (T, error)) ([]T, error) {
+	query += ` WHERE 1 = 1`
+	var args []any
+	if f.SiteID != 0 {
+		query += ` AND site_id = ?`
+		args = append(args, f.SiteID)
+	}
+	if !f.IncludeRetired {
+		query += ` AND retired_at = 0`
+	}
+	rows, err := s.x.QueryContext(ctx, s.q(query+` ORDER BY id`), args...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	return collect(rows, op, scan)
+}
+
 // collect scans every row with scan.
 func collect[T any](rows *sql.Rows, op string, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
