@@ -212,10 +212,15 @@ func (l *nodeLeases) heartbeat(ctx context.Context) {
 				next[r] = now.Add(l.ttl)
 			}
 		}
-		for r := range l.held {
-			if _, ok := next[r]; !ok && ctx.Err() == nil {
-				l.log.Info("lease lost / 租约已失去", "resource", r, "node", l.node)
+		for r, end := range l.held {
+			if _, ok := next[r]; ok {
+				continue
 			}
+			if end.After(now.Add(l.ttl)) {
+				next[r] = end // taken while the renewal ran
+				continue
+			}
+			l.log.Info("lease lost / 租约已失去", "resource", r, "node", l.node)
 		}
 		l.held = next
 		l.mu.Unlock()
