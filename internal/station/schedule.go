@@ -2,6 +2,7 @@ package station
 
 import (
 	"context"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -231,12 +232,16 @@ func (e *Engine) dueWork(site amigo.Site, c amigo.Collector, now time.Time) (rt,
 	return rt, daily, slot
 }
 
-// spread is a collector's offset in [0, window) taken from its address.
+// spread is a collector's offset in [0, window) taken from its address:
+// the 32-bit hash scaled onto the window (hash × window / 2³²), so the
+// offsets cover the whole window evenly. (A hash taken modulo a window
+// of nanoseconds, far above 2³², would keep every offset under 4.3 s.)
 func spread(address string, window time.Duration) time.Duration {
 	if window <= 0 {
 		return 0
 	}
-	return time.Duration(uint64(hash(address)) % uint64(window))
+	hi, lo := bits.Mul64(uint64(hash(address)), uint64(window))
+	return time.Duration(hi<<32 | lo>>32)
 }
 
 // archive returns collector c's meters in service with a point number,
