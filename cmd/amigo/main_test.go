@@ -25,12 +25,17 @@ func TestMain(m *testing.M) {
 }
 
 func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
-	for _, args := range [][]string{
+	cases := [][]string{
 		{"--help"}, {"-h"}, {"help"}, {"help", "station"},
 		{"station", "--help"}, {"station", "-h"}, {"demo", "--help"}, {"sim", "--help"}, {"sim", "-h"},
 		{"frame", "--help"}, {"frame", "help"}, {"frame", "decode", "--help"}, {"frame", "encode", "--help"}, {"frame", "encode", "dlt645", "read", "--help"},
 		{"ca", "--help"}, {"ca", "init", "--help"},
-	} {
+	}
+	// Every registered command, and every command added later.
+	for name := range commands {
+		cases = append(cases, []string{name, "--help"}, []string{"help", name})
+	}
+	for _, args := range cases {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), args, &out, &errb)
 		if code != 0 || out.Len() == 0 || errb.Len() != 0 || !strings.Contains(out.String(), "用法") {
