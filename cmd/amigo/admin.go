@@ -156,7 +156,7 @@ func adminMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", fs.Arg(1), err))
 		}
-		fmt.Fprintf(stdout, "%d %s imported / 已导入 %d 条%s\n", res.Created, res.Kind, res.Created, res.Kind)
+		fmt.Fprintf(stdout, "%d %s imported / 已导入%s %d 条\n", res.Created, res.Kind, kindZH(res.Kind), res.Created)
 	case "export":
 		if !need(1, "KIND") {
 			return 2
@@ -252,4 +252,12 @@ func ensureAdmin(ctx context.Context, store amigo.Store, password string, now fu
 			"配置中的 admin_password 与已存管理员密码不一致（仅首次启动时生效）：请从配置中删除该项，或用 amigo admin set-password 修改密码")
 	}
 	return nil
+}
+
+// kindZH names an archive table in Chinese for messages.
+func kindZH(kind string) string {
+	if zh, ok := map[string]string{"sites": "站点", "areas": "台区", "collectors": "采集器", "meters": "电表", "users": "用户", "customers": "客户", "accounts": "账户"}[kind]; ok {
+		return zh
+	}
+	return kind
 }

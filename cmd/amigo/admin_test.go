@@ -60,9 +60,9 @@ func TestAdminSetsUpAStation(t *testing.T) {
 	meters := writeFile(t, dir, "meters.csv", "address,site,collector,port,pn,ct\n000000000001,Campus 校园,0171-2082,1,1,50\n000000000002,Campus 校园,0171-2082,1,2,1\n")
 	bad := writeFile(t, dir, "bad.csv", "address,site,collector,port,pn\n000000000003,Campus 校园,0171-2082,1,3\n000000000004,Nowhere,0171-2082,1,4\n")
 	for _, c := range []struct{ kind, file, want string }{
-		{"sites", sites, "1 sites imported / 已导入 1 条sites\n"},
-		{"collectors", cols, "1 collectors imported / 已导入 1 条collectors\n"},
-		{"meters", meters, "2 meters imported / 已导入 2 条meters\n"},
+		{"sites", sites, "1 sites imported / 已导入站点 1 条\n"},
+		{"collectors", cols, "1 collectors imported / 已导入采集器 1 条\n"},
+		{"meters", meters, "2 meters imported / 已导入电表 2 条\n"},
 	} {
 		if code, out, errs := admin(t, "", "import", "--config", cfg, c.kind, c.file); code != 0 || out != c.want {
 			t.Fatalf("import %s: %d %q %q", c.kind, code, out, errs)

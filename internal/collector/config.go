@@ -234,7 +234,7 @@ func loadAuthKey(hexKey, file string) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("collector: auth_key_file: %w", err)
+			return nil, fmt.Errorf("collector: auth_key_file 无法读取命令认证密钥文件: %w", err)
 		}
 		hexKey, src = string(b), "auth_key_file "+file
 	}
