@@ -345,13 +345,15 @@ type Rate struct {
 	Percent  float64 `json:"percent"`
 }
 
-// SuccessRate counts the meters (installed before the day ended and not
-// removed before it began) whose daily frozen data of day arrived.
+// SuccessRate counts the meters in service at the day's freeze (the end of
+// the day: installed before it, not removed before it) whose daily frozen
+// data of day arrived. A meter swapped during the day counts once: the new
+// one, which froze the day; the old one was gone before the freeze.
 func SuccessRate(ms []amigo.Meter, have map[int64][]time.Time, day time.Time, loc *time.Location) Rate {
 	closing := amigo.Day(day, loc).AddDate(0, 0, 1)
 	var r Rate
 	for _, m := range ms {
-		if (!m.InstalledAt.IsZero() && !m.InstalledAt.Before(closing)) || (!m.RemovedAt.IsZero() && m.RemovedAt.Before(amigo.Day(day, loc))) {
+		if (!m.InstalledAt.IsZero() && !m.InstalledAt.Before(closing)) || (!m.RemovedAt.IsZero() && m.RemovedAt.Before(closing)) {
 			continue
 		}
 		r.Expected++

@@ -301,4 +301,13 @@ func TestSuccessRate(t *testing.T) {
 	if r.Expected != 3 || r.Read != 2 || int(r.Percent) != 66 {
 		t.Fatalf("rate %+v", r)
 	}
+	// A swap at 10:00 on the day: meter 5 removed, meter 6 installed;
+	// only 6 froze the day. A meter removed at the freeze instant itself
+	// (7) froze it too: 4 read (1, 2, 6, 7) of 5 expected (1, 2, 3, 6, 7).
+	swap := day.Add(10 * time.Hour)
+	ms = append(ms[:3:3], amigo.Meter{ID: 5, RemovedAt: swap}, amigo.Meter{ID: 6, InstalledAt: swap}, amigo.Meter{ID: 7, RemovedAt: closing})
+	r = SuccessRate(ms, map[int64][]time.Time{1: {closing}, 2: {closing}, 6: {closing}, 7: {closing}}, day, loc)
+	if r.Expected != 5 || r.Read != 4 || r.Percent != 80 {
+		t.Fatalf("rate with a swap %+v, want 4 of 5 (meters 1, 2, 6, 7 of 1, 2, 3, 6, 7)", r)
+	}
 }
