@@ -31,3 +31,25 @@ func TestEnergyText(t *testing.T) {
 		t.Error("5 decimals with a non-zero last digit accepted")
 	}
 }
+
+// A site's zone is read from the zone files once, then shared.
+func TestSiteLocationIsLoadedOnce(t *testing.T) {
+	s := Site{TimeZone: "Europe/Berlin"}
+	a, b := s.Location(), s.Location()
+	if a != b || a.String() != "Europe/Berlin" {
+		t.Fatalf("zones %p %s and %p %s: want the same Europe/Berlin", a, a, b, b)
+	}
+	if _, err := LoadZone("Nowhere/Atlantis"); err == nil {
+		t.Fatal("an unknown zone was loaded")
+	}
+	if l := (Site{TimeZone: "Nowhere/Atlantis"}).Location(); l.String() != "CST" {
+		t.Fatalf("an unknown zone falls back to CST, got %s", l)
+	}
+}
+
+func BenchmarkSiteLocation(b *testing.B) {
+	s := Site{TimeZone: "Asia/Shanghai"}
+	for b.Loop() {
+		_ = s.Location()
+	}
+}

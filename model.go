@@ -1,6 +1,7 @@
 package amigo
 
 import (
+	"sync"
 	"time"
 )
 
@@ -21,11 +22,30 @@ func (s Site) Location() *time.Location {
 	if tz == "" {
 		tz = DefaultTimeZone
 	}
-	loc, err := time.LoadLocation(tz)
+	loc, err := LoadZone(tz)
 	if err != nil {
 		return time.FixedZone("CST", 8*3600)
 	}
 	return loc
+}
+
+// zones caches the time zones loaded: time.LoadLocation reads and parses
+// the zone file on every call, and the station asks for a site's zone on
+// every scheduler pass (it was most of an idle station's CPU). A Location
+// is immutable, so one is shared by all.
+var zones sync.Map // name -> *time.Location
+
+// LoadZone is time.LoadLocation, each zone read once.
+func LoadZone(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 // Day returns 00:00 of t's calendar day in loc.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -43,7 +44,12 @@ type cmdLocks struct {
 	latest  map[int64]int64 // meter -> its newest relay command seen
 	slots   chan struct{}
 	jobs    sync.WaitGroup
-	freed   chan struct{} // a command ended: the loop looks again
+	// freed wakes the loop when a line comes free (its waiting commands
+	// go at once) or a worker does while a command waited for one. A
+	// command that finds its line busy ends without waking anybody: it
+	// would wake the loop, find its line busy again, and so on.
+	freed   chan struct{}
+	starved atomic.Bool // a command found every worker busy
 }
 
 func (l *cmdLocks) init(workers int) {
@@ -118,6 +124,7 @@ func (e *Engine) runCommands(ctx context.Context) {
 		select {
 		case l.slots <- struct{}{}:
 		default:
+			l.starved.Store(true)
 			l.mu.Unlock()
 			e.unclaim(ctx, c)
 			continue // every worker busy: the next pass goes on
@@ -131,7 +138,9 @@ func (e *Engine) runCommands(ctx context.Context) {
 				delete(l.running, c.ID)
 				l.mu.Unlock()
 				<-l.slots
-				signal(l.freed)
+				if l.starved.Swap(false) {
+					signal(l.freed)
+				}
 				l.jobs.Done()
 			}()
 			defer e.unclaim(ctx, c)
@@ -157,6 +166,7 @@ func (e *Engine) unlockLine(line string) {
 	e.cmdLock.mu.Lock()
 	delete(e.cmdLock.lines, line)
 	e.cmdLock.mu.Unlock()
+	signal(e.cmdLock.freed)
 }
 
 // finish records a command's outcome and audits it.

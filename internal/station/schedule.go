@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -26,7 +27,13 @@ type scheduler struct {
 	busy     map[jobKey]bool
 	slots    chan struct{} // the pool: one token per job at work
 	jobs     sync.WaitGroup
-	freed    chan struct{} // a worker came free: the loop looks again
+	freed    chan struct{} // a worker came free while a job waited for one: the loop looks again
+	// starved is set when a job found every worker busy: the next job to
+	// end wakes the loop. Only then: a job that ends wakes nobody
+	// otherwise (a site's job, started every pass, would wake the loop
+	// at once, and so on: a pass without pause, the CPU of an idle
+	// station).
+	starved atomic.Bool
 }
 
 type siteCollectors struct {
@@ -90,6 +97,7 @@ func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Cont
 	select {
 	case s.slots <- struct{}{}:
 	default:
+		s.starved.Store(true)
 		s.mu.Unlock()
 		return false
 	}
@@ -102,7 +110,9 @@ func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Cont
 			delete(s.busy, key)
 			s.mu.Unlock()
 			<-s.slots
-			signal(s.freed)
+			if s.starved.Swap(false) {
+				signal(s.freed)
+			}
 			s.jobs.Done()
 		}()
 		job(ctx)

@@ -1,6 +1,7 @@
 package station
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -27,5 +28,38 @@ func TestSpreadCoversTheWindow(t *testing.T) {
 	}
 	if spread("x", 0) != 0 {
 		t.Fatal("no window, no offset")
+	}
+}
+
+// A job that ends wakes the loop only when another job found every worker
+// busy: otherwise the site's job, started every pass, woke the loop at
+// once, and the loop ran pass after pass without pause (most of an idle
+// station's CPU).
+func TestAJobEndingWakesTheLoopOnlyForAWaitingJob(t *testing.T) {
+	var s scheduler
+	s.init(1)
+	ctx := context.Background()
+	release := make(chan struct{})
+	if !s.start(ctx, jobKey{site: 1}, func(context.Context) {}) {
+		t.Fatal("the pool refused a job with a free worker")
+	}
+	s.wait()
+	select {
+	case <-s.freed:
+		t.Fatal("a job ending woke the loop with nobody waiting for a worker")
+	default:
+	}
+	if !s.start(ctx, jobKey{collector: 1}, func(context.Context) { <-release }) {
+		t.Fatal("the pool refused a job with a free worker")
+	}
+	if s.start(ctx, jobKey{collector: 2}, func(context.Context) {}) {
+		t.Fatal("the pool took a second job with its only worker busy")
+	}
+	close(release)
+	s.wait()
+	select {
+	case <-s.freed:
+	default:
+		t.Fatal("the worker came free, and the job that waited for it was not woken")
 	}
 }

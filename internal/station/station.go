@@ -219,10 +219,10 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 	}
 }
 
-// offset spreads collectors over the collection interval, so that ten
-// thousand of them are not asked in the same second.
+// offset spreads collectors over the first half of the collection
+// interval, so that ten thousand of them are not asked in the same second.
 func offset(address string, every time.Duration) time.Duration {
-	return time.Duration(uint64(hash(address)) % uint64(every/2+1))
+	return spread(address, every/2)
 }
 
 func hash(s string) uint32 {
