@@ -32,6 +32,35 @@ func (e *Engine) commit(ctx context.Context, t Terminal, answers []*q1376.Frame,
 	return nil
 }
 
+// commitPipe overlaps a collector's commits with its next request: at most
+// one commit at work while the next answer is awaited, so a collector's
+// round trip and the store's transaction are not paid one after the other.
+// Only for batches that do not depend on each other (distinct meters). The
+// answers of a batch are still confirmed only after its own commit.
+type commitPipe struct{ pending chan error }
+
+// commit waits for the previous commit, then starts this one and returns;
+// the error is the previous commit's.
+func (p *commitPipe) commit(ctx context.Context, e *Engine, t Terminal, answers []*q1376.Frame, rs []amigo.Reading, meters map[int64]amigo.Meter) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.commit(ctx, t, answers, rs, meters) }()
+	p.pending = done
+	return nil
+}
+
+// wait returns the outcome of the commit at work, if any.
+func (p *commitPipe) wait() error {
+	if p.pending == nil {
+		return nil
+	}
+	err := <-p.pending
+	p.pending = nil
+	return err
+}
+
 // committer is the group commit: workers hand their validated batches to
 // one goroutine, which writes everything handed to it while it was busy in
 // one transaction, then answers each batch with the outcome of that

@@ -434,6 +434,10 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	loc := site.Location()
 	now := e.clock.Now()
 	got := map[int64]bool{}
+	// Each request's meters are distinct, so one batch is committed while
+	// the next is asked for (its validation needs nothing of the other).
+	var pipe commitPipe
+	defer pipe.wait()
 	for _, req := range chunks(units, 24) {
 		answers, err := e.request(ctx, t, q1376.AFNClass1, req...)
 		if err != nil {
@@ -505,9 +509,12 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 			got[id] = true
 		}
 		sort.Slice(rs, func(i, j int) bool { return rs[i].MeterID < rs[j].MeterID })
-		if err := e.commit(ctx, t, answers, rs, byID); err != nil {
+		if err := pipe.commit(ctx, e, t, answers, rs, byID); err != nil {
 			return err
 		}
+	}
+	if err := pipe.wait(); err != nil {
+		return err
 	}
 	for _, m := range ms {
 		if got[m.ID] {
