@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -194,20 +195,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		return len(have)
 	}
-	gprsN := 0
+	// gprsN is read by the progress bar's goroutine too.
+	var gprsN atomic.Int64
 	var gprsAt time.Time
 	pr.set("nightly frozen collection / 夜间冻结采集", func() string {
-		return fmt.Sprintf("%d/%d meters committed", int(g.stats.dayMeters.Load())+gprsN, cfg.Meters)
+		return fmt.Sprintf("%d/%d meters committed", g.stats.dayMeters.Load()+gprsN.Load(), cfg.Meters)
 	})
 	lastPoll := time.Time{}
 	done := g.waitFor(ctx, cfg.PhaseTimeout, func() bool {
-		if cfg.GPRS > 0 && store != nil && gprsN < cfg.GPRS && time.Since(lastPoll) > 250*time.Millisecond {
+		if cfg.GPRS > 0 && store != nil && gprsN.Load() < int64(cfg.GPRS) && time.Since(lastPoll) > 250*time.Millisecond {
 			lastPoll = time.Now()
-			if gprsN = gprsDone(); gprsN >= cfg.GPRS {
+			n := gprsDone()
+			if n >= cfg.GPRS {
 				gprsAt = time.Now()
 			}
+			gprsN.Store(int64(n))
 		}
-		return g.stats.dayMeters.Load() >= int64(g.collectorMeters) && (store == nil || gprsN >= cfg.GPRS)
+		return g.stats.dayMeters.Load() >= int64(g.collectorMeters) && (store == nil || gprsN.Load() >= int64(cfg.GPRS))
 	})
 	if at := g.stats.dayAllAt.Load(); at != 0 && g.collectorMeters > 0 {
 		res.NightlyCollectorsS = num(time.Unix(0, at).Sub(nightAt).Seconds())
@@ -225,7 +229,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	} else {
 		res.note("nightly collection: %d of %d meters behind collectors and %d of %d GPRS meters committed within %s / 夜间采集超时",
-			g.stats.dayMeters.Load(), g.collectorMeters, gprsN, cfg.GPRS, cfg.PhaseTimeout)
+			g.stats.dayMeters.Load(), g.collectorMeters, gprsN.Load(), cfg.GPRS, cfg.PhaseTimeout)
 	}
 
 	// 8. Commands through the API.
