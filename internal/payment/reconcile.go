@@ -79,11 +79,11 @@ func (s *Service) Reconcile(ctx context.Context, day string) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	ledger, err := s.cfg.Ledger.Payments(ctx, method, from.AddDate(0, 0, -1), to.AddDate(0, 0, 1))
+	ledger, _, err := s.cfg.Store.ListPayments(ctx, amigo.PaymentFilter{Method: method, Since: from.AddDate(0, 0, -1), Until: to.AddDate(0, 0, 1)})
 	if err != nil {
 		return rep, err
 	}
-	byRef := map[string]LedgerPayment{}
+	byRef := map[string]amigo.Payment{}
 	for _, p := range ledger {
 		byRef[p.Reference] = p
 		if !p.Time.Before(from) && p.Time.Before(to) {
@@ -109,7 +109,7 @@ func (s *Service) Reconcile(ctx context.Context, day string) (Report, error) {
 		if po.State != TradeSuccess && po.State != TradeRefund {
 			continue
 		}
-		ref := method + ":" + po.TransactionID
+		ref := Reference(method, po.TransactionID)
 		paidAnyDay[ref] = po
 		if po.PaidAt.Before(from) || !po.PaidAt.Before(to) {
 			continue

@@ -15,30 +15,12 @@ import (
 	"github.com/amigo-metering/amigo"
 )
 
-// Ledger is the accounts' ledger as payments need it (the money core).
-type Ledger interface {
-	// Credit adds amountFen to the account as a payment of method with
-	// reference, through tx (the caller's transaction): the payment, its
-	// ledger entry and its audit commit or roll back with the order's
-	// state. A reference seen before changes nothing and reports false.
-	Credit(ctx context.Context, tx amigo.Store, accountID int64, amountFen amigo.Fen, method, reference, by string) (bool, error)
-	// Payments returns the ledger's payments of method made in [from, to).
-	Payments(ctx context.Context, method string, from, to time.Time) ([]LedgerPayment, error)
-}
-
-// LedgerPayment is a payment as the ledger has it.
-type LedgerPayment struct {
-	AccountID int64     `json:"account_id"`
-	AmountFen amigo.Fen `json:"amount_fen"`
-	Reference string    `json:"reference"`
-	Time      time.Time `json:"time"`
-}
-
 // Config is the payment service's configuration.
 type Config struct {
+	// Store keeps the orders; its Credit (the money core) records the
+	// payment, its ledger entry and audit in the order's transaction.
 	Store    amigo.Store
 	Provider Provider
-	Ledger   Ledger
 	// NotifyURL is the station's notify endpoint as the provider reaches
 	// it (…/api/v1/payments/wechat/notify).
 	NotifyURL string
@@ -63,8 +45,8 @@ type Service struct {
 // New checks cfg and returns the service; call Run to have refusals
 // written.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Provider == nil || cfg.Ledger == nil {
-		return nil, errors.New("payment: store, provider and ledger are needed")
+	if cfg.Store == nil || cfg.Provider == nil {
+		return nil, errors.New("payment: a store and a provider are needed")
 	}
 	if !strings.HasPrefix(cfg.NotifyURL, "http://") && !strings.HasPrefix(cfg.NotifyURL, "https://") {
 		return nil, fmt.Errorf("payment: notify_url %q: want an http(s) URL the provider reaches / notify_url 应为支付平台可访问的 http(s) 地址", cfg.NotifyURL)
@@ -194,11 +176,13 @@ func (s *Service) apply(ctx context.Context, po ProviderOrder, via string) (stri
 			return nil
 		}
 		method := s.Method()
-		credited, err := s.cfg.Ledger.Credit(ctx, tx, o.AccountID, o.AmountFen, method, method+":"+po.TransactionID, "payment:"+method)
+		p := amigo.Payment{AccountID: o.AccountID, AmountFen: o.AmountFen, Method: method, Reference: Reference(method, po.TransactionID),
+			By: "payment:" + method, Time: now}
+		_, dup, err := tx.Credit(ctx, &p)
 		if err != nil {
 			return err
 		}
-		if !credited {
+		if dup {
 			// The ledger has this transaction already: the order is now
 			// marked paid, the money is not counted twice.
 			outcome = outcomeDuplicate
@@ -209,6 +193,11 @@ func (s *Service) apply(ctx context.Context, po ProviderOrder, via string) (stri
 	})
 	return outcome, err
 }
+
+// Reference is the ledger reference of a provider's transaction: one
+// payment per transaction id, whatever path (notification, query) it came
+// by.
+func Reference(method, transactionID string) string { return method + ":" + transactionID }
 
 // maxNotifyBody bounds a notification's body before it is read.
 const maxNotifyBody = 64 << 10
