@@ -84,7 +84,9 @@ type Refusal struct {
 	Detail string
 }
 
-func (r *Refusal) Error() string { return fmt.Sprintf("payment notification refused (%s): %s", r.Reason, r.Detail) }
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("payment notification refused (%s): %s", r.Reason, r.Detail)
+}
 
 // Refusef returns a *Refusal.
 func Refusef(reason, format string, args ...any) *Refusal {

@@ -108,7 +108,7 @@ func (s *Service) flushRefusals(ctx context.Context, all bool) {
 	for _, r := range s.ref.due(time.Now(), all) {
 		if err := s.cfg.Store.AppendEvents(ctx, amigo.Event{Time: s.cfg.Now(), Kind: amigo.EventPaymentRefused, Severity: "warning",
 			Message: fmt.Sprintf("%d more payment notifications refused: %s, within %s / 另有%d次支付通知被拒绝：%s", r.count, r.reason, s.cfg.RefusalWindow, r.count, refusalZh[r.reason]),
-			Detail: "last: " + r.last}); err != nil {
+			Detail:  "last: " + r.last}); err != nil {
 			s.cfg.Log.Warn("payment refusal event", "err", err)
 		}
 	}

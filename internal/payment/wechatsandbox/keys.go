@@ -19,10 +19,10 @@ import (
 // key, the platform's public key and the API v3 key; the sandbox needs the
 // platform's private key and the merchant's (public) key.
 const (
-	MerchantKeyFile       = "merchant_key.pem"   // merchant's RSA private key (PKCS #8), signs requests
-	PlatformKeyFile       = "platform_key.pem"   // the sandbox platform's RSA private key, signs answers and notifications
+	MerchantKeyFile       = "merchant_key.pem"    // merchant's RSA private key (PKCS #8), signs requests
+	PlatformKeyFile       = "platform_key.pem"    // the sandbox platform's RSA private key, signs answers and notifications
 	PlatformPublicKeyFile = "platform_public.pem" // its public key, what the station verifies with
-	APIv3KeyFile          = "apiv3.key"          // 32 letters and digits, encrypts notifications
+	APIv3KeyFile          = "apiv3.key"           // 32 letters and digits, encrypts notifications
 )
 
 // Keys are the sandbox's keys, and the merchant's.
