@@ -117,7 +117,7 @@ func newRig(t *testing.T, store amigo.Store, wrap func(amigo.Store) amigo.Store)
 	r.accept.Store(true)
 	k := testKeys(t)
 	r.sandbox = wechatsandbox.New(wechatsandbox.Config{Keys: k, MchID: mchID, AppID: "wxd678efh567hg6787", Now: r.clock.Now,
-		Retry: []time.Duration{20 * time.Millisecond, 50 * time.Millisecond},
+		Retry:      []time.Duration{20 * time.Millisecond, 50 * time.Millisecond},
 		OnDelivery: func(_ string, status int, _ error) { r.delivery <- status }})
 	sand := httptest.NewServer(r.sandbox)
 	t.Cleanup(func() { r.sandbox.Close(); sand.Close() })
