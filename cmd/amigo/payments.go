@@ -181,7 +181,15 @@ func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, cl
 			}
 		}
 	}
-	p.svc, err = payment.New(payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log})
+	pcfg := payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log}
+	if p.sandbox != nil {
+		sb := p.sandbox
+		pcfg.SandboxPay = func(_ context.Context, no string) error {
+			_, err := sb.Pay(no)
+			return err
+		}
+	}
+	p.svc, err = payment.New(pcfg)
 	if err != nil {
 		p.stop()
 		return nil, err

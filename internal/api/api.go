@@ -154,6 +154,8 @@ func bodyLimit(r *http.Request) int64 {
 		return tariff.MaxDocument
 	case strings.HasPrefix(p, "/api/v1/tariffs/"):
 		return max(tariff.MaxRequest, maxBody)
+	case p == NotifyPath:
+		return maxBody + 1<<10 // the notify route bounds itself (64 KiB) and counts what it refuses
 	}
 	return maxBody
 }

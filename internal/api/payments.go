@@ -30,6 +30,7 @@ func (s *Server) paymentRoutes() {
 	// and above of any account.
 	s.handle("POST /api/v1/accounts/{id}/orders", amigo.RoleCustomer, s.createOrder)
 	s.handle("GET /api/v1/accounts/{id}/orders/{no}", amigo.RoleCustomer, s.getOrder)
+	s.handle("POST /api/v1/accounts/{id}/sandbox-pay", amigo.RoleCustomer, s.sandboxPay)
 	s.handle("GET /api/v1/payments/reconciliation", amigo.RoleOperator, s.reconciliation)
 }
 
@@ -117,6 +118,41 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// sandboxPayInput is the body of POST /api/v1/accounts/{id}/sandbox-pay.
+type sandboxPayInput struct {
+	OrderNo string `json:"order_no"`
+}
+
+// sandboxPay is the demo's "pay" (the sandbox provider only): the order
+// is paid at the sandbox, whose notification then credits the account.
+func (s *Server) sandboxPay(w http.ResponseWriter, r *http.Request, p principal) {
+	pay, ok := s.payments(w)
+	if !ok {
+		return
+	}
+	id, ok := s.orderAccount(w, r, p)
+	if !ok {
+		return
+	}
+	var in sandboxPayInput
+	if err := decodeStrict(w, r, &in); err != nil {
+		writeErr(w, err)
+		return
+	}
+	o, err := s.store.GetPaymentOrder(r.Context(), in.OrderNo)
+	if err == nil && o.AccountID != id {
+		err = amigo.Errorf(amigo.ENOTFOUND, "order", "order not found / 订单不存在")
+	}
+	if err == nil {
+		err = pay.SandboxPay(r.Context(), in.OrderNo)
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"order_no": in.OrderNo, "status": "paid at the sandbox; the account is credited when its notification arrives: GET the order / 沙箱已付款，通知到达后入账"})
 }
 
 func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request, p principal) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,7 +68,8 @@ func TestPaymentRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := payment.New(payment.Config{Store: e.st, Provider: client, NotifyURL: station.URL + NotifyPath, Now: func() time.Time { return e.now }})
+	svc, err := payment.New(payment.Config{Store: e.st, Provider: client, NotifyURL: station.URL + NotifyPath, Now: func() time.Time { return e.now },
+		SandboxPay: func(_ context.Context, no string) error { _, err := sb.Pay(no); return err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +121,38 @@ func TestPaymentRoutes(t *testing.T) {
 	if rep["orders_queried"] != 2.0 || rep["provider_paid"] != 1.0 || rep["provider_fen"] != 5000.0 || rep["ledger_fen"] != 5000.0 || len(rep["differences"].([]any)) != 0 {
 		t.Fatalf("reconciliation %v", rep)
 	}
+	// The demo's pay through the API: an order of 700 fen paid at the
+	// sandbox, credited when its notification comes: 5000 + 700 = 5700.
+	out = e.want("POST", ordersOf(mine), cust, map[string]any{"amount_fen": 700}, 201)
+	second := out["order_no"].(string)
+	theirsOut := e.want("POST", ordersOf(theirs), cash, map[string]any{"amount_fen": 200}, 201)
+	e.want("POST", "/api/v1/accounts/"+strconv.FormatInt(mine.ID, 10)+"/sandbox-pay", cust, map[string]any{"order_no": theirsOut["order_no"]}, 404)
+	e.want("POST", "/api/v1/accounts/"+strconv.FormatInt(theirs.ID, 10)+"/sandbox-pay", cust, map[string]any{"order_no": theirsOut["order_no"]}, 404)
+	e.want("POST", "/api/v1/accounts/"+strconv.FormatInt(mine.ID, 10)+"/sandbox-pay", cust, map[string]any{"order_no": second}, 202)
+	select {
+	case st := <-delivered:
+		if st != http.StatusNoContent {
+			t.Fatalf("notification answered %d, want 204", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification within 10 s")
+	}
+	if got := e.want("GET", ordersOf(mine)+"/"+second, cust, nil, 200); got["state"] != "paid" {
+		t.Fatalf("second order: %v", got)
+	}
+	if a, _ := e.st.GetAccount(ctx, mine.ID); a.BalanceFen != 5700 {
+		t.Fatalf("balance %d, want 5700", a.BalanceFen)
+	}
 	// A forged notification through the route: refused, money unchanged.
 	if code, body := raw(t, e.srv, "POST", NotifyPath, "", `{"resource_type":"encrypt-resource"}`); code != 401 || !bytes.Contains([]byte(body), []byte(`"FAIL"`)) {
 		t.Fatalf("forged: %d %s", code, body)
+	}
+	// An oversized one reaches the payment service's own bound and is
+	// counted there.
+	if code, body := raw(t, e.srv, "POST", NotifyPath, "", strings.Repeat("x", 64<<10+1)); code != 413 || !strings.Contains(body, `"FAIL"`) {
+		t.Fatalf("oversized: %d %s", code, body)
+	}
+	if n := svc.Refused()[payment.RefusedTooLarge]; n != 1 {
+		t.Fatalf("oversized refusals counted: %d", n)
 	}
 }

@@ -34,6 +34,10 @@ type Config struct {
 	Zone *time.Location
 	// MaxOrderFen bounds an order (default 10,000,000 fen = ¥100,000).
 	MaxOrderFen amigo.Fen
+	// SandboxPay, set when the provider is the sandbox inside the
+	// station, pays an order there (what scanning the QR code does in the
+	// WeChat app): the demo's and the web app's "pay".
+	SandboxPay func(ctx context.Context, orderNo string) error
 }
 
 // Service takes online payments.
@@ -133,6 +137,27 @@ func (s *Service) Order(ctx context.Context, orderNo string) (amigo.PaymentOrder
 		return s.cfg.Store.GetPaymentOrder(ctx, orderNo)
 	}
 	return o, nil
+}
+
+// SandboxPay pays an order at the sandbox provider (EUNAVAILABLE with a
+// real provider: there the customer pays in the WeChat app). The credit
+// follows when the sandbox's notification arrives; poll Order.
+func (s *Service) SandboxPay(ctx context.Context, orderNo string) error {
+	const op = "sandbox pay"
+	if s.cfg.SandboxPay == nil {
+		return amigo.Errorf(amigo.EUNAVAILABLE, op, "only the payment sandbox can be paid from here; with WeChat Pay the customer scans the code_url / 仅沙箱支持在此付款，真实微信支付请扫码")
+	}
+	o, err := s.cfg.Store.GetPaymentOrder(ctx, orderNo)
+	if err != nil {
+		return err
+	}
+	if o.State == amigo.OrderPaid {
+		return nil
+	}
+	if err := s.cfg.SandboxPay(ctx, orderNo); err != nil {
+		return &amigo.Error{Kind: amigo.EUNAVAILABLE, Op: op, Message: "the payment sandbox did not take the payment / 支付沙箱未能付款", Err: err}
+	}
+	return nil
 }
 
 // Outcomes of apply.
