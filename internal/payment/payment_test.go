@@ -641,3 +641,41 @@ func TestCreateOrder(t *testing.T) {
 		t.Fatalf("stored order %+v %v", got, err)
 	}
 }
+
+// The same notification eight times at once: one credit, every answer 204.
+func TestConcurrentDuplicates(t *testing.T) {
+	forStores(t, func(t *testing.T, open func(t *testing.T) amigo.Store) {
+		r := newRig(t, open(t), nil)
+		o := r.order(2500)
+		r.accept.Store(false)
+		tx := r.pay(o)
+		for range 3 {
+			r.waitDelivery()
+		}
+		r.accept.Store(true)
+		h, b := r.notification(tx)
+		var wg sync.WaitGroup
+		statuses := make(chan int, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := r.sandbox.Post(context.Background(), r.notify, h, b)
+				if err != nil {
+					t.Error(err)
+				}
+				statuses <- st
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		for st := range statuses {
+			if st != http.StatusNoContent {
+				t.Errorf("answered %d, want 204", st)
+			}
+		}
+		if bal, n := r.balance(), len(r.payments()); bal != 2500 || n != 1 {
+			t.Fatalf("balance %d, %d payments; want 2500, 1", bal, n)
+		}
+	})
+}
