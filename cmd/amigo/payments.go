@@ -77,8 +77,9 @@ type payments struct {
 }
 
 // providerFor builds the WeChat client of pc; in sandbox mode it also
-// returns the sandbox's keys.
-func providerFor(pc *PaymentConfig, clock vclock.Clock) (*wechatpay.Client, *wechatsandbox.Keys, error) {
+// returns the sandbox's keys, made when missing if create is set (the
+// station; never a command that only reads).
+func providerFor(pc *PaymentConfig, clock vclock.Clock, create bool) (*wechatpay.Client, *wechatsandbox.Keys, error) {
 	cfg := wechatpay.Config{MchID: pc.MchID, AppID: pc.AppID, Now: clock.Now}
 	switch pc.Provider {
 	case providerWeChatSandbox:
@@ -86,7 +87,7 @@ func providerFor(pc *PaymentConfig, clock vclock.Clock) (*wechatpay.Client, *wec
 		if dir == "" {
 			dir = defaultPayKeyDir
 		}
-		k, err := wechatsandbox.LoadKeys(dir, true)
+		k, err := wechatsandbox.LoadKeys(dir, create)
 		if err != nil {
 			return nil, nil, fmt.Errorf("payment.key_dir: %w", err)
 		}
@@ -140,7 +141,7 @@ func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, cl
 	if pc == nil || pc.Provider == "" {
 		return nil, nil
 	}
-	client, keys, err := providerFor(pc, clock)
+	client, keys, err := providerFor(pc, clock, true)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, cl
 		if strings.HasSuffix(listen, ":0") {
 			pc2 := *pc
 			pc2.SandboxListen = ln.Addr().String()
-			if client, _, err = providerFor(&pc2, clock); err != nil {
+			if client, _, err = providerFor(&pc2, clock, false); err != nil {
 				p.stop()
 				return nil, err
 			}
@@ -261,7 +262,7 @@ func runPayments(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "amigo payments: %s has no \"payment\" / 配置中没有在线支付 (payment)\n", *path)
 		return 1
 	}
-	client, _, err := providerFor(cfg.Payment, vclock.Real{})
+	client, _, err := providerFor(cfg.Payment, vclock.Real{}, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo payments: %v\n", err)
 		return 1

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -116,7 +117,8 @@ func newRig(t *testing.T, store amigo.Store, wrap func(amigo.Store) amigo.Store)
 	r.clock.Set(start)
 	r.accept.Store(true)
 	k := testKeys(t)
-	r.sandbox = wechatsandbox.New(wechatsandbox.Config{Keys: k, MchID: mchID, AppID: "wxd678efh567hg6787", Now: r.clock.Now,
+	quiet := slog.New(slog.DiscardHandler)
+	r.sandbox = wechatsandbox.New(wechatsandbox.Config{Keys: k, MchID: mchID, AppID: "wxd678efh567hg6787", Now: r.clock.Now, Log: quiet,
 		Retry:      []time.Duration{20 * time.Millisecond, 50 * time.Millisecond},
 		OnDelivery: func(_ string, status int, _ error) { r.delivery <- status }})
 	sand := httptest.NewServer(r.sandbox)
@@ -137,7 +139,7 @@ func newRig(t *testing.T, store amigo.Store, wrap func(amigo.Store) amigo.Store)
 	if wrap != nil {
 		svcStore = wrap(store)
 	}
-	r.svc, err = payment.New(payment.Config{Store: svcStore, Provider: client, NotifyURL: r.notify, Now: r.clock.Now, RefusalWindow: time.Hour})
+	r.svc, err = payment.New(payment.Config{Store: svcStore, Provider: client, NotifyURL: r.notify, Now: r.clock.Now, RefusalWindow: time.Hour, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
