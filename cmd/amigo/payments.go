@@ -136,8 +136,10 @@ func providerFor(pc *PaymentConfig, clock vclock.Clock, create bool) (*wechatpay
 
 // startPayments makes the payment service of pc (nil: none) for a station
 // whose API listens on apiAddr, starts the sandbox when it runs inside the
-// station, and the writing of refusal summaries until ctx ends.
-func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, clock vclock.Clock, log *slog.Logger, apiAddr net.Addr) (*payments, error) {
+// station, and the writing of refusal summaries until ctx ends. onCredit,
+// when set, is told of each account an online payment credited (the
+// prepaid wallet's Paid).
+func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, clock vclock.Clock, log *slog.Logger, apiAddr net.Addr, onCredit func(accountID int64)) (*payments, error) {
 	if pc == nil || pc.Provider == "" {
 		return nil, nil
 	}
@@ -182,7 +184,7 @@ func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, cl
 			}
 		}
 	}
-	pcfg := payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log}
+	pcfg := payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log, OnCredit: onCredit}
 	if p.sandbox != nil {
 		sb := p.sandbox
 		pcfg.SandboxPay = func(_ context.Context, no string) error {

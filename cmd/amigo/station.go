@@ -341,7 +341,9 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return &listenError{"http", cfg.HTTP, err}
 	}
 	addrs := stationAddrs{API: hl.Addr(), CollectorsTLS: front.TLSAddr(), CollectorsPlain: front.PlainAddr(), GPRS: front.GPRSAddr()}
-	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr())
+	// nil: when the prepaid wallet runs in the station, pass its Paid so
+	// that an online payment reconnects at once.
+	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr(), nil)
 	if err != nil {
 		hl.Close()
 		return err
