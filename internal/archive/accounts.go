@@ -28,7 +28,7 @@ type CustomerInput struct {
 }
 
 // AccountMeterInput names a meter an account pays for from a time (default
-// now).
+// the next site-local midnight).
 type AccountMeterInput struct {
 	Address string    `json:"address"`
 	From    time.Time `json:"from"`
@@ -170,7 +170,14 @@ func (s *Service) accountMeter(ctx context.Context, rv *resolver, in AccountMete
 	}
 	from := in.From
 	if from.IsZero() {
-		from = s.now()
+		// The next site-local midnight: its daily freeze opens the
+		// account's first day (a period from any other instant needs a
+		// reading at that instant, as a meter swap does).
+		loc := amigo.Site{}.Location()
+		if site, err := rv.tx.GetSite(ctx, m.SiteID); err == nil {
+			loc = site.Location()
+		}
+		from = amigo.Day(s.now(), loc).AddDate(0, 0, 1)
 	}
 	if !m.InstalledAt.IsZero() && from.Before(m.InstalledAt) {
 		from = m.InstalledAt

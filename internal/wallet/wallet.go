@@ -38,7 +38,7 @@ type Config struct {
 	// OwnsSite, when set, says whether this node does a site's wallet
 	// work (several station nodes: the holder of the site's lease); nil
 	// means every site.
-	OwnsSite func(siteID int64) bool
+	OwnsSite func(ctx context.Context, siteID int64) bool
 	Log      *slog.Logger
 }
 
@@ -163,7 +163,7 @@ func (w *Wallet) Pass(ctx context.Context) (PassResult, error) {
 	sites := map[int64]amigo.Site{}
 	var first error
 	for _, a := range as {
-		if w.cfg.OwnsSite != nil && !w.cfg.OwnsSite(a.SiteID) {
+		if w.cfg.OwnsSite != nil && !w.cfg.OwnsSite(ctx, a.SiteID) {
 			continue
 		}
 		res.Accounts++
