@@ -29,6 +29,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/wallet"
 )
 
 func init() {
@@ -335,15 +336,18 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
+	// The prepaid wallet: daily deductions and supply control, in its own
+	// loop (never in the ingest path); payments through the API wake it.
+	wal := wallet.New(store, eng, clock, wallet.Config{Log: log, OwnsSite: eng.OwnsSite})
+	apiSrv.SetWallet(wal)
 	srv := &http.Server{Handler: withFrontMetrics(apiSrv, front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return &listenError{"http", cfg.HTTP, err}
 	}
 	addrs := stationAddrs{API: hl.Addr(), CollectorsTLS: front.TLSAddr(), CollectorsPlain: front.PlainAddr(), GPRS: front.GPRSAddr()}
-	// nil: when the prepaid wallet runs in the station, pass its Paid so
-	// that an online payment reconnects at once.
-	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr(), nil)
+	// An online payment wakes the wallet too (a reconnect at once).
+	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr(), wal.Paid)
 	if err != nil {
 		hl.Close()
 		return err
@@ -359,9 +363,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
 		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
+	go func() { defer wg.Done(); wal.Run(ctx) }()
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
