@@ -157,7 +157,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: c.CollectorsListen,
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
-			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a }})
+			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a },
+			Payment: &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(c.Data, "pay"), SandboxListen: "127.0.0.1:0"}})
 		if err != nil {
 			errs <- demoFlagError(err)
 			cancel()
@@ -226,11 +227,16 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "amigo demo: log in, keep the token in T / 登录并把令牌存入 T:\n  T=$(curl -s -XPOST %s/login -d '{\"username\":\"admin\",\"password\":\"%s\"}' | sed -n 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/p')\n  curl -s -H \"Authorization: Bearer $T\" %s/meters\n", api, password, api)
 	fmt.Fprintf(stdout, "amigo demo: %d virtual meters behind collector %s (%s is the area's supply meter, %d %% line loss, band %d–%d %%) and %d GPRS meters from %s / %d 块虚拟电表\n",
 		c.Meters, demoTerminal, demoFirst, demoLoss, demoLossLow, demoLossHigh, demoGPRSMeters, demoGPRSFirst, c.Meters+demoGPRSMeters)
+	fmt.Fprintf(stdout, "amigo demo: customers' accounts on tariff zj-residential (every fourth meter and the GPRS meters prepaid, with a few yuan); prepaid account %s (meter %s):\n  curl -s -H \"Authorization: Bearer $T\" \"%s/accounts?number=%s\"\n  / 预付费账户 %s（电表 %s）\n",
+		demoPrepaid, demoGPRSFirst, api, demoPrepaid, demoPrepaid, demoGPRSFirst)
 	if resume {
 		fmt.Fprintf(stdout, "amigo demo: meters resumed from %s: clock goes on at %s at %gx (registers as of %s) / 电表从上次运行继续\n",
 			filepath.Join(c.Data, "sim"), clock.Now().Format(time.RFC3339), c.Speed, resumed.Format(time.RFC3339))
 	} else {
 		fmt.Fprintf(stdout, "amigo demo: clock %s at %gx, data in %s / 时钟与数据目录\n", clock.Now().Format(time.RFC3339), c.Speed, c.Data)
+	}
+	if a.PaySandbox != nil {
+		fmt.Fprintf(stdout, "amigo demo: WeChat Pay sandbox http://%s: POST /api/v1/accounts/{id}/orders {\"amount_fen\":5000}, then pay it: amigo paysandbox pay --sandbox http://%s --code-url CODE_URL / 微信支付沙箱：下单后用 code_url 付款\n", a.PaySandbox, a.PaySandbox)
 	}
 	if c.ready != nil {
 		c.ready(a)
@@ -326,12 +332,15 @@ func seedDemo(ctx context.Context, c DemoConfig, start time.Time) (admin, passwo
 	if gprsKey, _, err = store.GetState(ctx, "demo/gprs_key"); err != nil {
 		return "", "", "", err
 	}
-	if _, err := store.FindCollectorByAddress(ctx, demoTerminal); err == nil {
-		return admin, password, gprsKey, nil // seeded before: keep the data
-	} else if amigo.ErrorKind(err) != amigo.ENOTFOUND {
+	if _, err := store.FindCollectorByAddress(ctx, demoTerminal); amigo.ErrorKind(err) == amigo.ENOTFOUND {
+		if err := seedArchive(ctx, store, c, start, gprsKey); err != nil {
+			return "", "", "", err
+		}
+	} else if err != nil {
 		return "", "", "", err
 	}
-	if err := seedArchive(ctx, store, c, start, gprsKey); err != nil {
+	// Accounts once (a data directory from before money had none).
+	if err := seedMoney(ctx, store, start); err != nil {
 		return "", "", "", err
 	}
 	return admin, password, gprsKey, nil
