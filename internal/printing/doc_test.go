@@ -1,0 +1,187 @@
+package printing
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+)
+
+// pdfText extracts a PDF's text with poppler's pdftotext (Debian
+// poppler-utils, which .ci/run installs and checks for).
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	bin, err := exec.LookPath("pdftotext")
+	if err != nil {
+		t.Skip("pdftotext not found: install Debian poppler-utils (.ci/run installs it and fails without it)")
+	}
+	f := filepath.Join(t.TempDir(), "doc.pdf")
+	if err := os.WriteFile(f, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-layout", "-enc", "UTF-8", f, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func renderer(t testing.TB) *Renderer {
+	t.Helper()
+	r, err := NewRenderer(os.Getenv("AMIGO_FONT_FILE"))
+	if err != nil {
+		t.Skipf("no CJK font (%v): install Debian fonts-lxgw-wenkai (.ci/run installs it and fails without it)", err)
+	}
+	return r
+}
+
+func energy(s string) *amigo.Energy {
+	e, err := amigo.ParseEnergy(s)
+	if err != nil {
+		panic(err)
+	}
+	return &e
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// sampleBill is a two-period bill with a tier surcharge:
+//
+//	peak   180.0000 kWh × 0.5680 = 102.2400 yuan → 10224 fen
+//	valley 120.0000 kWh × 0.2880 =  34.5600 yuan →  3456 fen
+//	tier    50.0000 kWh × 0.0500 =   2.5000 yuan →   250 fen
+//	total 10224 + 3456 + 250 = 13930 fen = 139.30 yuan
+func sampleBill() BillDoc {
+	usage := []MonthUsage{}
+	for m := 1; m <= 12; m++ {
+		usage = append(usage, MonthUsage{Month: time.Date(2025, time.Month(m)+10, 1, 0, 0, 0, 0, time.UTC).Format("2006-01"), KWh: amigo.KWh(int64(150 + 20*m))})
+	}
+	usage[3].Missing = true
+	return BillDoc{
+		Number: "B2026100001", Account: "3301-0042-77", Customer: "张三 Zhang San",
+		PeriodFrom: date("2026-10-01"), PeriodTo: date("2026-10-31"), Issued: date("2026-11-01"), Due: date("2026-11-20"),
+		Lines: []BillLine{
+			{Kind: "energy", Name: "峰 peak", KWh: energy("180"), Price: "0.5680", AmountFen: 10224},
+			{Kind: "energy", Name: "谷 valley", KWh: energy("120"), Price: "0.2880", AmountFen: 3456},
+			{Kind: "tier", Name: "第二档 tier 2", KWh: energy("50"), Price: "0.0500", AmountFen: 250},
+		},
+		TotalFen:   13930,
+		Usage:      usage,
+		PayPayload: "weixin://wxpay/bizpayurl?pr=B2026100001",
+		Issuer:     "杭州某小区物业 Example Property Management",
+	}
+}
+
+func TestBillText(t *testing.T) {
+	r := renderer(t)
+	pdf, err := r.Bill(sampleBill())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, pdf)
+	for _, want := range []string{"电费账单", "Electricity Bill", "户号", "Account No.", "3301-0042-77", "张三", "B2026100001",
+		"2026-10-01", "2026-10-31", "缴费截止", "2026-11-20", "峰 peak", "180.00", "0.5680", "102.24", "34.56", "2.50",
+		"合计", "139.30", "近 12 个月用电量", "25-11", "26-10", "390", "扫码缴费"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("bill text lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(string(pdf), "FontFile2") {
+		t.Error("no embedded TrueType font (FontFile2) in the PDF")
+	}
+}
+
+func TestReceiptText(t *testing.T) {
+	r := renderer(t)
+	pdf, err := r.Receipt(ReceiptDoc{Number: "P20261126-0007", Account: "3301-0042-77", AmountFen: 20000, Method: "cash",
+		Time: time.Date(2026, 11, 26, 9, 30, 5, 0, time.FixedZone("CST", 8*3600)), Cashier: "李四"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, pdf)
+	// 20000 fen = 200.00 yuan
+	for _, want := range []string{"收款收据", "Payment Receipt", "P20261126-0007", "3301-0042-77", "200.00", "现金 Cash", "2026-11-26 09:30:05", "收款员", "李四"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("receipt text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestBillRefusesBadInput(t *testing.T) {
+	r := renderer(t)
+	for name, tc := range map[string]struct {
+		edit  func(*BillDoc)
+		field string
+	}{
+		"no account":  {func(b *BillDoc) { b.Account = " " }, "account"},
+		"wrong total": {func(b *BillDoc) { b.TotalFen = 13931 }, "total_fen"},
+		"no lines":    {func(b *BillDoc) { b.Lines = nil }, "lines"},
+		"control":     {func(b *BillDoc) { b.Customer = "a\x00b" }, "customer"},
+		"period":      {func(b *BillDoc) { b.PeriodTo = date("2026-09-01") }, "period"},
+	} {
+		b := sampleBill()
+		tc.edit(&b)
+		_, err := r.Bill(b)
+		if err == nil || !strings.Contains(err.Error(), "field "+tc.field) || !strings.Contains(err.Error(), "字段") {
+			t.Errorf("%s: got %v, want a bilingual error naming %s", name, err, tc.field)
+		}
+	}
+}
+
+func TestMissingGlyphIsAnError(t *testing.T) {
+	r := renderer(t)
+	b := sampleBill()
+	b.Customer = "𓀀 hieroglyph" // Egyptian hieroglyph: not in a CJK font
+	_, err := r.Bill(b)
+	if err == nil || !strings.Contains(err.Error(), "U+13000") {
+		t.Fatalf("got %v, want an error naming U+13000", err)
+	}
+}
+
+func TestFontErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := NewRenderer(filepath.Join(dir, "none.ttf")); err == nil || !strings.Contains(err.Error(), "font_file") || !strings.Contains(err.Error(), "字体") {
+		t.Errorf("missing font: %v", err)
+	}
+	cff := filepath.Join(dir, "cff.otf")
+	os.WriteFile(cff, []byte("OTTO\x00\x00\x00\x00\x00\x00\x00\x00"), 0o644)
+	if _, err := NewRenderer(cff); err == nil || !strings.Contains(err.Error(), "CFF") {
+		t.Errorf("CFF font: %v", err)
+	}
+	ttc := filepath.Join(dir, "x.ttc")
+	os.WriteFile(ttc, []byte("ttcf\x00\x01\x00\x00\x00\x00\x00\x01"), 0o644)
+	if _, err := NewRenderer(ttc); err == nil || !strings.Contains(err.Error(), ".ttc") {
+		t.Errorf("collection: %v", err)
+	}
+}
+
+// TestWriteSamples writes the sample documents to AMIGO_PRINT_SAMPLES (a
+// directory) for a look with pdftoppm; it does nothing otherwise.
+func TestWriteSamples(t *testing.T) {
+	dir := os.Getenv("AMIGO_PRINT_SAMPLES")
+	if dir == "" {
+		return
+	}
+	r := renderer(t)
+	b, err := r.Bill(sampleBill())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "bill.pdf"), b, 0o644)
+	rc, err := r.Receipt(ReceiptDoc{Number: "P20261126-0007", Account: "3301-0042-77", Customer: "张三", AmountFen: 20000, Method: "wechat",
+		Time: time.Date(2026, 11, 26, 9, 30, 5, 0, time.UTC), Cashier: "system", Reference: "4200001234202611260001", Issuer: "杭州某小区物业"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "receipt.pdf"), rc, 0o644)
+}
