@@ -1,0 +1,251 @@
+package printing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/ipp"
+)
+
+// Store is what the queue keeps its jobs in (internal/sqlstore implements
+// it on SQLite and PostgreSQL).
+type Store interface {
+	AddPrintJob(ctx context.Context, j amigo.PrintJob) (id int64, created bool, err error)
+	PrintJob(ctx context.Context, id int64) (amigo.PrintJob, error)
+	DuePrintJobs(ctx context.Context, now time.Time, limit int) ([]amigo.PrintJob, error)
+	NextPrintJobTry(ctx context.Context) (time.Time, bool, error)
+	UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error
+}
+
+// QueueConfig configures a Queue. Zero values take the defaults.
+type QueueConfig struct {
+	Printer    string        // ipp://host:631/printers/name (config key "printer"); required
+	JobPrefix  string        // IPP job names are JobPrefix-<id>; "amigo-job"
+	MinBackoff time.Duration // first retry after a failure; 2 s
+	MaxBackoff time.Duration // retries are at most this far apart; 5 min
+	Poll       time.Duration // how often a sent job's state is asked; 2 s
+	Client     *Client       // nil: a default Client
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Queue is amigo's durable print queue. Enqueue stores a job before
+// anything is sent; Run sends stored jobs to the printer, retries with
+// backoff while the printer or CUPS is down, and follows each job until
+// the printer says it completed. A job is never printed twice: its IPP
+// job name carries its id, and before a job that may have been sent is
+// sent again the printer's jobs are searched for that name.
+type Queue struct {
+	st   Store
+	cfg  QueueConfig
+	wake chan struct{}
+}
+
+// NewQueue checks cfg and returns a queue on st.
+func NewQueue(st Store, cfg QueueConfig) (*Queue, error) {
+	if _, err := httpURL(cfg.Printer); err != nil {
+		return nil, fmt.Errorf("配置项 printer / config key printer: %w", err)
+	}
+	if cfg.JobPrefix == "" {
+		cfg.JobPrefix = "amigo-job"
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 2 * time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(5*time.Minute, cfg.MinBackoff)
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &Client{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Queue{st: st, cfg: cfg, wake: make(chan struct{}, 1)}, nil
+}
+
+// Job kinds.
+const (
+	KindBill    = "bill"
+	KindReceipt = "receipt"
+)
+
+const maxPDF = 32 << 20
+
+// Enqueue stores a PDF to print and returns its job id once it is durable.
+// The same kind and refID enqueued again returns the first job's id and
+// prints nothing more (a billing run restarted after a crash prints each
+// bill once); to print a copy, give the copy its own refID.
+func (q *Queue) Enqueue(ctx context.Context, kind, refID string, pdf []byte) (int64, error) {
+	switch {
+	case kind == "" || len(kind) > 32:
+		return 0, fieldErr("kind", "须为 1–32 个字符", "must be 1–32 characters")
+	case strings.TrimSpace(refID) == "" || len(refID) > 200:
+		return 0, fieldErr("ref_id", "须为 1–200 个字符", "must be 1–200 characters")
+	case len(pdf) < 5 || string(pdf[:5]) != "%PDF-":
+		return 0, fieldErr("pdf", "不是 PDF 文档", "is not a PDF document")
+	case len(pdf) > maxPDF:
+		return 0, fieldErr("pdf", fmt.Sprintf("超过 %d 字节", maxPDF), fmt.Sprintf("is larger than %d bytes", maxPDF))
+	}
+	now := q.cfg.Now()
+	id, created, err := q.st.AddPrintJob(ctx, amigo.PrintJob{Kind: kind, RefID: refID, Printer: q.cfg.Printer, PDF: pdf, NextTry: now, Created: now})
+	if err != nil {
+		return 0, fmt.Errorf("打印任务未保存 / print job not stored: %w", err)
+	}
+	if created {
+		q.cfg.Log.Info("print job queued", "job", id, "kind", kind, "ref", refID, "bytes", len(pdf))
+		q.Wake()
+	}
+	return id, nil
+}
+
+// Wake makes Run look at the queue now.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// JobName is the IPP job name of a job: JobPrefix-<id>.
+func (q *Queue) JobName(id int64) string { return fmt.Sprintf("%s-%d", q.cfg.JobPrefix, id) }
+
+// Run works the queue until ctx ends: due jobs are sent or followed, then
+// it waits for the next due time or a Wake.
+func (q *Queue) Run(ctx context.Context) error {
+	for {
+		if err := q.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			q.cfg.Log.Error("print queue", "err", err)
+		}
+		wait := q.cfg.MaxBackoff
+		if next, ok, err := q.st.NextPrintJobTry(ctx); err == nil && ok {
+			wait = min(wait, max(next.Sub(q.cfg.Now()), 0))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-q.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce handles every job due now.
+func (q *Queue) RunOnce(ctx context.Context) error {
+	jobs, err := q.st.DuePrintJobs(ctx, q.cfg.Now(), 100)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := q.step(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backoff is MinBackoff doubled per failed attempt, at most MaxBackoff.
+func (q *Queue) backoff(attempts int) time.Duration {
+	d := q.cfg.MinBackoff
+	for i := 1; i < attempts && d < q.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, q.cfg.MaxBackoff)
+}
+
+// step moves one job on. Only a store error is returned: a printer error
+// is recorded on the job, which is tried again later.
+func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
+	c := q.cfg.Client
+	name := q.JobName(j.ID)
+	if j.State == amigo.PrintQueued && j.Attempts > 0 {
+		// It may have been sent by an attempt whose answer was lost (a
+		// crash, a timeout): look for it before sending it again.
+		found, ok, err := c.FindJob(ctx, j.Printer, name)
+		if err != nil {
+			return q.failed(ctx, j, err)
+		}
+		if ok {
+			q.cfg.Log.Info("print job found on the printer, not sent again", "job", j.ID, "ipp_job", found.ID)
+			j.State, j.IPPJobID, j.LastError = amigo.PrintSent, found.ID, ""
+			return q.follow(ctx, j, found)
+		}
+	}
+	if j.State == amigo.PrintQueued {
+		j.Attempts++
+		j.NextTry = q.cfg.Now().Add(q.backoff(j.Attempts))
+		if err := q.st.UpdatePrintJob(ctx, j); err != nil { // the attempt is durable before it is made
+			return err
+		}
+		id, err := c.PrintJob(ctx, j.Printer, name, j.PDF)
+		if err != nil {
+			return q.failed(ctx, j, err)
+		}
+		q.cfg.Log.Info("print job sent", "job", j.ID, "ipp_job", id, "printer", j.Printer)
+		j.State, j.IPPJobID, j.LastError = amigo.PrintSent, id, ""
+		j.NextTry = q.cfg.Now()
+		if err := q.st.UpdatePrintJob(ctx, j); err != nil {
+			return err
+		}
+	}
+	st, err := c.Job(ctx, j.Printer, j.IPPJobID)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Code == ipp.StatusNotFound {
+			// The printer forgot the job (a restart without history):
+			// look for it by name, send it again only if it is not there.
+			j.State = amigo.PrintQueued
+			j.NextTry = q.cfg.Now()
+			j.LastError = err.Error()
+			return q.st.UpdatePrintJob(ctx, j)
+		}
+		return q.failed(ctx, j, err)
+	}
+	return q.follow(ctx, j, st)
+}
+
+// follow records a sent job's state on the printer.
+func (q *Queue) follow(ctx context.Context, j amigo.PrintJob, st JobStatus) error {
+	now := q.cfg.Now()
+	switch st.State {
+	case ipp.JobCompleted:
+		j.State, j.Printed, j.LastError = amigo.PrintPrinted, now, ""
+		q.cfg.Log.Info("print job printed", "job", j.ID, "ipp_job", st.ID)
+	case ipp.JobCanceled, ipp.JobAborted:
+		j.State = amigo.PrintFailed
+		j.LastError = fmt.Sprintf("打印机上的任务 %d 已%s / job %d on the printer was %s (%s)", st.ID, map[int]string{ipp.JobCanceled: "取消", ipp.JobAborted: "中止"}[st.State],
+			st.ID, map[int]string{ipp.JobCanceled: "canceled", ipp.JobAborted: "aborted"}[st.State], strings.Join(st.Reasons, ", "))
+		q.cfg.Log.Warn("print job failed on the printer", "job", j.ID, "ipp_job", st.ID, "reasons", st.Reasons)
+	default:
+		j.NextTry = now.Add(q.cfg.Poll)
+	}
+	return q.st.UpdatePrintJob(ctx, j)
+}
+
+// failed records a printer error and when to try again.
+func (q *Queue) failed(ctx context.Context, j amigo.PrintJob, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	j.LastError = err.Error()
+	j.NextTry = q.cfg.Now().Add(q.backoff(max(j.Attempts, 1)))
+	q.cfg.Log.Warn("print job not sent, will retry", "job", j.ID, "attempt", j.Attempts, "retry_at", j.NextTry, "err", err)
+	return q.st.UpdatePrintJob(ctx, j)
+}
+
+// Job returns a stored job.
+func (q *Queue) Job(ctx context.Context, id int64) (amigo.PrintJob, error) { return q.st.PrintJob(ctx, id) }
