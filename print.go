@@ -13,6 +13,7 @@ type PrintJob struct {
 	PDF       []byte
 	State     string // PrintQueued, PrintSent, PrintPrinted, PrintFailed
 	Attempts  int    // Print-Job requests begun (counted before each is sent)
+	Failures  int    // consecutive failed requests to the printer; the backoff grows with it
 	NextTry   time.Time
 	IPPJobID  int // the job's id on the printer, once known
 	LastError string

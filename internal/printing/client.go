@@ -176,21 +176,30 @@ func (c *Client) Job(ctx context.Context, printer string, id int) (JobStatus, er
 	return jobs[0], nil
 }
 
-// FindJob looks for a job named name among all the printer's jobs, done
-// or not (Get-Jobs, which-jobs all), newest first: it tells whether a job
-// was already sent before a crash.
-func (c *Client) FindJob(ctx context.Context, printer, name string) (JobStatus, bool, error) {
+// Jobs lists all the printer's jobs, done or not (Get-Jobs, which-jobs
+// all; CUPS keeps done jobs while its job history lasts).
+func (c *Client) Jobs(ctx context.Context, printer string) ([]JobStatus, error) {
 	m, err := c.call(ctx, printer, "Get-Jobs", ipp.OpGetJobs, []ipp.Attribute{
 		ipp.Attr("which-jobs", ipp.String(ipp.TagKeyword, "all")),
 		ipp.Attr("requested-attributes", ipp.String(ipp.TagKeyword, "job-id"), ipp.String(ipp.TagKeyword, "job-name"),
 			ipp.String(ipp.TagKeyword, "job-state"), ipp.String(ipp.TagKeyword, "job-state-reasons")),
 	}, nil)
 	if err != nil {
+		return nil, err
+	}
+	return jobsOf(m), nil
+}
+
+// FindJob looks for the newest job named name among all the printer's
+// jobs: it tells whether a job was already sent before a crash.
+func (c *Client) FindJob(ctx context.Context, printer, name string) (JobStatus, bool, error) {
+	jobs, err := c.Jobs(ctx, printer)
+	if err != nil {
 		return JobStatus{}, false, err
 	}
 	var best JobStatus
 	found := false
-	for _, j := range jobsOf(m) {
+	for _, j := range jobs {
 		if j.Name == name && (!found || j.ID > best.ID) {
 			best, found = j, true
 		}

@@ -158,10 +158,10 @@ func (q *Queue) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-// backoff is MinBackoff doubled per failed attempt, at most MaxBackoff.
-func (q *Queue) backoff(attempts int) time.Duration {
+// backoff is MinBackoff doubled per consecutive failure, at most MaxBackoff.
+func (q *Queue) backoff(failures int) time.Duration {
 	d := q.cfg.MinBackoff
-	for i := 1; i < attempts && d < q.cfg.MaxBackoff; i++ {
+	for i := 1; i < failures && d < q.cfg.MaxBackoff; i++ {
 		d *= 2
 	}
 	return min(d, q.cfg.MaxBackoff)
@@ -181,13 +181,13 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 		}
 		if ok {
 			q.cfg.Log.Info("print job found on the printer, not sent again", "job", j.ID, "ipp_job", found.ID)
-			j.State, j.IPPJobID, j.LastError = amigo.PrintSent, found.ID, ""
+			j.State, j.IPPJobID, j.LastError, j.Failures = amigo.PrintSent, found.ID, "", 0
 			return q.follow(ctx, j, found)
 		}
 	}
 	if j.State == amigo.PrintQueued {
 		j.Attempts++
-		j.NextTry = q.cfg.Now().Add(q.backoff(j.Attempts))
+		j.NextTry = q.cfg.Now().Add(q.backoff(j.Failures + 1))
 		if err := q.st.UpdatePrintJob(ctx, j); err != nil { // the attempt is durable before it is made
 			return err
 		}
@@ -196,7 +196,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 			return q.failed(ctx, j, err)
 		}
 		q.cfg.Log.Info("print job sent", "job", j.ID, "ipp_job", id, "printer", j.Printer)
-		j.State, j.IPPJobID, j.LastError = amigo.PrintSent, id, ""
+		j.State, j.IPPJobID, j.LastError, j.Failures = amigo.PrintSent, id, "", 0
 		j.NextTry = q.cfg.Now()
 		if err := q.st.UpdatePrintJob(ctx, j); err != nil {
 			return err
@@ -221,6 +221,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 // follow records a sent job's state on the printer.
 func (q *Queue) follow(ctx context.Context, j amigo.PrintJob, st JobStatus) error {
 	now := q.cfg.Now()
+	j.Failures = 0
 	switch st.State {
 	case ipp.JobCompleted:
 		j.State, j.Printed, j.LastError = amigo.PrintPrinted, now, ""
@@ -242,10 +243,13 @@ func (q *Queue) failed(ctx context.Context, j amigo.PrintJob, err error) error {
 		return ctx.Err()
 	}
 	j.LastError = err.Error()
-	j.NextTry = q.cfg.Now().Add(q.backoff(max(j.Attempts, 1)))
-	q.cfg.Log.Warn("print job not sent, will retry", "job", j.ID, "attempt", j.Attempts, "retry_at", j.NextTry, "err", err)
+	j.Failures++
+	j.NextTry = q.cfg.Now().Add(q.backoff(j.Failures))
+	q.cfg.Log.Warn("print job not sent, will retry", "job", j.ID, "failures", j.Failures, "retry_at", j.NextTry, "err", err)
 	return q.st.UpdatePrintJob(ctx, j)
 }
 
 // Job returns a stored job.
-func (q *Queue) Job(ctx context.Context, id int64) (amigo.PrintJob, error) { return q.st.PrintJob(ctx, id) }
+func (q *Queue) Job(ctx context.Context, id int64) (amigo.PrintJob, error) {
+	return q.st.PrintJob(ctx, id)
+}

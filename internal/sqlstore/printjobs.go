@@ -9,7 +9,7 @@ import (
 	"github.com/amigo-metering/amigo"
 )
 
-const printJobCols = `id, kind, ref_id, printer, pdf, state, attempts, next_try, ipp_job, last_error, created, printed`
+const printJobCols = `id, kind, ref_id, printer, pdf, state, attempts, failures, next_try, ipp_job, last_error, created, printed`
 
 // AddPrintJob stores a queued print job, or, when a job of the same kind
 // and reference exists, returns that one's id with created false.
@@ -78,8 +78,8 @@ func (s *DB) NextPrintJobTry(ctx context.Context) (time.Time, bool, error) {
 // UpdatePrintJob writes a job's progress: state, attempts, next try, IPP
 // job id, last error and printed time. Returns ENOTFOUND for an unknown id.
 func (s *DB) UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error {
-	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET state = ?, attempts = ?, next_try = ?, ipp_job = ?, last_error = ?, printed = ? WHERE id = ?`),
-		j.State, j.Attempts, j.NextTry.UnixMilli(), j.IPPJobID, j.LastError, unix(j.Printed), j.ID)
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET state = ?, attempts = ?, failures = ?, next_try = ?, ipp_job = ?, last_error = ?, printed = ? WHERE id = ?`),
+		j.State, j.Attempts, j.Failures, j.NextTry.UnixMilli(), j.IPPJobID, j.LastError, unix(j.Printed), j.ID)
 	if err != nil {
 		return internal("update print job", err)
 	}
@@ -96,7 +96,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanPrintJob(r rowScanner) (amigo.PrintJob, error) {
 	var j amigo.PrintJob
 	var next, created, printed int64
-	err := r.Scan(&j.ID, &j.Kind, &j.RefID, &j.Printer, &j.PDF, &j.State, &j.Attempts, &next, &j.IPPJobID, &j.LastError, &created, &printed)
+	err := r.Scan(&j.ID, &j.Kind, &j.RefID, &j.Printer, &j.PDF, &j.State, &j.Attempts, &j.Failures, &next, &j.IPPJobID, &j.LastError, &created, &printed)
 	j.NextTry = time.UnixMilli(next).UTC()
 	j.Created = fromUnix(created)
 	j.Printed = fromUnix(printed)

@@ -10,6 +10,7 @@ CREATE TABLE print_jobs (
     pdf BLOB NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
     next_try INTEGER NOT NULL,
     ipp_job INTEGER NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',
