@@ -20,6 +20,7 @@ type Store interface {
 	DuePrintJobs(ctx context.Context, now time.Time, limit int) ([]amigo.PrintJob, error)
 	NextPrintJobTry(ctx context.Context) (time.Time, bool, error)
 	UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error
+	ClaimPrintAttempt(ctx context.Context, id int64, attempts int, next time.Time) (bool, error)
 }
 
 // QueueConfig configures a Queue. Zero values take the defaults.
@@ -29,6 +30,11 @@ type QueueConfig struct {
 	MinBackoff time.Duration // first retry after a failure; 2 s
 	MaxBackoff time.Duration // retries are at most this far apart; 5 min
 	Poll       time.Duration // how often a sent job's state is asked; 2 s
+	// AttemptTimeout is how long a Print-Job may take before another
+	// runner (another node, or this one after a crash) looks for the job
+	// on the printer and sends it if it is not there; 90 s, more than
+	// the default client's 60 s HTTP timeout.
+	AttemptTimeout time.Duration
 	Client     *Client       // nil: a default Client
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -62,6 +68,9 @@ func NewQueue(st Store, cfg QueueConfig) (*Queue, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 90 * time.Second
 	}
 	if cfg.Client == nil {
 		cfg.Client = &Client{}
@@ -186,11 +195,15 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 		}
 	}
 	if j.State == amigo.PrintQueued {
-		j.Attempts++
-		j.NextTry = q.cfg.Now().Add(q.backoff(j.Failures + 1))
-		if err := q.st.UpdatePrintJob(ctx, j); err != nil { // the attempt is durable before it is made
+		// The attempt is durable before it is made, and claimed: of
+		// several runners that saw the job due, one sends it.
+		next := q.cfg.Now().Add(q.cfg.AttemptTimeout)
+		won, err := q.st.ClaimPrintAttempt(ctx, j.ID, j.Attempts, next)
+		if err != nil || !won {
 			return err
 		}
+		j.Attempts++
+		j.NextTry = next
 		id, err := c.PrintJob(ctx, j.Printer, name, j.PDF)
 		if err != nil {
 			return q.failed(ctx, j, err)

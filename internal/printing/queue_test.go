@@ -88,6 +88,17 @@ func TestEnqueue(t *testing.T) {
 			if j.State != amigo.PrintQueued || string(j.PDF) != "%PDF-1.7 a" || j.Kind != KindBill || j.RefID != "B1" || j.Printer != "ipp://127.0.0.1:1/printers/x" {
 				t.Errorf("stored %+v", j)
 			}
+			// Two runners saw the job due: one sends it.
+			next := time.Now().Add(time.Minute)
+			if won, err := st.ClaimPrintAttempt(ctx, id, 0, next); !won || err != nil {
+				t.Fatalf("first claim: %v, %v", won, err)
+			}
+			if won, err := st.ClaimPrintAttempt(ctx, id, 0, next); won || err != nil {
+				t.Fatalf("second claim of the same attempt: %v, %v", won, err)
+			}
+			if j, _ := q.Job(ctx, id); j.Attempts != 1 || j.NextTry.UnixMilli() != next.UnixMilli() {
+				t.Errorf("after the claim: attempts %d, next try %v", j.Attempts, j.NextTry)
+			}
 			other, err := q.Enqueue(ctx, KindReceipt, "B1", []byte("%PDF-1.7 c"))
 			if err != nil || other == id {
 				t.Errorf("a receipt with the same reference: %d, %v", other, err)

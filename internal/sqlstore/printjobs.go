@@ -91,6 +91,23 @@ func (s *DB) UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error {
 	return nil
 }
 
+// ClaimPrintAttempt counts one more Print-Job attempt of a queued job and
+// sets its next try, only if the job is still queued with attempts
+// attempts: of several nodes (or runners) that saw the job due, exactly one
+// sends it. It reports whether this caller won.
+func (s *DB) ClaimPrintAttempt(ctx context.Context, id int64, attempts int, next time.Time) (bool, error) {
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET attempts = attempts + 1, next_try = ? WHERE id = ? AND attempts = ? AND state = ?`),
+		next.UnixMilli(), id, attempts, amigo.PrintQueued)
+	if err != nil {
+		return false, internal("claim print attempt", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, internal("claim print attempt", err)
+	}
+	return n == 1, nil
+}
+
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanPrintJob(r rowScanner) (amigo.PrintJob, error) {
