@@ -35,9 +35,9 @@ type QueueConfig struct {
 	// on the printer and sends it if it is not there; 90 s, more than
 	// the default client's 60 s HTTP timeout.
 	AttemptTimeout time.Duration
-	Client     *Client       // nil: a default Client
-	Now        func() time.Time
-	Log        *slog.Logger
+	Client         *Client // nil: a default Client
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 // Queue is amigo's durable print queue. Enqueue stores a job before
