@@ -49,7 +49,9 @@ type MonthUsage struct {
 }
 
 const (
-	maxLines = 40  // line items on one A4 page
+	maxFen   = 1e13 // 100 billion yuan: any amount beyond is a mistake (and sums cannot overflow)
+	maxUsage = 120  // months of usage given (the last 12 are drawn)
+	maxLines = 40   // line items on one A4 page
 	maxText  = 200 // runes in any one field
 	maxNotes = 5
 )
@@ -71,6 +73,10 @@ func (b BillDoc) Validate() error {
 		return fieldErr("lines", "没有明细", "has no line")
 	case len(b.Lines) > maxLines:
 		return fieldErr("lines", fmt.Sprintf("明细超过 %d 条", maxLines), fmt.Sprintf("has more than %d lines", maxLines))
+	case len(b.Usage) > maxUsage:
+		return fieldErr("usage", fmt.Sprintf("超过 %d 个月", maxUsage), fmt.Sprintf("has more than %d months", maxUsage))
+	case b.TotalFen > maxFen || b.TotalFen < -maxFen:
+		return fieldErr("total_fen", "金额超出范围", "is out of range")
 	case len(b.Notes) > maxNotes:
 		return fieldErr("notes", fmt.Sprintf("备注超过 %d 条", maxNotes), fmt.Sprintf("has more than %d notes", maxNotes))
 	}
@@ -78,6 +84,15 @@ func (b BillDoc) Validate() error {
 	for i, l := range b.Lines {
 		if err := textOK(fmt.Sprintf("lines[%d].name", i), l.Name); err != nil {
 			return err
+		}
+		if err := textOK(fmt.Sprintf("lines[%d].price", i), l.Price); err != nil {
+			return err
+		}
+		if err := textOK(fmt.Sprintf("lines[%d].kind", i), l.Kind); err != nil {
+			return err
+		}
+		if l.AmountFen > maxFen || l.AmountFen < -maxFen {
+			return fieldErr(fmt.Sprintf("lines[%d].amount_fen", i), "金额超出范围", "is out of range")
 		}
 		sum += l.AmountFen
 	}
@@ -87,6 +102,11 @@ func (b BillDoc) Validate() error {
 	}
 	for _, f := range []struct{ name, v string }{{"number", b.Number}, {"account", b.Account}, {"customer", b.Customer}, {"issuer", b.Issuer}, {"pay_payload", b.PayPayload}} {
 		if err := textOK(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	for i, m := range b.Usage {
+		if err := textOK(fmt.Sprintf("usage[%d].month", i), m.Month); err != nil {
 			return err
 		}
 	}

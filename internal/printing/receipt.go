@@ -37,6 +37,8 @@ func (d ReceiptDoc) Validate() error {
 		return fieldErr("account", "户号为空", "is empty")
 	case d.AmountFen <= 0:
 		return fieldErr("amount_fen", "金额必须大于零", "must be more than zero")
+	case d.AmountFen > maxFen:
+		return fieldErr("amount_fen", "金额超出范围", "is out of range")
 	case strings.TrimSpace(d.Method) == "":
 		return fieldErr("method", "付款方式为空", "is empty")
 	case d.Time.IsZero():
