@@ -52,7 +52,7 @@ const (
 	maxFen   = 1e13 // 100 billion yuan: any amount beyond is a mistake (and sums cannot overflow)
 	maxUsage = 120  // months of usage given (the last 12 are drawn)
 	maxLines = 40   // line items on one A4 page
-	maxText  = 200 // runes in any one field
+	maxText  = 200  // runes in any one field
 	maxNotes = 5
 )
 
