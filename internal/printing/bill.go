@@ -246,6 +246,8 @@ func (r *Renderer) Bill(b BillDoc) ([]byte, error) {
 	y += 22
 	p.size(10)
 	p.text(margin+4, y, "应缴金额（元）Amount due (yuan): "+b.TotalFen.String()+"    请于 "+b.Due.Format(dateLayout)+" 前缴纳 / due by "+b.Due.Format(dateLayout))
+	y += 16
+	p.text(margin+4, y, "大写 In words: 人民币"+Capital(b.TotalFen))
 	y += 20
 	for _, n := range b.Notes {
 		p.text(margin+4, y, "※ "+n)

@@ -91,7 +91,7 @@ func TestBillText(t *testing.T) {
 	text := pdfText(t, pdf)
 	for _, want := range []string{"电费账单", "Electricity Bill", "户号", "Account No.", "3301-0042-77", "张三", "B2026100001",
 		"2026-10-01", "2026-10-31", "缴费截止", "2026-11-20", "峰 peak", "180.00", "0.5680", "102.24", "34.56", "2.50",
-		"合计", "139.30", "近 12 个月用电量", "25-11", "26-10", "390", "扫码缴费"} {
+		"合计", "139.30", "人民币壹佰叁拾玖元叁角整", "近 12 个月用电量", "25-11", "26-10", "390", "扫码缴费"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("bill text lacks %q:\n%s", want, text)
 		}
@@ -110,7 +110,7 @@ func TestReceiptText(t *testing.T) {
 	}
 	text := pdfText(t, pdf)
 	// 20000 fen = 200.00 yuan
-	for _, want := range []string{"收款收据", "Payment Receipt", "P20261126-0007", "3301-0042-77", "200.00", "现金 Cash", "2026-11-26 09:30:05", "收款员", "李四"} {
+	for _, want := range []string{"收款收据", "Payment Receipt", "P20261126-0007", "3301-0042-77", "200.00", "现金 Cash", "2026-11-26 09:30:05", "收款员", "李四", "人民币贰佰元整"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("receipt text lacks %q:\n%s", want, text)
 		}

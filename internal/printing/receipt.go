@@ -85,7 +85,7 @@ func (r *Renderer) Receipt(d ReceiptDoc) ([]byte, error) {
 	if d.Reference != "" {
 		fields = append(fields, [2]string{"参考号 Ref.", d.Reference})
 	}
-	h := 2*rollMargin + 100 + float64(len(fields))*15 + 60
+	h := 2*rollMargin + 100 + float64(len(fields))*15 + 74
 	if d.Issuer != "" {
 		h += 14
 	}
@@ -120,7 +120,14 @@ func (r *Renderer) Receipt(d ReceiptDoc) ([]byte, error) {
 	y += 14
 	p.size(16)
 	p.right(right, y, "¥ "+d.AmountFen.String())
-	y += 28
+	y += 24
+	words := "大写 人民币" + Capital(d.AmountFen)
+	size := 9.0
+	for p.size(size); size > 5 && p.width(words) > right-x; size-- {
+		p.size(size - 1)
+	}
+	p.right(right, y, words)
+	y += 18
 	p.line(x, y, right, y)
 	y += 8
 	p.size(8)
