@@ -2,33 +2,17 @@ package printing
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/printing/cupstest"
 )
 
-// pdfText extracts a PDF's text with poppler's pdftotext (Debian
-// poppler-utils, which .ci/run installs and checks for).
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("pdftotext")
-	if err != nil {
-		t.Skip("pdftotext not found: install Debian poppler-utils (.ci/run installs it and fails without it)")
-	}
-	f := filepath.Join(t.TempDir(), "doc.pdf")
-	if err := os.WriteFile(f, pdf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-layout", "-enc", "UTF-8", f, "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pdftotext: %v: %s", err, out)
-	}
-	return string(out)
-}
+// pdfText extracts a PDF's text with pdftotext.
+func pdfText(t *testing.T, pdf []byte) string { return cupstest.Text(t, pdf) }
 
 func renderer(t testing.TB) *Renderer {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo/internal/ipp"
+	"github.com/amigo-metering/amigo/internal/printing/cupstest"
 )
 
 func token() string { return strings.ToLower(rand.Text()[:8]) }
@@ -16,9 +17,9 @@ func token() string { return strings.ToLower(rand.Text()[:8]) }
 // TestPrintThroughCUPS prints a bill and a receipt with Print-Job on the
 // test's own cupsd and reads the PDFs cups-pdf made of them.
 func TestPrintThroughCUPS(t *testing.T) {
-	srv := startCUPS(t)
+	srv := cupstest.Start(t)
 	r := renderer(t)
-	c := &Client{User: testUser}
+	c := &Client{User: cupstest.User}
 	ctx := context.Background()
 
 	ps, err := c.Printer(ctx, srv.URI())
@@ -52,13 +53,13 @@ func TestPrintThroughCUPS(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st := waitJob(t, c, srv.URI(), id); st.State != ipp.JobCompleted {
-			t.Fatalf("%s: job %d ended in state %d %v\n%s", doc.name, id, st.State, st.Reasons, srv.log())
+			t.Fatalf("%s: job %d ended in state %d %v\n%s", doc.name, id, st.State, st.Reasons, srv.Log())
 		}
 		found, ok, err := c.FindJob(ctx, srv.URI(), doc.name)
 		if err != nil || !ok || found.ID != id {
 			t.Errorf("FindJob(%s) = %+v, %v, %v; want job %d", doc.name, found, ok, err, id)
 		}
-		text := pdfText(t, output(t, doc.name))
+		text := pdfText(t, cupstest.Output(t, doc.name))
 		for _, w := range doc.want {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s: the printed PDF lacks %q:\n%s", doc.name, w, text)
@@ -71,7 +72,7 @@ func TestPrintThroughCUPS(t *testing.T) {
 	if _, err := c.Job(ctx, srv.URI(), 9999); err == nil {
 		t.Error("Get-Job-Attributes of an unknown job succeeded")
 	}
-	_, err = c.PrintJob(ctx, fmt.Sprintf("ipp://127.0.0.1:%d/printers/nope", srv.port), "x", bill)
+	_, err = c.PrintJob(ctx, fmt.Sprintf("ipp://127.0.0.1:%d/printers/nope", srv.Port()), "x", bill)
 	if se, ok := err.(*StatusError); !ok || se.Code != ipp.StatusNotFound {
 		t.Errorf("printing to an unknown printer: %v, want client-error-not-found", err)
 	}

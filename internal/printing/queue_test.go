@@ -14,6 +14,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/postgres"
+	"github.com/amigo-metering/amigo/internal/printing/cupstest"
 	"github.com/amigo-metering/amigo/internal/sqlite"
 )
 
@@ -157,13 +158,13 @@ func onPrinter(t *testing.T, c *Client, printer, name string) int {
 // a paused printer holds the job until resumed; a job sent by a process
 // that crashed before noting it is found on the printer, not sent again.
 func TestQueueThroughCUPS(t *testing.T) {
-	srv := startCUPS(t)
+	srv := cupstest.Start(t)
 	r := renderer(t)
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			stop := func() { cancel() }
-			c := &Client{User: testUser}
+			c := &Client{User: cupstest.User}
 			q, err := NewQueue(st, QueueConfig{Printer: srv.URI(), JobPrefix: "amigo-q-" + name + "-" + token(), Client: c,
 				MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Poll: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
@@ -192,7 +193,7 @@ func TestQueueThroughCUPS(t *testing.T) {
 				if n := onPrinter(t, c, srv.URI(), q.JobName(id)); n != 1 {
 					t.Errorf("%s: %d jobs on the printer, want 1", ref, n)
 				}
-				if text := pdfText(t, output(t, q.JobName(id))); !strings.Contains(text, ref) {
+				if text := pdfText(t, cupstest.Output(t, q.JobName(id))); !strings.Contains(text, ref) {
 					t.Errorf("%s: the printed PDF lacks its number:\n%s", ref, text)
 				}
 				if j.Printed.IsZero() || j.IPPJobID == 0 {
@@ -201,7 +202,7 @@ func TestQueueThroughCUPS(t *testing.T) {
 			}
 
 			// CUPS down.
-			srv.stop()
+			srv.Stop()
 			id, err := q.Enqueue(ctx, KindBill, "B-down", doc("B-down"))
 			if err != nil {
 				t.Fatal(err)
@@ -210,11 +211,11 @@ func TestQueueThroughCUPS(t *testing.T) {
 				j, _ := q.Job(ctx, id)
 				return j.Failures >= 3 && j.State == amigo.PrintQueued && strings.Contains(j.LastError, "connect")
 			})
-			srv.start()
+			srv.Start()
 			printedOnce(id, "B-down")
 
 			// The printer refuses jobs.
-			srv.admin("cupsreject", "amigo-pdf")
+			srv.Admin("cupsreject", "amigo-pdf")
 			id, err = q.Enqueue(ctx, KindBill, "B-reject", doc("B-reject"))
 			if err != nil {
 				t.Fatal(err)
@@ -223,17 +224,17 @@ func TestQueueThroughCUPS(t *testing.T) {
 				j, _ := q.Job(ctx, id)
 				return j.Failures >= 2 && j.State == amigo.PrintQueued && strings.Contains(j.LastError, "0x0506")
 			})
-			srv.admin("cupsaccept", "amigo-pdf")
+			srv.Admin("cupsaccept", "amigo-pdf")
 			printedOnce(id, "B-reject")
 
 			// The printer paused: CUPS holds the job, amigo follows it.
-			srv.admin("cupsdisable", "amigo-pdf")
+			srv.Admin("cupsdisable", "amigo-pdf")
 			id, err = q.Enqueue(ctx, KindReceipt, "P-paused", doc("P-paused"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			waitState(t, q, id, amigo.PrintSent)
-			srv.admin("cupsenable", "amigo-pdf")
+			srv.Admin("cupsenable", "amigo-pdf")
 			printedOnce(id, "P-paused")
 
 			// A crash after Print-Job, before the job id was noted: the
