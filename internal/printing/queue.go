@@ -21,6 +21,7 @@ type Store interface {
 	NextPrintJobTry(ctx context.Context) (time.Time, bool, error)
 	UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error
 	ClaimPrintAttempt(ctx context.Context, id int64, attempts int, next time.Time) (bool, error)
+	ListPrintJobs(ctx context.Context, state string, limit int) ([]amigo.PrintJob, error)
 }
 
 // QueueConfig configures a Queue. Zero values take the defaults.
@@ -260,6 +261,17 @@ func (q *Queue) failed(ctx context.Context, j amigo.PrintJob, err error) error {
 	j.NextTry = q.cfg.Now().Add(q.backoff(j.Failures))
 	q.cfg.Log.Warn("print job not sent, will retry", "job", j.ID, "failures", j.Failures, "retry_at", j.NextTry, "err", err)
 	return q.st.UpdatePrintJob(ctx, j)
+}
+
+// List returns up to limit jobs, newest first, of one state ("" for all),
+// without their PDFs.
+func (q *Queue) List(ctx context.Context, state string, limit int) ([]amigo.PrintJob, error) {
+	switch state {
+	case "", amigo.PrintQueued, amigo.PrintSent, amigo.PrintPrinted, amigo.PrintFailed:
+	default:
+		return nil, fieldErr("state", "须为 queued、sent、printed 或 failed", "must be queued, sent, printed or failed")
+	}
+	return q.st.ListPrintJobs(ctx, state, min(max(limit, 1), 1000))
 }
 
 // Job returns a stored job.

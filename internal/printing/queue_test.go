@@ -111,6 +111,16 @@ func TestEnqueue(t *testing.T) {
 					t.Errorf("Enqueue(%q, %q, %q): %v, want an error naming %s", bad.kind, bad.ref, bad.pdf, err, bad.field)
 				}
 			}
+			list, err := q.List(ctx, "", 10)
+			if err != nil || len(list) != 2 || list[0].ID != other || list[1].ID != id || list[1].PDF != nil && len(list[1].PDF) != 0 {
+				t.Errorf("List: %+v, %v; want jobs %d, %d without PDFs", list, err, other, id)
+			}
+			if list, err := q.List(ctx, amigo.PrintPrinted, 10); err != nil || len(list) != 0 {
+				t.Errorf("List(printed): %+v, %v", list, err)
+			}
+			if _, err := q.List(ctx, "done", 10); err == nil || !strings.Contains(err.Error(), "field state") {
+				t.Errorf("List(done): %v", err)
+			}
 			if _, err := NewQueue(st, QueueConfig{Printer: "lpd://x/q"}); err == nil || !strings.Contains(err.Error(), "printer") {
 				t.Errorf("an lpd printer URI: %v", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -106,6 +107,29 @@ func (s *DB) ClaimPrintAttempt(ctx context.Context, id int64, attempts int, next
 		return false, internal("claim print attempt", err)
 	}
 	return n == 1, nil
+}
+
+// ListPrintJobs returns up to limit jobs, newest first, of one state (all
+// states when state is ""), without their PDFs.
+func (s *DB) ListPrintJobs(ctx context.Context, state string, limit int) ([]amigo.PrintJob, error) {
+	cols := strings.Replace(printJobCols, "pdf,", "'' AS pdf,", 1)
+	rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+cols+` FROM print_jobs WHERE (? = '' OR state = ?) ORDER BY id DESC LIMIT ?`), state, state, limit)
+	if err != nil {
+		return nil, internal("list print jobs", err)
+	}
+	defer rows.Close()
+	var out []amigo.PrintJob
+	for rows.Next() {
+		var pdf string
+		var j amigo.PrintJob
+		var next, created, printed int64
+		if err := rows.Scan(&j.ID, &j.Kind, &j.RefID, &j.Printer, &pdf, &j.State, &j.Attempts, &j.Failures, &next, &j.IPPJobID, &j.LastError, &created, &printed); err != nil {
+			return nil, internal("list print jobs", err)
+		}
+		j.NextTry, j.Created, j.Printed = time.UnixMilli(next).UTC(), fromUnix(created), fromUnix(printed)
+		out = append(out, j)
+	}
+	return out, internal("list print jobs", rows.Err())
 }
 
 type rowScanner interface{ Scan(dest ...any) error }

@@ -230,7 +230,9 @@ func Output(t testing.TB, name string) []byte {
 	dir := AnonDir()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		m, _ := filepath.Glob(filepath.Join(dir, name+"*.pdf"))
+		m, _ := filepath.Glob(filepath.Join(dir, name+".pdf"))
+		more, _ := filepath.Glob(filepath.Join(dir, name+"_*.pdf")) // cups-pdf may add a label after the title
+		m = append(m, more...)
 		if len(m) > 1 {
 			t.Fatalf("%d outputs for job %s: %v", len(m), name, m)
 		}
