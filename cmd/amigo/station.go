@@ -84,6 +84,9 @@ type StationConfig struct {
 	// the TrueType CJK font the PDFs embed; "" = printing.DefaultFontFile.
 	Printer  string `json:"printer"`
 	FontFile string `json:"font_file"`
+	// PrintJobPrefix starts the IPP job names of this station's print
+	// jobs (<prefix>-<id>); stations sharing one CUPS need different ones.
+	PrintJobPrefix string `json:"print_job_prefix"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -145,6 +148,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"node", `"HOSTNAME-PID"`, "this station's name among several on one PostgreSQL store (each collector and GPRS meter is polled by the node holding its lease; commands are claimed by one node); unused with SQLite / 多主站共用 PostgreSQL 时本节点名称"},
 	{"printer", `""`, "IPP URI of the print queue for bills and receipts, e.g. ipp://127.0.0.1:631/printers/amigo-pdf (docs/printing.md); \"\" = no printing / 账单与收据打印队列的 IPP 地址，空为不打印"},
 	{"font_file", `"` + printing.DefaultFontFile + `"`, "TrueType CJK font embedded in printed bills and receipts (Debian fonts-lxgw-wenkai) / 打印账单与收据所嵌入的中文 TrueType 字体"},
+	{"print_job_prefix", `"amigo-job"`, "IPP job names are <this>-<id>: how a job sent before a crash is found on the printer; stations sharing one CUPS need different prefixes / 打印任务名前缀（共用同一 CUPS 的主站须各不相同）"},
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
@@ -358,7 +362,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		if !ok {
 			return fmt.Errorf("store %T keeps no print jobs / 存储不支持打印队列", store)
 		}
-		pq, err := printing.NewQueue(pst, printing.QueueConfig{Printer: cfg.Printer, Log: log})
+		pq, err := printing.NewQueue(pst, printing.QueueConfig{Printer: cfg.Printer, JobPrefix: cfg.PrintJobPrefix, Log: log})
 		if err != nil {
 			return err
 		}

@@ -39,32 +39,7 @@ func date(s string) time.Time {
 	return t
 }
 
-// sampleBill is a two-period bill with a tier surcharge:
-//
-//	peak   180.0000 kWh × 0.5680 = 102.2400 yuan → 10224 fen
-//	valley 120.0000 kWh × 0.2880 =  34.5600 yuan →  3456 fen
-//	tier    50.0000 kWh × 0.0500 =   2.5000 yuan →   250 fen
-//	total 10224 + 3456 + 250 = 13930 fen = 139.30 yuan
-func sampleBill() BillDoc {
-	usage := []MonthUsage{}
-	for m := 1; m <= 12; m++ {
-		usage = append(usage, MonthUsage{Month: time.Date(2025, time.Month(m)+10, 1, 0, 0, 0, 0, time.UTC).Format("2006-01"), KWh: amigo.KWh(int64(150 + 20*m))})
-	}
-	usage[3].Missing = true
-	return BillDoc{
-		Number: "B2026100001", Account: "3301-0042-77", Customer: "张三 Zhang San",
-		PeriodFrom: date("2026-10-01"), PeriodTo: date("2026-10-31"), Issued: date("2026-11-01"), Due: date("2026-11-20"),
-		Lines: []BillLine{
-			{Kind: "energy", Name: "峰 peak", KWh: energy("180"), Price: "0.5680", AmountFen: 10224},
-			{Kind: "energy", Name: "谷 valley", KWh: energy("120"), Price: "0.2880", AmountFen: 3456},
-			{Kind: "tier", Name: "第二档 tier 2", KWh: energy("50"), Price: "0.0500", AmountFen: 250},
-		},
-		TotalFen:   13930,
-		Usage:      usage,
-		PayPayload: "weixin://wxpay/bizpayurl?pr=B2026100001",
-		Issuer:     "杭州某小区物业 Example Property Management",
-	}
-}
+func sampleBill() BillDoc { return SampleBill() }
 
 func TestBillText(t *testing.T) {
 	r := renderer(t)
