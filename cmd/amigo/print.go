@@ -187,7 +187,11 @@ func printSample(dir, font string, stdout io.Writer, fail func(error) int) int {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	for name, pdf := range map[string][]byte{"bill.pdf": b, "receipt.pdf": rc} {
+	for _, f := range []struct {
+		name string
+		pdf  []byte
+	}{{"bill.pdf", b}, {"receipt.pdf", rc}} {
+		name, pdf := f.name, f.pdf
 		if err := os.WriteFile(filepath.Join(dir, name), pdf, 0o644); err != nil {
 			return fail(err)
 		}

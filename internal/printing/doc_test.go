@@ -123,24 +123,3 @@ func TestFontErrors(t *testing.T) {
 		t.Errorf("collection: %v", err)
 	}
 }
-
-// TestWriteSamples writes the sample documents to AMIGO_PRINT_SAMPLES (a
-// directory) for a look with pdftoppm; it does nothing otherwise.
-func TestWriteSamples(t *testing.T) {
-	dir := os.Getenv("AMIGO_PRINT_SAMPLES")
-	if dir == "" {
-		return
-	}
-	r := renderer(t)
-	b, err := r.Bill(sampleBill())
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "bill.pdf"), b, 0o644)
-	rc, err := r.Receipt(ReceiptDoc{Number: "P20261126-0007", Account: "3301-0042-77", Customer: "张三", AmountFen: 20000, Method: "wechat",
-		Time: time.Date(2026, 11, 26, 9, 30, 5, 0, time.UTC), Cashier: "system", Reference: "4200001234202611260001", Issuer: "杭州某小区物业"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "receipt.pdf"), rc, 0o644)
-}
