@@ -22,6 +22,13 @@ type Store interface {
 	UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error
 	ClaimPrintAttempt(ctx context.Context, id int64, attempts int, next time.Time) (bool, error)
 	ListPrintJobs(ctx context.Context, state string, limit int) ([]amigo.PrintJob, error)
+	ForgetPrintedPDFs(ctx context.Context, before time.Time) (int64, error)
+}
+
+// txStore is a Store that can run many changes as one transaction
+// (internal/sqlstore's DB): EnqueueAll uses it when there.
+type txStore interface {
+	WithTx(ctx context.Context, fn func(tx amigo.Store) error) error
 }
 
 // QueueConfig configures a Queue. Zero values take the defaults.
@@ -36,6 +43,9 @@ type QueueConfig struct {
 	// on the printer and sends it if it is not there; 90 s, more than
 	// the default client's 60 s HTTP timeout.
 	AttemptTimeout time.Duration
+	// KeepPDFs is how long a printed job keeps its PDF (the row stays);
+	// 30 days.
+	KeepPDFs time.Duration
 	Client         *Client // nil: a default Client
 	Now            func() time.Time
 	Log            *slog.Logger
@@ -73,6 +83,9 @@ func NewQueue(st Store, cfg QueueConfig) (*Queue, error) {
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 90 * time.Second
 	}
+	if cfg.KeepPDFs <= 0 {
+		cfg.KeepPDFs = 30 * 24 * time.Hour
+	}
 	if cfg.Client == nil {
 		cfg.Client = &Client{}
 	}
@@ -98,15 +111,8 @@ const maxPDF = 32 << 20
 // prints nothing more (a billing run restarted after a crash prints each
 // bill once); to print a copy, give the copy its own refID.
 func (q *Queue) Enqueue(ctx context.Context, kind, refID string, pdf []byte) (int64, error) {
-	switch {
-	case kind == "" || len(kind) > 32:
-		return 0, fieldErr("kind", "须为 1–32 个字符", "must be 1–32 characters")
-	case strings.TrimSpace(refID) == "" || len(refID) > 200:
-		return 0, fieldErr("ref_id", "须为 1–200 个字符", "must be 1–200 characters")
-	case len(pdf) < 5 || string(pdf[:5]) != "%PDF-":
-		return 0, fieldErr("pdf", "不是 PDF 文档", "is not a PDF document")
-	case len(pdf) > maxPDF:
-		return 0, fieldErr("pdf", fmt.Sprintf("超过 %d 字节", maxPDF), fmt.Sprintf("is larger than %d bytes", maxPDF))
+	if err := checkJob(kind, refID, pdf); err != nil {
+		return 0, err
 	}
 	now := q.cfg.Now()
 	id, created, err := q.st.AddPrintJob(ctx, amigo.PrintJob{Kind: kind, RefID: refID, Printer: q.cfg.Printer, PDF: pdf, NextTry: now, Created: now})
@@ -118,6 +124,82 @@ func (q *Queue) Enqueue(ctx context.Context, kind, refID string, pdf []byte) (in
 		q.Wake()
 	}
 	return id, nil
+}
+
+// Doc is one document of a batch: its reference and its PDF.
+type Doc struct {
+	RefID string
+	PDF   []byte
+}
+
+// maxBatch bounds one EnqueueAll.
+const maxBatch = 10000
+
+// EnqueueAll stores a batch of documents of one kind (a billing run's
+// bills) in one transaction — all or none — and returns their job ids in
+// order; they print in that order. A document already queued keeps its job,
+// as with Enqueue.
+func (q *Queue) EnqueueAll(ctx context.Context, kind string, docs []Doc) ([]int64, error) {
+	if len(docs) > maxBatch {
+		return nil, fieldErr("docs", fmt.Sprintf("超过 %d 份", maxBatch), fmt.Sprintf("has more than %d documents", maxBatch))
+	}
+	for i, d := range docs {
+		if err := checkJob(kind, d.RefID, d.PDF); err != nil {
+			return nil, fmt.Errorf("docs[%d]: %w", i, err)
+		}
+	}
+	ids := make([]int64, len(docs))
+	created := 0
+	add := func(st Store) error {
+		created = 0
+		now := q.cfg.Now()
+		for i, d := range docs {
+			id, c, err := st.AddPrintJob(ctx, amigo.PrintJob{Kind: kind, RefID: d.RefID, Printer: q.cfg.Printer, PDF: d.PDF, NextTry: now, Created: now})
+			if err != nil {
+				return fmt.Errorf("打印任务未保存 / print job for %s not stored: %w", d.RefID, err)
+			}
+			ids[i] = id
+			if c {
+				created++
+			}
+		}
+		return nil
+	}
+	var err error
+	if tx, ok := q.st.(txStore); ok {
+		err = tx.WithTx(ctx, func(t amigo.Store) error {
+			st, ok := t.(Store)
+			if !ok {
+				return fmt.Errorf("store %T keeps no print jobs / 存储不支持打印队列", t)
+			}
+			return add(st)
+		})
+	} else {
+		err = add(q.st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	q.cfg.Log.Info("print jobs queued", "kind", kind, "documents", len(docs), "new", created)
+	if created > 0 {
+		q.Wake()
+	}
+	return ids, nil
+}
+
+// checkJob says which field of a job is wrong.
+func checkJob(kind, refID string, pdf []byte) error {
+	switch {
+	case kind == "" || len(kind) > 32:
+		return fieldErr("kind", "须为 1–32 个字符", "must be 1–32 characters")
+	case strings.TrimSpace(refID) == "" || len(refID) > 200:
+		return fieldErr("ref_id", "须为 1–200 个字符", "must be 1–200 characters")
+	case len(pdf) < 5 || string(pdf[:5]) != "%PDF-":
+		return fieldErr("pdf", "不是 PDF 文档", "is not a PDF document")
+	case len(pdf) > maxPDF:
+		return fieldErr("pdf", fmt.Sprintf("超过 %d 字节", maxPDF), fmt.Sprintf("is larger than %d bytes", maxPDF))
+	}
+	return nil
 }
 
 // Wake makes Run look at the queue now.
@@ -134,9 +216,18 @@ func (q *Queue) JobName(id int64) string { return fmt.Sprintf("%s-%d", q.cfg.Job
 // Run works the queue until ctx ends: due jobs are sent or followed, then
 // it waits for the next due time or a Wake.
 func (q *Queue) Run(ctx context.Context) error {
+	var forgot time.Time
 	for {
 		if err := q.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			q.cfg.Log.Error("print queue", "err", err)
+		}
+		if now := q.cfg.Now(); now.Sub(forgot) >= time.Hour {
+			forgot = now
+			if n, err := q.st.ForgetPrintedPDFs(ctx, now.Add(-q.cfg.KeepPDFs)); err != nil && ctx.Err() == nil {
+				q.cfg.Log.Error("print queue: forgetting printed PDFs", "err", err)
+			} else if n > 0 {
+				q.cfg.Log.Info("print queue: PDFs of printed jobs forgotten", "jobs", n, "printed_before", now.Add(-q.cfg.KeepPDFs))
+			}
 		}
 		wait := q.cfg.MaxBackoff
 		if next, ok, err := q.st.NextPrintJobTry(ctx); err == nil && ok {

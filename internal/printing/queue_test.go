@@ -121,6 +121,32 @@ func TestEnqueue(t *testing.T) {
 			if _, err := q.List(ctx, "done", 10); err == nil || !strings.Contains(err.Error(), "field state") {
 				t.Errorf("List(done): %v", err)
 			}
+			// A batch: one transaction, in order; B1 is already queued.
+			ids, err := q.EnqueueAll(ctx, KindBill, []Doc{{"B2", []byte("%PDF-2")}, {"B1", []byte("%PDF-x")}, {"B3", []byte("%PDF-3")}})
+			if err != nil || len(ids) != 3 || ids[1] != id || ids[0] <= other || ids[2] <= ids[0] {
+				t.Fatalf("EnqueueAll: %v, %v (B1 is job %d)", ids, err, id)
+			}
+			if _, err := q.EnqueueAll(ctx, KindBill, []Doc{{"B4", []byte("%PDF-4")}, {"B5", []byte("no")}}); err == nil || !strings.Contains(err.Error(), "docs[1]") {
+				t.Errorf("a batch with a bad document: %v", err)
+			}
+			if list, _ := q.List(ctx, "", 100); len(list) != 4 {
+				t.Errorf("after a refused batch: %d jobs, want 4 (none of it stored)", len(list))
+			}
+			// A job printed 40 days ago loses its PDF after 30; others keep theirs.
+			j, _ = q.Job(ctx, ids[0])
+			j.State, j.Printed = amigo.PrintPrinted, time.Now().Add(-40*24*time.Hour)
+			if err := st.UpdatePrintJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := st.ForgetPrintedPDFs(ctx, time.Now().Add(-30*24*time.Hour)); n != 1 || err != nil {
+				t.Errorf("ForgetPrintedPDFs: %d, %v; want 1", n, err)
+			}
+			if j, _ := q.Job(ctx, ids[0]); len(j.PDF) != 0 || j.State != amigo.PrintPrinted {
+				t.Errorf("printed job after forgetting: %d bytes, %s", len(j.PDF), j.State)
+			}
+			if j, _ := q.Job(ctx, ids[2]); string(j.PDF) != "%PDF-3" {
+				t.Errorf("a queued job lost its PDF: %q", j.PDF)
+			}
 			if _, err := NewQueue(st, QueueConfig{Printer: "lpd://x/q"}); err == nil || !strings.Contains(err.Error(), "printer") {
 				t.Errorf("an lpd printer URI: %v", err)
 			}

@@ -132,6 +132,18 @@ func (s *DB) ListPrintJobs(ctx context.Context, state string, limit int) ([]amig
 	return out, internal("list print jobs", rows.Err())
 }
 
+// ForgetPrintedPDFs empties the PDF of every job printed before t (the row
+// stays, as the record that it was printed) and returns how many it emptied.
+func (s *DB) ForgetPrintedPDFs(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET pdf = ? WHERE state = ? AND printed < ? AND printed > 0 AND length(pdf) > 0`),
+		[]byte{}, amigo.PrintPrinted, unix(before))
+	if err != nil {
+		return 0, internal("forget printed PDFs", err)
+	}
+	n, err := res.RowsAffected()
+	return n, internal("forget printed PDFs", err)
+}
+
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanPrintJob(r rowScanner) (amigo.PrintJob, error) {
