@@ -46,9 +46,9 @@ type QueueConfig struct {
 	// KeepPDFs is how long a printed job keeps its PDF (the row stays);
 	// 30 days.
 	KeepPDFs time.Duration
-	Client         *Client // nil: a default Client
-	Now            func() time.Time
-	Log            *slog.Logger
+	Client   *Client // nil: a default Client
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Queue is amigo's durable print queue. Enqueue stores a job before
