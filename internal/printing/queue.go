@@ -218,8 +218,10 @@ func (q *Queue) JobName(id int64) string { return fmt.Sprintf("%s-%d", q.cfg.Job
 func (q *Queue) Run(ctx context.Context) error {
 	var forgot time.Time
 	for {
+		failed := false
 		if err := q.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			q.cfg.Log.Error("print queue", "err", err)
+			failed = true
 		}
 		if now := q.cfg.Now(); now.Sub(forgot) >= time.Hour {
 			forgot = now
@@ -232,6 +234,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		wait := q.cfg.MaxBackoff
 		if next, ok, err := q.st.NextPrintJobTry(ctx); err == nil && ok {
 			wait = min(wait, max(next.Sub(q.cfg.Now()), 0))
+		}
+		if failed { // the store failed: do not spin on a job it could not update
+			wait = max(wait, q.cfg.MinBackoff)
 		}
 		t := time.NewTimer(wait)
 		select {
