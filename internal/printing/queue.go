@@ -292,6 +292,14 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 		}
 	}
 	if j.State == amigo.PrintQueued {
+		if j.Attempts == 0 && j.Printer != q.cfg.Printer {
+			// Never sent: it goes to the printer configured now (the
+			// claim below does not record it, so write it first).
+			j.Printer = q.cfg.Printer
+			if err := q.st.UpdatePrintJob(ctx, j); err != nil {
+				return err
+			}
+		}
 		// The attempt is durable before it is made, and claimed: of
 		// several runners that saw the job due, one sends it.
 		next := q.cfg.Now().Add(q.cfg.AttemptTimeout)

@@ -147,6 +147,21 @@ func TestEnqueue(t *testing.T) {
 			if j, _ := q.Job(ctx, ids[2]); string(j.PDF) != "%PDF-3" {
 				t.Errorf("a queued job lost its PDF: %q", j.PDF)
 			}
+			// A job never sent goes to the printer configured now.
+			moved, err := NewQueue(st, QueueConfig{Printer: "ipp://127.0.0.1:1/printers/y", MinBackoff: time.Hour, Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b9, err := q.Enqueue(ctx, KindBill, "B9", []byte("%PDF-9"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := moved.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if j, _ := q.Job(ctx, b9); j.Printer != "ipp://127.0.0.1:1/printers/y" || j.Attempts != 1 || j.State != amigo.PrintQueued || j.LastError == "" {
+				t.Errorf("after a pass with another printer: %+v", j)
+			}
 			if _, err := NewQueue(st, QueueConfig{Printer: "lpd://x/q"}); err == nil || !strings.Contains(err.Error(), "printer") {
 				t.Errorf("an lpd printer URI: %v", err)
 			}

@@ -76,11 +76,11 @@ func (s *DB) NextPrintJobTry(ctx context.Context) (time.Time, bool, error) {
 	return time.UnixMilli(ms.Int64).UTC(), true, nil
 }
 
-// UpdatePrintJob writes a job's progress: state, attempts, next try, IPP
+// UpdatePrintJob writes a job's progress: printer, state, attempts, next try, IPP
 // job id, last error and printed time. Returns ENOTFOUND for an unknown id.
 func (s *DB) UpdatePrintJob(ctx context.Context, j amigo.PrintJob) error {
-	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET state = ?, attempts = ?, failures = ?, next_try = ?, ipp_job = ?, last_error = ?, printed = ? WHERE id = ?`),
-		j.State, j.Attempts, j.Failures, j.NextTry.UnixMilli(), j.IPPJobID, j.LastError, unix(j.Printed), j.ID)
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE print_jobs SET printer = ?, state = ?, attempts = ?, failures = ?, next_try = ?, ipp_job = ?, last_error = ?, printed = ? WHERE id = ?`),
+		j.Printer, j.State, j.Attempts, j.Failures, j.NextTry.UnixMilli(), j.IPPJobID, j.LastError, unix(j.Printed), j.ID)
 	if err != nil {
 		return internal("update print job", err)
 	}
