@@ -26,6 +26,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/fep"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/postgres"
+	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
@@ -81,6 +82,14 @@ type StationConfig struct {
 	LeaseTTL string `json:"lease_ttl"`
 	// Payment turns online payments on (docs/payments.md); nil: off.
 	Payment *PaymentConfig `json:"payment"`
+	// Printer is the IPP URI of the print queue printed bills and
+	// receipts go to (docs/printing.md); "" = no print runner. FontFile is
+	// the TrueType CJK font the PDFs embed; "" = printing.DefaultFontFile.
+	Printer  string `json:"printer"`
+	FontFile string `json:"font_file"`
+	// PrintJobPrefix starts the IPP job names of this station's print
+	// jobs (<prefix>-<id>); stations sharing one CUPS need different ones.
+	PrintJobPrefix string `json:"print_job_prefix"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -144,6 +153,9 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"metrics_token", `""`, "when set, GET /metrics needs Authorization: Bearer <this> (at least 16 characters); \"\" = open / 设置后访问指标需携带此令牌（至少16个字符）；空为公开"},
 	{"trusted_proxies", `[]`, "reverse proxies (addresses or CIDR) whose X-Forwarded-For names the API client, for counting failed logins per address; others' header is ignored / 可信反向代理（地址或网段），仅信任其 X-Forwarded-For"},
 	{"node", `"HOSTNAME-PID"`, "this station's name among several on one PostgreSQL store (each collector and GPRS meter is polled by the node holding its lease; commands are claimed by one node); unused with SQLite / 多主站共用 PostgreSQL 时本节点名称"},
+	{"printer", `""`, "IPP URI of the print queue for bills and receipts, e.g. ipp://127.0.0.1:631/printers/amigo-pdf (docs/printing.md); \"\" = no printing / 账单与收据打印队列的 IPP 地址，空为不打印"},
+	{"font_file", `"` + printing.DefaultFontFile + `"`, "TrueType CJK font embedded in printed bills and receipts (Debian fonts-lxgw-wenkai) / 打印账单与收据所嵌入的中文 TrueType 字体"},
+	{"print_job_prefix", `"amigo-job"`, "IPP job names are <this>-<id>: how a job sent before a crash is found on the printer; stations sharing one CUPS need different prefixes / 打印任务名前缀（共用同一 CUPS 的主站须各不相同）"},
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"payment", `null`, "online payments (docs/payments.md): {\"provider\": \"wechat-sandbox\"} runs the WeChat Pay sandbox inside the station (keys in key_dir, default \"pay\", made when missing; sandbox_listen, default 127.0.0.1:7090); {\"provider\": \"wechat\", \"base_url\", \"mchid\", \"appid\", \"notify_url\", \"merchant_key_file\", \"merchant_serial\", \"platform_public_key_file\", \"platform_serial\", \"api_v3_key_file\"} speaks WeChat Pay API v3; null = off / 在线支付配置，空为关闭"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
@@ -363,6 +375,24 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
 		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
 	var wg sync.WaitGroup
+	if cfg.Printer != "" || cfg.FontFile != "" {
+		if _, err := printing.NewRenderer(cfg.FontFile); err != nil {
+			return err
+		}
+	}
+	if cfg.Printer != "" {
+		pst, ok := store.(printing.Store)
+		if !ok {
+			return fmt.Errorf("store %T keeps no print jobs / 存储不支持打印队列", store)
+		}
+		pq, err := printing.NewQueue(pst, printing.QueueConfig{Printer: cfg.Printer, JobPrefix: cfg.PrintJobPrefix, Log: log})
+		if err != nil {
+			return err
+		}
+		log.Info("print queue / 打印队列", "printer", cfg.Printer)
+		wg.Add(1)
+		go func() { defer wg.Done(); pq.Run(ctx) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
