@@ -231,5 +231,6 @@ type Store interface {
 	StateStore
 	ArchiveStore
 	TariffStore
+	BillStore
 	Close() error
 }
