@@ -138,4 +138,18 @@ type BillStore interface {
 	// of meters at exactly the given instants, keyed by meter: the
 	// boundaries a bill needs, without the days between.
 	ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants []time.Time) (map[int64][]Reading, error)
+	// BillingAccounts returns at most limit postpaid accounts of a site
+	// with ids above after, in id order, with their customers' names and
+	// meters; CountBillingAccounts how many postpaid accounts it has.
+	BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]BillingAccount, error)
+	CountBillingAccounts(ctx context.Context, siteID int64) (int, error)
+}
+
+// BillingAccount is a postpaid account as a billing run reads it: the
+// account with its meter periods, its customer's name, and the meters of
+// those periods (Meters[i] is the meter of Account.Meters[i]).
+type BillingAccount struct {
+	Account
+	CustomerName string
+	MeterRows    []Meter
 }

@@ -273,3 +273,80 @@ func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants 
 	}
 	return out, nil
 }
+
+// CountBillingAccounts counts a site's postpaid accounts.
+func (s *DB) CountBillingAccounts(ctx context.Context, siteID int64) (int, error) {
+	var n int
+	err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM accounts WHERE site_id = ? AND prepaid = 0`), siteID).Scan(&n)
+	return n, internal("count billing accounts", err)
+}
+
+// BillingAccounts returns a page of a site's postpaid accounts after an id
+// (three queries: accounts with their customers, then their meters).
+func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]amigo.BillingAccount, error) {
+	const op = "billing accounts"
+	cols := strings.ReplaceAll("a."+accountCols, ", ", ", a.")
+	rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+cols+`, c.name FROM accounts a JOIN customers c ON c.id = a.customer_id
+	  WHERE a.site_id = ? AND a.prepaid = 0 AND a.id > ? ORDER BY a.id LIMIT ?`), siteID, after, limit)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	out, err := collect(rows, op, func(row scanner) (amigo.BillingAccount, error) {
+		var ba amigo.BillingAccount
+		var name string
+		a, err := scanAccount(scannerFunc(func(dest ...any) error { return row.Scan(append(dest, &name)...) }))
+		ba.Account, ba.CustomerName = a, name
+		return ba, err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	ids := make([]int64, len(out))
+	for i, a := range out {
+		ids[i] = a.ID
+	}
+	periods, err := s.accountMeters(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var mids []any
+	seen := map[int64]bool{}
+	for _, ps := range periods {
+		for _, p := range ps {
+			if !seen[p.MeterID] {
+				seen[p.MeterID] = true
+				mids = append(mids, p.MeterID)
+			}
+		}
+	}
+	meters := map[int64]amigo.Meter{}
+	for start := 0; start < len(mids); start += 500 {
+		part := mids[start:min(start+500, len(mids))]
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE id IN (`+marks(len(part))+`)`), part...)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		ms, err := collect(rows, op, scanMeter)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			meters[m.ID] = m
+		}
+	}
+	for i := range out {
+		out[i].Meters = periods[out[i].ID]
+		if out[i].Meters == nil {
+			out[i].Meters = []amigo.AccountMeter{}
+		}
+		for _, p := range out[i].Meters {
+			out[i].MeterRows = append(out[i].MeterRows, meters[p.MeterID])
+		}
+	}
+	return out, nil
+}
+
+// scannerFunc adapts a function to scanner.
+type scannerFunc func(dest ...any) error
+
+func (f scannerFunc) Scan(dest ...any) error { return f(dest...) }
