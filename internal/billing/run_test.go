@@ -254,4 +254,3 @@ func TestRunAgainAndHeldBillReleased(t *testing.T) {
 		t.Fatalf("balance %d", got.BalanceFen)
 	}
 }
-
