@@ -66,6 +66,7 @@ type Server struct {
 	// comparePassword checks a password against its bcrypt hash (a
 	// variable so that tests can count the checks).
 	comparePassword func(hash, pw []byte) error
+	runs            billingRuns // billing runs this process works on (bills.go)
 }
 
 // Options are the API's settings beyond New's arguments.
@@ -77,6 +78,9 @@ type Options struct {
 	// names the client (for counting failed logins per source); from any
 	// other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// PayBase is the customer's pay page a bill's QR code links to
+	// (billing.DefaultPayBase when empty).
+	PayBase string
 }
 
 // minMetricsToken is the shortest metrics token accepted.
@@ -183,6 +187,7 @@ func (s *Server) register() {
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
 	s.archiveRoutes()
 	s.tariffRoutes()
+	s.billRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})

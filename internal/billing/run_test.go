@@ -254,3 +254,74 @@ func TestRunAgainAndHeldBillReleased(t *testing.T) {
 		t.Fatalf("balance %d", got.BalanceFen)
 	}
 }
+
+// A correction is a credit note for the whole bill plus a reissue computed
+// again (here after the meter's CT ratio was found to be 2, not 1), both
+// charged to the ledger and audited; the original never changes.
+//
+//	account A0003, first bill: peak 203 × 0.5680 = 115.304 → 115.30, valley 28.80, tier 2 143 × 0.05 = 7.15: 151.25 yuan
+//	reissue with CT 2: before Jan 1–Oct 1 = 2600 × 2 = 5200 (above 4800: tier 3), October 303 × 2 = 606 kWh
+//	peak 406 × 0.5680 = 230.608 → 230.61; valley 200 × 0.2880 = 57.60; tier 3 606 × 0.30 = 181.80; total 470.01 yuan
+//	balance: −151.25 + 151.25 − 470.01 = −470.01
+func TestCorrectionIsACreditNoteAndAReissue(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	site := fleet(t, s, 5, -1)
+	if _, err := (&Runner{Store: s}).Run(ctx, site.ID, "2026-10", "op"); err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := s.FindAccountByNumber(ctx, "A0003")
+	bs, _, _ := s.ListBills(ctx, amigo.BillFilter{AccountID: acct.ID})
+	orig := bs[0]
+	if orig.TotalFen != 15125 {
+		t.Fatalf("first bill %d", orig.TotalFen)
+	}
+	m, _ := s.GetMeter(ctx, acct.Meters[0].MeterID)
+	m.CTRatio = 2
+	if err := s.UpdateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Correct(ctx, s, orig.ID, "", "op", nov1); amigo.ErrorKind(err) != amigo.EINVALID {
+		t.Fatalf("no reason: %v", err)
+	}
+	c, err := Correct(ctx, s, orig.ID, "CT ratio was 2 / 互感器变比应为2", "op", at(2026, 11, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Credit.TotalFen != -15125 || c.Credit.Number != "202610-1-A0003-C1" || c.Credit.Kind != amigo.BillKindCredit || c.Credit.Corrects != orig.ID {
+		t.Fatalf("credit note %+v", c.Credit)
+	}
+	if c.Reissue.TotalFen != 47001 || c.Reissue.Number != "202610-1-A0003-R1" || c.Reissue.Revision != 1 || c.Reissue.Corrects != orig.ID {
+		t.Fatalf("reissue %+v", c.Reissue)
+	}
+	if got, _ := s.GetBill(ctx, orig.ID); got.TotalFen != 15125 || got.Status != amigo.BillIssued {
+		t.Fatalf("original changed: %+v", got)
+	}
+	if a, _ := s.GetAccount(ctx, acct.ID); a.BalanceFen != -47001 {
+		t.Fatalf("balance %d", a.BalanceFen)
+	}
+	if _, err := Correct(ctx, s, orig.ID, "again", "op", nov1); amigo.ErrorKind(err) != amigo.ECONFLICT {
+		t.Fatalf("corrected twice: %v", err)
+	}
+	if _, err := Correct(ctx, s, c.Credit.ID, "a credit note", "op", nov1); amigo.ErrorKind(err) != amigo.EINVALID {
+		t.Fatalf("credit note corrected: %v", err)
+	}
+	// The reissue can be corrected in turn (revision 2).
+	c2, err := Correct(ctx, s, c.Reissue.ID, "again / 再次更正", "op", at(2026, 11, 21))
+	if err != nil || c2.Reissue.Number != "202610-1-A0003-R2" || c2.Credit.TotalFen != -47001 {
+		t.Fatalf("second correction %+v %v", c2, err)
+	}
+	audit, _ := s.ListAudit(ctx, 50)
+	var credits, reissues int
+	for _, e := range audit {
+		switch e.Action {
+		case "bill.credit":
+			credits++
+		case "bill.reissue":
+			reissues++
+		}
+	}
+	if credits != 2 || reissues != 2 {
+		t.Fatalf("audit: %d credit, %d reissue entries", credits, reissues)
+	}
+}
