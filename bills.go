@@ -136,7 +136,8 @@ type BillStore interface {
 
 	// ReadingsAtInstants returns the daily, monthly and manual readings
 	// of meters at exactly the given instants, keyed by meter: the
-	// boundaries a bill needs, without the days between.
+	// boundaries a bill needs, without the days between. Only the
+	// forward registers, the reverse total, quality and flags are filled.
 	ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants []time.Time) (map[int64][]Reading, error)
 	// BillingAccounts returns at most limit postpaid accounts of a site
 	// with ids above after, in id order, with their customers' names and

@@ -315,3 +315,17 @@ func TestMonthlyLadderSplitsACycleAcrossMonths(t *testing.T) {
 		t.Fatalf("due %s", b.DueDate)
 	}
 }
+
+func TestDays(t *testing.T) {
+	for _, c := range []struct {
+		a, b time.Time
+		want int
+	}{
+		{oct1, nov1, 31}, {jan1, at(2027, 1, 1), 365}, {at(2026, 10, 11), at(2027, 1, 1), 82},
+		{oct1, oct1, 0}, {oct1, oct1.Add(time.Hour), 1}, {oct1.Add(time.Hour), at(2026, 10, 3), 2},
+	} {
+		if got := days(c.a, c.b, sh); got != c.want {
+			t.Errorf("days %v–%v = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -73,11 +73,17 @@ func days(a, b time.Time, loc *time.Location) int {
 	if !a.Before(b) {
 		return 0
 	}
-	n := 0
-	for d := tariff.DateOf(a, loc); dayStart(d, loc).Before(b); d = d.AddDays(1) {
-		n++
+	last := tariff.DateOf(b, loc)
+	n := civil(last) - civil(tariff.DateOf(a, loc)) + 1
+	if dayStart(last, loc).Equal(b) {
+		n-- // b opens its day: that day is not counted
 	}
-	return n
+	return int(n)
+}
+
+// civil numbers the days of the calendar.
+func civil(d tariff.Date) int64 {
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Unix() / 86400
 }
 
 // Number is a bill's number: the cycle, the site and the account number

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -26,6 +27,16 @@ type Runner struct {
 	// Progress, when set, is called after each committed batch with the
 	// run as stored.
 	Progress func(amigo.BillingRun)
+	// Stats is where the run's time went (wall clock), for benchmarks.
+	Stats Stats
+}
+
+// Stats splits a run's wall-clock time: reading accounts, bill states
+// and readings; computing bills; writing bills, ledger entries and the
+// cursor (the transaction, commit included).
+type Stats struct {
+	Read, Compute, Write time.Duration
+	Ledger               time.Duration // of Write: the ledger entries (PostLedger)
 }
 
 // DefaultBatch is how many accounts a run writes per transaction.
@@ -107,7 +118,9 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
+		t0 := time.Now()
 		as, err := rn.Store.BillingAccounts(ctx, r.SiteID, r.Cursor, batch)
+		rn.Stats.Read += time.Since(t0)
 		if err != nil {
 			return r, fmt.Errorf("billing run %d: %w", r.ID, err)
 		}
@@ -161,6 +174,7 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	for i, a := range as {
 		ids[i] = a.ID
 	}
+	t0 := time.Now()
 	states, err := rn.Store.BillStates(ctx, r.Cycle, ids)
 	if err != nil {
 		return r, err
@@ -209,19 +223,43 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	if err != nil {
 		return r, err
 	}
-	for _, j := range jobs {
-		segs := make([]analysis.Segment, len(j.acct.Meters))
-		for i, m := range j.acct.Meters {
-			segs[i] = analysis.Segment{Meter: m, Readings: readings[m.ID]}
-		}
-		b, ok, err := Compute(j.acct, j.cyc, segs, p)
+	t1 := time.Now()
+	rn.Stats.Read += t1.Sub(t0)
+	// Compute is pure: the batch's bills are computed on two goroutines.
+	computed := make([]amigo.Bill, len(jobs))
+	oks := make([]bool, len(jobs))
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(jobs); k += 2 {
+				j := jobs[k]
+				segs := make([]analysis.Segment, len(j.acct.Meters))
+				for i, m := range j.acct.Meters {
+					segs[i] = analysis.Segment{Meter: m, Readings: readings[m.ID]}
+				}
+				if computed[k], oks[k], errs[w] = Compute(j.acct, j.cyc, segs, p); errs[w] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return r, err
 		}
-		if ok {
+	}
+	for k, b := range computed {
+		if oks[k] {
 			bills = append(bills, b)
 		}
 	}
+	t2 := time.Now()
+	rn.Stats.Compute += t2.Sub(t1)
+	defer func() { rn.Stats.Write += time.Since(t2) }()
 	next := r
 	next.Skipped += skipped
 	next.Done += len(as)
@@ -243,7 +281,10 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 			}
 			next.Issued++
 			next.TotalFen += b.TotalFen
-			if err := postBill(ctx, tx, b); err != nil {
+			t3 := time.Now()
+			err := postBill(ctx, tx, b)
+			rn.Stats.Ledger += time.Since(t3)
+			if err != nil {
 				return err
 			}
 		}

@@ -232,7 +232,8 @@ func (s *DB) UpdateBillingRun(ctx context.Context, r amigo.BillingRun) error {
 }
 
 // ReadingsAtInstants returns the daily, monthly and manual readings of
-// meters at exactly the given instants (500 meters a query).
+// meters at exactly the given instants (500 meters a query), with what a
+// bill uses: forward registers, reverse total, quality and flags.
 func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants []time.Time) (map[int64][]amigo.Reading, error) {
 	const op = "readings at instants"
 	out := map[int64][]amigo.Reading{}
@@ -254,16 +255,26 @@ func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants 
 			args = append(args, id)
 		}
 		args = append(args, ts...)
-		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE kind IN (?, ?, ?) AND meter_id IN (`+marks(len(ids))+`) AND t IN (`+marks(len(ts))+`) ORDER BY meter_id, t`), args...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t, kind, f0, f1, f2, f3, f4, has_fwd, r0, has_rev, quality, flags FROM readings
+		  WHERE kind IN (?, ?, ?) AND meter_id IN (`+marks(len(ids))+`) AND t IN (`+marks(len(ts))+`) ORDER BY meter_id, t`), args...)
 		if err != nil {
 			return nil, internal(op, err)
 		}
 		for rows.Next() {
-			r, err := scanReading(rows)
-			if err != nil {
+			// What a bill needs of a reading: the registers, the quality.
+			var r amigo.Reading
+			var t int64
+			var hf, hr int
+			var f [5]int64
+			var rev int64
+			if err := rows.Scan(&r.MeterID, &t, &r.Kind, &f[0], &f[1], &f[2], &f[3], &f[4], &hf, &rev, &hr, &r.Quality, &r.Flags); err != nil {
 				rows.Close()
 				return nil, internal(op, err)
 			}
+			for i := range 5 {
+				r.Forward[i] = amigo.Energy(f[i])
+			}
+			r.Reverse[0], r.Time, r.HasForward, r.HasReverse = amigo.Energy(rev), fromUnix(t), hf != 0, hr != 0
 			out[r.MeterID] = append(out[r.MeterID], r)
 		}
 		rows.Close()
