@@ -102,6 +102,7 @@ type BillingRun struct {
 	Issued     int       `json:"issued"`
 	Held       int       `json:"held"`
 	Skipped    int       `json:"skipped"` // billed before (by an earlier run)
+	NotDue     int       `json:"not_due"` // cycle not ended yet (a later billing day): left for a later run
 	TotalFen   Fen       `json:"total_fen"`
 	Cursor     int64     `json:"cursor"`
 	StartedBy  string    `json:"started_by"`

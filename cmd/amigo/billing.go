@@ -84,6 +84,7 @@ type billingSummary struct {
 	Issued    int           `json:"issued"`
 	Held      int           `json:"held"`
 	Skipped   int           `json:"skipped"`
+	NotDue    int           `json:"not_due"`
 	TotalFen  amigo.Fen     `json:"total_fen"`
 	Seconds   float64       `json:"seconds"`
 	HeldBills []heldSummary `json:"held_bills"`
@@ -169,7 +170,7 @@ func billingRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return fail(1, "%s", message(err))
 	}
 	sum := billingSummary{Run: run.ID, Site: site.Name, Cycle: run.Cycle, Status: run.Status, Accounts: run.Total, Issued: run.Issued, Held: run.Held,
-		Skipped: run.Skipped, TotalFen: run.TotalFen, Seconds: time.Since(start).Round(time.Millisecond).Seconds(), HeldBills: []heldSummary{}}
+		Skipped: run.Skipped, NotDue: run.NotDue, TotalFen: run.TotalFen, Seconds: time.Since(start).Round(time.Millisecond).Seconds(), HeldBills: []heldSummary{}}
 	if run.Held > 0 {
 		held, _, err := store.ListBills(ctx, amigo.BillFilter{SiteID: site.ID, Cycle: run.Cycle, Status: amigo.BillHeld, Limit: maxHeldListed})
 		if err != nil {
@@ -184,8 +185,8 @@ func billingRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	if *o.format == "markdown" {
-		fmt.Fprintf(stdout, "| run 任务 | site 站点 | cycle 账期 | accounts 账户 | issued 出账 | held 挂起 | billed before 已出账 | total 合计 (yuan 元) | seconds 秒 |\n|---|---|---|---|---|---|---|---|---|\n")
-		fmt.Fprintf(stdout, "| %d | %s | %s | %d | %d | %d | %d | %s | %.3f |\n", sum.Run, sum.Site, sum.Cycle, sum.Accounts, sum.Issued, sum.Held, sum.Skipped, sum.TotalFen, sum.Seconds)
+		fmt.Fprintf(stdout, "| run 任务 | site 站点 | cycle 账期 | accounts 账户 | issued 出账 | held 挂起 | billed before 已出账 | not due 未到期 | total 合计 (yuan 元) | seconds 秒 |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(stdout, "| %d | %s | %s | %d | %d | %d | %d | %d | %s | %.3f |\n", sum.Run, sum.Site, sum.Cycle, sum.Accounts, sum.Issued, sum.Held, sum.Skipped, sum.NotDue, sum.TotalFen, sum.Seconds)
 		if len(sum.HeldBills) > 0 {
 			fmt.Fprintf(stdout, "\n| held bill 挂起账单 | account 账户 | reason 原因 |\n|---|---|---|\n")
 			for _, h := range sum.HeldBills {

@@ -130,7 +130,7 @@ func TestBillingRunKilledWithSIGKILLResumes(t *testing.T) {
 	if !strings.Contains(errb.String(), "100%") || !strings.Contains(errb.String(), "计费") {
 		t.Errorf("no progress bar on stderr: %q", errb.String())
 	}
-	want := fmt.Sprintf("| %d | Estate | 2026-10 | %d | %d | 0 | 0 | %s |", killed.ID, n, n, amigo.Fen(n*14940))
+	want := fmt.Sprintf("| %d | Estate | 2026-10 | %d | %d | 0 | 0 | 0 | %s |", killed.ID, n, n, amigo.Fen(n*14940))
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("summary:\n%s\nwant a row starting %s", out.String(), want)
 	}

@@ -185,7 +185,7 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	}
 	var jobs []job
 	var bills []amigo.Bill
-	skipped := 0
+	skipped, notDue := 0, 0
 	instants := map[int64]time.Time{}
 	var meterIDs []int64
 	for _, ba := range as {
@@ -201,6 +201,12 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 				SiteID: acct.SiteID, Cycle: r.Cycle, Number: Number(r.Cycle, acct.SiteID, acct.Number, amigo.BillKindBill, 0), IssuedAt: p.IssuedAt, CreatedBy: p.By, RunID: r.ID,
 				Lines: []amigo.BillLine{}, Tariffs: []string{}, Flags: []amigo.BillFlag{{Code: FlagNoTariff, Message: amigo.ErrorMessage(err)}}}
 			bills = append(bills, b)
+			continue
+		}
+		if cyc.Close.After(p.IssuedAt) {
+			// Its cycle has not ended (a later billing day): left for a
+			// later run of the same cycle.
+			notDue++
 			continue
 		}
 		ins, err := Instants(acct, cyc, p)
@@ -262,6 +268,7 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	defer func() { rn.Stats.Write += time.Since(t2) }()
 	next := r
 	next.Skipped += skipped
+	next.NotDue += notDue
 	next.Done += len(as)
 	next.Cursor = as[len(as)-1].ID
 	next.UpdatedAt = rn.now()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/sqlite"
@@ -323,5 +324,33 @@ func TestCorrectionIsACreditNoteAndAReissue(t *testing.T) {
 	}
 	if credits != 2 || reissues != 2 {
 		t.Fatalf("audit: %d credit, %d reissue entries", credits, reissues)
+	}
+}
+
+// An account whose cycle has not ended at the run (billing day 15, run on
+// November 2 for cycle 2026-10, which ends on November 15) gets no bill
+// yet; a run of the same cycle after its end bills it.
+func TestRunLeavesCyclesNotEndedForLater(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	site := fleet(t, s, 3, -1)
+	a, _ := s.FindAccountByNumber(ctx, "A0002")
+	a.BillingDay = 15
+	if err := s.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	nov2 := func() time.Time { return at(2026, 11, 2) }
+	r, err := (&Runner{Store: s, Now: nov2}).Run(ctx, site.ID, "2026-10", "op")
+	if err != nil || r.Issued != 2 || r.NotDue != 1 || r.Done != 3 {
+		t.Fatalf("run on Nov 2: %+v %v", r, err)
+	}
+	if bs, _, _ := s.ListBills(ctx, amigo.BillFilter{AccountID: a.ID}); len(bs) != 0 {
+		t.Fatalf("bill before its cycle ended: %+v", bs)
+	}
+	// After Nov 15 the account's cycle (Oct 15 – Nov 15) is billed; its
+	// Oct 15 and Nov 15 readings are not stored: held, naming them.
+	r, err = (&Runner{Store: s, Now: func() time.Time { return at(2026, 11, 16) }}).Run(ctx, site.ID, "2026-10", "op")
+	if err != nil || r.Issued != 0 || r.Held != 1 || r.Skipped != 2 || r.NotDue != 0 {
+		t.Fatalf("run on Nov 16: %+v %v", r, err)
 	}
 }

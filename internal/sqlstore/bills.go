@@ -181,12 +181,12 @@ func (s *DB) BillStates(ctx context.Context, cycle string, accountIDs []int64) (
 
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-const runCols = `id, site_id, cycle, status, total, done, issued, held, skipped, total_fen, cursor, started_by, started_at, updated_at, finished_at`
+const runCols = `id, site_id, cycle, status, total, done, issued, held, skipped, not_due, total_fen, cursor, started_by, started_at, updated_at, finished_at`
 
 func scanRun(row scanner) (amigo.BillingRun, error) {
 	var r amigo.BillingRun
 	var fen, st, up, fin int64
-	err := row.Scan(&r.ID, &r.SiteID, &r.Cycle, &r.Status, &r.Total, &r.Done, &r.Issued, &r.Held, &r.Skipped, &fen, &r.Cursor, &r.StartedBy, &st, &up, &fin)
+	err := row.Scan(&r.ID, &r.SiteID, &r.Cycle, &r.Status, &r.Total, &r.Done, &r.Issued, &r.Held, &r.Skipped, &r.NotDue, &fen, &r.Cursor, &r.StartedBy, &st, &up, &fin)
 	r.TotalFen, r.StartedAt, r.UpdatedAt, r.FinishedAt = amigo.Fen(fen), fromUnix(st), fromUnix(up), fromUnix(fin)
 	return r, err
 }
@@ -194,8 +194,8 @@ func scanRun(row scanner) (amigo.BillingRun, error) {
 // CreateBillingRun starts a run (ECONFLICT when the site's cycle has an
 // unfinished one).
 func (s *DB) CreateBillingRun(ctx context.Context, r *amigo.BillingRun) error {
-	id, err := s.insert(ctx, "create billing run", `INSERT INTO billing_runs (site_id, cycle, status, total, done, issued, held, skipped, total_fen, cursor, started_by, started_at, updated_at, finished_at)
-	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.SiteID, r.Cycle, r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, int64(r.TotalFen), r.Cursor,
+	id, err := s.insert(ctx, "create billing run", `INSERT INTO billing_runs (site_id, cycle, status, total, done, issued, held, skipped, not_due, total_fen, cursor, started_by, started_at, updated_at, finished_at)
+	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.SiteID, r.Cycle, r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor,
 		r.StartedBy, unix(r.StartedAt), unix(r.UpdatedAt), unix(r.FinishedAt))
 	if err != nil {
 		if amigo.ErrorKind(err) == amigo.ECONFLICT {
@@ -227,8 +227,8 @@ func (s *DB) OpenBillingRun(ctx context.Context, siteID int64, cycle string) (am
 
 // UpdateBillingRun writes a run's progress.
 func (s *DB) UpdateBillingRun(ctx context.Context, r amigo.BillingRun) error {
-	return s.exec1(ctx, "update billing run", "billing run", `UPDATE billing_runs SET status = ?, total = ?, done = ?, issued = ?, held = ?, skipped = ?, total_fen = ?, cursor = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
-		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID)
+	return s.exec1(ctx, "update billing run", "billing run", `UPDATE billing_runs SET status = ?, total = ?, done = ?, issued = ?, held = ?, skipped = ?, not_due = ?, total_fen = ?, cursor = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
+		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID)
 }
 
 // ReadingsAtInstants returns the daily, monthly and manual readings of

@@ -68,11 +68,11 @@ func bills(t *testing.T, s amigo.Store) {
 	if err := s.CreateBillingRun(ctx, &r2); amigo.ErrorKind(err) != amigo.ECONFLICT {
 		t.Fatalf("second open run: %v", err)
 	}
-	r.Cursor, r.Done, r.Issued, r.TotalFen = 42, 5, 5, 1000
+	r.Cursor, r.Done, r.Issued, r.TotalFen, r.NotDue = 42, 5, 5, 1000, 2
 	if err := s.UpdateBillingRun(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if o, err := s.OpenBillingRun(ctx, 1, "2026-10"); err != nil || o.ID != r.ID || o.Cursor != 42 || o.TotalFen != 1000 {
+	if o, err := s.OpenBillingRun(ctx, 1, "2026-10"); err != nil || o.ID != r.ID || o.Cursor != 42 || o.TotalFen != 1000 || o.NotDue != 2 {
 		t.Fatalf("open run %+v %v", o, err)
 	}
 	r.Status, r.FinishedAt = amigo.RunDone, at

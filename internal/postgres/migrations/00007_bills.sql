@@ -29,7 +29,7 @@ CREATE TRIGGER bills_guard BEFORE UPDATE OR DELETE ON bills FOR EACH ROW EXECUTE
 -- A billing run of a site's cycle; cursor is the last account id written.
 -- One unfinished run per site and cycle.
 CREATE TABLE billing_runs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, site_id BIGINT NOT NULL, cycle TEXT NOT NULL, status TEXT NOT NULL,
-  total INTEGER NOT NULL, done INTEGER NOT NULL, issued INTEGER NOT NULL, held INTEGER NOT NULL, skipped INTEGER NOT NULL,
+  total INTEGER NOT NULL, done INTEGER NOT NULL, issued INTEGER NOT NULL, held INTEGER NOT NULL, skipped INTEGER NOT NULL, not_due INTEGER NOT NULL,
   total_fen BIGINT NOT NULL, cursor BIGINT NOT NULL, started_by TEXT NOT NULL, started_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL, finished_at BIGINT NOT NULL);
 CREATE UNIQUE INDEX billing_runs_open ON billing_runs (site_id, cycle) WHERE status = 'running';

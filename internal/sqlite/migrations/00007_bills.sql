@@ -18,7 +18,7 @@ CREATE TRIGGER bills_no_delete BEFORE DELETE ON bills BEGIN SELECT RAISE(ABORT, 
 -- A billing run of a site's cycle; cursor is the last account id written.
 -- One unfinished run per site and cycle.
 CREATE TABLE billing_runs (id INTEGER PRIMARY KEY, site_id INTEGER NOT NULL, cycle TEXT NOT NULL, status TEXT NOT NULL,
-  total INTEGER NOT NULL, done INTEGER NOT NULL, issued INTEGER NOT NULL, held INTEGER NOT NULL, skipped INTEGER NOT NULL,
+  total INTEGER NOT NULL, done INTEGER NOT NULL, issued INTEGER NOT NULL, held INTEGER NOT NULL, skipped INTEGER NOT NULL, not_due INTEGER NOT NULL,
   total_fen INTEGER NOT NULL, cursor INTEGER NOT NULL, started_by TEXT NOT NULL, started_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL, finished_at INTEGER NOT NULL);
 CREATE UNIQUE INDEX billing_runs_open ON billing_runs (site_id, cycle) WHERE status = 'running';
