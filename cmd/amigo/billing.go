@@ -146,11 +146,14 @@ func billingRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	var bar *progressbar.ProgressBar
 	if *o.progress {
-		bar = progressbar.NewOptions64(int64(max(run.Total, 1)), progressbar.OptionSetWriter(stderr),
+		opts := []progressbar.Option{progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription(fmt.Sprintf("billing / 计费 %s %s", site.Name, *o.cycle)),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("accounts"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
-			progressbar.OptionSetPredictTime(true))
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100 * time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }), progressbar.OptionSetPredictTime(run.Done == 0)}
+		if run.Done == 0 { // a resumed run's rate would count the accounts done before
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("accounts"))
+		}
+		bar = progressbar.NewOptions64(int64(max(run.Total, 1)), opts...)
 		bar.Set(run.Done)
 		rn.Progress = func(r amigo.BillingRun) {
 			if r.Total > run.Total {

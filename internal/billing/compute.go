@@ -221,20 +221,23 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 		held(amigo.BillFlag{Code: FlagNoTariff, Message: fmt.Sprintf("no tariff in force for the cycle: %s / 账期内无有效电价", amigo.ErrorMessage(err))})
 		return finish(bill), true, nil
 	}
-	flagInterval := func(iv analysis.Interval, what string) bool {
+	// flagInterval holds the bill for what iv lacks; en and zh name the
+	// figure ("usage 2026-10-01–2026-10-31", "用电量").
+	flagInterval := func(iv analysis.Interval, en, zh string) bool {
 		if !iv.Served {
-			held(amigo.BillFlag{Code: FlagNoMeter, Message: what + ": the account had no meter in service / 账户无在用电表"})
+			held(amigo.BillFlag{Code: FlagNoMeter, Message: fmt.Sprintf("%s: the account had no meter in service / %s：账户无在用电表", en, zh)})
 			return false
 		}
 		for _, m := range iv.Missing {
+			ts := m.Time.In(p.Loc).Format("2006-01-02 15:04")
 			if m.Estimated {
-				held(amigo.BillFlag{Code: FlagEstimated, MeterID: m.MeterID, Time: m.Time, Message: fmt.Sprintf("%s: the reading of meter %s at %s is estimated / 电表 %s 在 %s 的读数为估算值", what, m.Address, m.Time.In(p.Loc).Format(time.DateTime), m.Address, m.Time.In(p.Loc).Format(time.DateTime))})
+				held(amigo.BillFlag{Code: FlagEstimated, MeterID: m.MeterID, Time: m.Time, Message: fmt.Sprintf("%s: the reading of meter %s at %s is estimated / %s：电表 %s 在 %s 的读数为估算值", en, m.Address, ts, zh, m.Address, ts)})
 			} else {
-				held(amigo.BillFlag{Code: FlagMissing, MeterID: m.MeterID, Time: m.Time, Message: fmt.Sprintf("%s: no reading of meter %s at %s / 电表 %s 缺少 %s 的读数", what, m.Address, m.Time.In(p.Loc).Format(time.DateTime), m.Address, m.Time.In(p.Loc).Format(time.DateTime))})
+				held(amigo.BillFlag{Code: FlagMissing, MeterID: m.MeterID, Time: m.Time, Message: fmt.Sprintf("%s: no reading of meter %s at %s / %s：电表 %s 缺少 %s 的读数", en, m.Address, ts, zh, m.Address, ts)})
 			}
 		}
 		if iv.Reversed {
-			held(amigo.BillFlag{Code: FlagReversed, Message: what + ": a register went back / 电量示值倒走"})
+			held(amigo.BillFlag{Code: FlagReversed, Message: fmt.Sprintf("%s: a register went back / %s：电量示值倒走", en, zh)})
 		}
 		return iv.Known
 	}
@@ -244,7 +247,7 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 	fromTotals := false
 	for i, x := range ps {
 		iv := analysis.Between(segs, x.open, x.close)
-		if !flagInterval(iv, fmt.Sprintf("usage %s–%s / 用电量", x.from, x.to)) {
+		if !flagInterval(iv, fmt.Sprintf("usage %s–%s", x.from, x.to), fmt.Sprintf("%s至%s用电量", x.from, x.to)) {
 			continue
 		}
 		bill.KWh += iv.Energy
@@ -293,7 +296,8 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			in.InService = share
 			if open := ps[q.first].open; start.Before(open) {
 				iv := analysis.Between(segs, start, open)
-				if !flagInterval(iv, fmt.Sprintf("ladder position %s–%s / 阶梯位置", tariff.DateOf(start, p.Loc), ps[q.first].from.AddDays(-1))) {
+				from, to := tariff.DateOf(start, p.Loc), ps[q.first].from.AddDays(-1)
+				if !flagInterval(iv, fmt.Sprintf("ladder position (usage %s–%s)", from, to), fmt.Sprintf("阶梯位置（%s至%s用电量）", from, to)) {
 					continue
 				}
 				in.CycleUsageBefore = iv.Energy
