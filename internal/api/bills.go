@@ -26,12 +26,27 @@ func (s *Server) billRoutes() {
 type billingRuns struct {
 	mu      sync.Mutex
 	running map[int64]bool
+	stopped bool
+	ctx     context.Context // ends when the server stops them
+	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
 
-// WaitBillingRuns waits for the billing runs this server started (tests,
-// a clean shutdown).
+// WaitBillingRuns waits for the billing runs this server started.
 func (s *Server) WaitBillingRuns() { s.runs.wg.Wait() }
+
+// StopBillingRuns stops the billing runs this server started, between or
+// inside their batches, and waits for them: each resumes where it stopped
+// when started again (POST /api/v1/billing-runs).
+func (s *Server) StopBillingRuns() {
+	s.runs.mu.Lock()
+	s.runs.stopped = true
+	if s.runs.stop != nil {
+		s.runs.stop()
+	}
+	s.runs.mu.Unlock()
+	s.runs.wg.Wait()
+}
 
 // listBills lists bills, newest first: ?account= (id or number), ?site=
 // (name or id), ?cycle=YYYY-MM, ?status=issued|held.
@@ -183,8 +198,15 @@ func (s *Server) startBillingRun(w http.ResponseWriter, r *http.Request, p princ
 	s.runs.mu.Lock()
 	if s.runs.running == nil {
 		s.runs.running = map[int64]bool{}
+		s.runs.ctx, s.runs.stop = context.WithCancel(context.Background())
+	}
+	if s.runs.stopped {
+		s.runs.mu.Unlock()
+		writeErr(w, amigo.Errorf(amigo.EUNAVAILABLE, "billing run", "the station is stopping / 主站正在停止"))
+		return
 	}
 	busy := s.runs.running[run.ID]
+	runCtx := s.runs.ctx
 	if !busy {
 		s.runs.running[run.ID] = true
 		s.runs.wg.Add(1)
@@ -198,8 +220,7 @@ func (s *Server) startBillingRun(w http.ResponseWriter, r *http.Request, p princ
 				delete(s.runs.running, run.ID)
 				s.runs.mu.Unlock()
 			}()
-			ctx := context.WithoutCancel(r.Context())
-			if _, err := rn.Continue(ctx, run); err != nil {
+			if _, err := rn.Continue(runCtx, run); err != nil {
 				s.log.Error("billing run failed; POST /api/v1/billing-runs again resumes it", "run", run.ID, "err", err)
 			}
 		}()

@@ -16,6 +16,7 @@ import (
 // (credit note plus reissue); the PDF answers 501 until a renderer exists.
 func TestBillRoutes(t *testing.T) {
 	e := newEnv(t)
+	e.now = time.Date(2026, 11, 5, 9, 0, 0, 0, amigo.Site{}.Location())
 	ctx := context.Background()
 	op, view := e.login("op", "password-op"), e.login("view", "password-view")
 	sh := amigo.Site{}.Location()

@@ -354,3 +354,31 @@ func TestRunLeavesCyclesNotEndedForLater(t *testing.T) {
 		t.Fatalf("run on Nov 16: %+v %v", r, err)
 	}
 }
+
+// The scheduler bills the previous cycle each site day after 02:00, once
+// a day; the next day's tick bills nothing twice.
+func TestSchedulerBillsThePreviousCycleOnceADay(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	fleet(t, s, 4, -1)
+	now := at(2026, 11, 1).Add(90 * time.Minute)
+	clock := func() time.Time { return now }
+	sc := &Scheduler{Runner: &Runner{Store: s, Now: clock}, Now: clock}
+	if rs, err := sc.Tick(ctx); err != nil || len(rs) != 0 {
+		t.Fatalf("01:30: %v %v", rs, err)
+	}
+	now = at(2026, 11, 1).Add(3 * time.Hour)
+	rs, err := sc.Tick(ctx)
+	if err != nil || len(rs) != 1 || rs[0].Cycle != "2026-10" || rs[0].Issued != 4 {
+		t.Fatalf("03:00: %+v %v", rs, err)
+	}
+	if rs, err := sc.Tick(ctx); err != nil || len(rs) != 0 {
+		t.Fatalf("03:00 again: %v %v", rs, err)
+	}
+	now = at(2026, 11, 2).Add(3 * time.Hour)
+	rs, err = sc.Tick(ctx)
+	if err != nil || len(rs) != 1 || rs[0].Issued != 0 || rs[0].Skipped != 4 {
+		t.Fatalf("next day: %+v %v", rs, err)
+	}
+	checkOnce(t, s, 4, -1)
+}
