@@ -323,3 +323,13 @@ func (a Account) Supply(meters []Meter, now time.Time) string {
 	}
 	return state
 }
+
+// Events of the wallet.
+const (
+	// EventDayHeld: a prepaid account's day is not deducted yet because
+	// its data is missing or flagged (raised once per account-day).
+	EventDayHeld = "wallet.day_held"
+	// EventTripDeferred: an account at its credit limit is kept on by
+	// keep-power (raised once per account and incident).
+	EventTripDeferred = "wallet.trip_deferred"
+)
