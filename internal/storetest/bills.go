@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func bills(t *testing.T, s amigo.Store) {
 	}
 
 	// Readings at instants: only those instants, daily/monthly/manual.
-	_, _, ms := Fixture(t, s, 2)
+	site, _, ms := Fixture(t, s, 3)
 	d0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	var rs []amigo.Reading
 	for i := range 5 {
@@ -102,5 +103,33 @@ func bills(t *testing.T, s amigo.Store) {
 	by, err := s.ReadingsAtInstants(ctx, []int64{ms[0].ID, ms[1].ID}, []time.Time{d0, d0.AddDate(0, 0, 3), d0.AddDate(0, 0, 3)})
 	if err != nil || len(by[ms[0].ID]) != 2 || len(by[ms[1].ID]) != 2 || by[ms[0].ID][1].Forward[0] != amigo.KWh(3) {
 		t.Fatalf("readings at instants %v %v", by, err)
+	}
+
+	// Billing accounts: a site's postpaid accounts after an id, with the
+	// customer's name and the meters of their periods.
+	ms2 := ms
+	c := amigo.Customer{Name: "李四"}
+	if err := s.CreateCustomer(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	var accts []amigo.Account
+	for i, mode := range []string{amigo.ModePostpaid, amigo.ModePrepaid, amigo.ModePostpaid} {
+		a := amigo.Account{Number: fmt.Sprintf("BA-%d", i), CustomerID: c.ID, SiteID: site.ID, Mode: mode, Tariff: "zj", BillingDay: 1,
+			Meters: []amigo.AccountMeter{{MeterID: ms2[i].ID, From: d0}}}
+		if err := s.CreateAccount(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		accts = append(accts, a)
+	}
+	if n, err := s.CountBillingAccounts(ctx, site.ID); err != nil || n != 2 {
+		t.Fatalf("count %d %v", n, err)
+	}
+	ba, err := s.BillingAccounts(ctx, site.ID, 0, 1)
+	if err != nil || len(ba) != 1 || ba[0].ID != accts[0].ID || ba[0].CustomerName != "李四" || len(ba[0].MeterRows) != 1 || ba[0].MeterRows[0].Address != ms2[0].Address || !ba[0].Meters[0].From.Equal(d0) {
+		t.Fatalf("first page %+v %v", ba, err)
+	}
+	ba, err = s.BillingAccounts(ctx, site.ID, accts[0].ID, 10)
+	if err != nil || len(ba) != 1 || ba[0].ID != accts[2].ID {
+		t.Fatalf("after %d: %+v %v", accts[0].ID, ba, err)
 	}
 }
