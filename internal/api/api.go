@@ -23,6 +23,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/internal/billing"
 	"github.com/amigo-metering/amigo/tariff"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	// PayBase is the customer's pay page a bill's QR code links to
 	// (billing.DefaultPayBase when empty).
 	PayBase string
+	// RenderBill, when set, renders a bill's PDF for GET
+	// /api/v1/bills/{id}/pdf (the printing package); nil answers 501.
+	RenderBill func(billing.Document) ([]byte, error)
 }
 
 // minMetricsToken is the shortest metrics token accepted.

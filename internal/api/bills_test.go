@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/billing"
 )
 
 // Bills through the API: an operator runs a site's cycle, anyone logged in
@@ -102,6 +103,15 @@ func TestBillRoutes(t *testing.T) {
 	if code, body := raw(t, e.srv, "GET", fmt.Sprintf("/api/v1/bills/%d/pdf", bid), view, ""); code != 501 || !strings.Contains(body, "尚未实现") {
 		t.Fatalf("pdf: %d %s", code, body)
 	}
+	// With a renderer (the printing package's, wired by the station), the
+	// PDF is what it makes of the document.
+	e.srv.opts.RenderBill = func(d billing.Document) ([]byte, error) {
+		return []byte("%PDF-1.7 " + d.Number + " " + d.TotalFen.String()), nil
+	}
+	if code, body := raw(t, e.srv, "GET", fmt.Sprintf("/api/v1/bills/%d/pdf", bid), view, ""); code != 200 || body != fmt.Sprintf("%%PDF-1.7 202610-%d-A0001 149.40", site.ID) {
+		t.Fatalf("pdf with a renderer: %d %q", code, body)
+	}
+	e.srv.opts.RenderBill = nil
 	if code, _ := call(t, e.srv, "GET", "/api/v1/bills/999", view, nil); code != 404 {
 		t.Fatalf("missing bill: %d", code)
 	}
