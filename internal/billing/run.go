@@ -152,6 +152,10 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 	if err != nil {
 		return r, fmt.Errorf("billing run %d: finish: %w", r.ID, err)
 	}
+	if rn.Log != nil {
+		rn.Log.Info("billing run done / 计费完成", "run", r.ID, "site", r.SiteID, "cycle", r.Cycle, "issued", r.Issued, "held", r.Held,
+			"skipped", r.Skipped, "not_due", r.NotDue, "total_fen", int64(r.TotalFen))
+	}
 	if rn.Progress != nil {
 		rn.Progress(r)
 	}

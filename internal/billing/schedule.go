@@ -62,9 +62,6 @@ func (s *Scheduler) Tick(ctx context.Context) ([]amigo.BillingRun, error) {
 				return done, fmt.Errorf("billing schedule: site %d cycle %s: %w", site.ID, cycle, err)
 			}
 			done = append(done, r)
-			if s.Log != nil {
-				s.Log.Info("billing run done / 计费完成", "site", site.ID, "cycle", cycle, "issued", r.Issued, "held", r.Held, "not_due", r.NotDue, "total_fen", int64(r.TotalFen))
-			}
 		}
 		if err := st.PutState(ctx, key, "done", s.Now()); err != nil {
 			return done, fmt.Errorf("billing schedule: %w", err)
