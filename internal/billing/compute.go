@@ -214,6 +214,11 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 	bill.DueDate = tariff.DateOf(cyc.Close, p.Loc).AddDays(due).String()
 	held := func(f amigo.BillFlag) {
 		bill.Status = amigo.BillHeld
+		for _, g := range bill.Flags {
+			if g.Code == f.Code && g.MeterID == f.MeterID && g.Time.Equal(f.Time) && !f.Time.IsZero() {
+				return // the same reading is missing once, whatever needs it
+			}
+		}
 		bill.Flags = append(bill.Flags, f)
 	}
 	ps, err := plan(a, b, acct.Tariff, p.Tariffs, p.Loc)

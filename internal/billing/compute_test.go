@@ -329,3 +329,39 @@ func TestDays(t *testing.T) {
 		}
 	}
 }
+
+// A tariff with rest-day periods: the cycle is cut where the kind of day
+// changes, each run of days priced by its own periods from the registers
+// at its boundaries. In service Thu Oct 8 – Tue Oct 13 (move-in, move-out):
+//
+//	Oct 8 [100; 60 40] → Oct 10 (Thu–Fri, workdays) [130; 80 50]: peak 20 @ 0.6000, valley 10 @ 0.3000
+//	Oct 10 → Oct 12 (Sat–Sun, rest days) [150; 90 60]: peak 10 @ 0.5000, valley 10 @ 0.3000
+//	Oct 12 → Oct 13 (Mon) [160; 96 64]: peak 6 @ 0.6000, valley 4 @ 0.3000
+//	one quote; the same period at the same price is one line:
+//	peak 26 × 0.6000 = 15.60; valley 24 × 0.3000 = 7.20; peak 10 × 0.5000 = 5.00; total 27.80 yuan
+func TestRestDayPeriodsSplitTheCycle(t *testing.T) {
+	doc := `{"name": "wk", "time_zone": "Asia/Shanghai", "valid_from": "2026-01-01",
+	  "periods": [{"name": "peak", "from": "08:00", "to": "22:00", "price": "0.6000", "registers": [1]},
+	              {"name": "valley", "from": "22:00", "to": "08:00", "price": "0.3000", "registers": [2]}],
+	  "rest_periods": [{"name": "peak", "from": "10:00", "to": "20:00", "price": "0.5000", "registers": [1]},
+	                   {"name": "valley", "from": "20:00", "to": "10:00", "price": "0.3000", "registers": [2]}]}`
+	tf, err := tariff.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := setOf(t, tf)
+	oct8, oct10, oct12, oct13 := at(2026, 10, 8), at(2026, 10, 10), at(2026, 10, 12), at(2026, 10, 13)
+	acct := Account{ID: 1, Number: "W1", SiteID: 1, Tariff: "wk", BillingDay: 1, Start: oct8, End: oct13, Meters: []amigo.Meter{meter(1, 1)}}
+	cyc, _ := CycleOf("2026-10", 1, sh)
+	ins, err := Instants(acct, cyc, Params{Loc: sh, Tariffs: set})
+	if err != nil || len(ins) != 4 {
+		t.Fatalf("instants %v %v", ins, err)
+	}
+	b := compute(t, acct, "2026-10", set, frozen(1, oct8, 100, 60, 40), frozen(1, oct10, 130, 80, 50), frozen(1, oct12, 150, 90, 60), frozen(1, oct13, 160, 96, 64))
+	wantLines(t, b, 2780, "energy peak=26.00kWh@0.6000=15.60", "energy valley=24.00kWh@0.3000=7.20", "energy peak=10.00kWh@0.5000=5.00")
+	// Sunday's closing freeze (Oct 12) missing: held, naming it.
+	b = compute(t, acct, "2026-10", set, frozen(1, oct8, 100, 60, 40), frozen(1, oct10, 130, 80, 50), frozen(1, oct13, 160, 96, 64))
+	if b.Status != amigo.BillHeld || len(b.Flags) != 1 || !b.Flags[0].Time.Equal(oct12) || b.Flags[0].Code != FlagMissing {
+		t.Fatalf("held: %+v", b.Flags)
+	}
+}
