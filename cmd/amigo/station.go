@@ -30,6 +30,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/wallet"
 )
 
 func init() {
@@ -329,6 +330,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
+	// The prepaid wallet: daily deductions and supply control, in its own
+	// loop (never in the ingest path); payments through the API wake it.
+	wal := wallet.New(store, eng, clock, wallet.Config{Log: log, OwnsSite: eng.OwnsSite})
+	apiSrv.SetWallet(wal)
 	srv := &http.Server{Handler: withFrontMetrics(apiSrv, front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -344,9 +349,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	// 02:00 (docs/billing.md).
 	bills := &billing.Scheduler{Runner: &billing.Runner{Store: store, Now: clock.Now, Log: log}, Now: clock.Now, Sleep: clock.Sleep, Log: log}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
+	go func() { defer wg.Done(); wal.Run(ctx) }()
 	go func() { defer wg.Done(); bills.Loop(ctx) }()
 	go func() {
 		defer wg.Done()
