@@ -365,3 +365,19 @@ func TestRestDayPeriodsSplitTheCycle(t *testing.T) {
 		t.Fatalf("held: %+v", b.Flags)
 	}
 }
+
+// A held bill reviewed by hand: a manual reading (total only) entered at
+// the missing freeze's instant stands in for it; the cycle is then billed
+// from totals.
+//
+//	300 kWh × 0.5680 (first period, no flat_price) = 170.40; tier 2 140 × 0.05 = 7.00; total 177.40
+func TestManualReadingReleasesAHeldBill(t *testing.T) {
+	set := setOf(t, loadTariff(t, "zj-residential.json"))
+	acct := Account{ID: 1, Number: "A0001", SiteID: 1, Tariff: "zj-residential", BillingDay: 1, Meters: []amigo.Meter{meter(1, 1)}}
+	manual := amigo.Reading{MeterID: 1, Time: nov1.UTC(), Kind: amigo.KindManual, Forward: [5]amigo.Energy{amigo.KWh(3900)}, HasForward: true, Quality: amigo.QualityActual}
+	b := compute(t, acct, "2026-10", set, frozen(1, jan1, 1000, 100, 400, 300, 200), frozen(1, oct1, 3600, 300, 1400, 900, 1000), manual)
+	wantLines(t, b, 17740, "energy peak=300.00kWh@0.5680=170.40", "tier tier 2=140.00kWh@0.0500=7.00")
+	if b.Status != amigo.BillIssued || !b.FromTotals {
+		t.Fatalf("released bill %+v", b)
+	}
+}
