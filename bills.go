@@ -134,6 +134,10 @@ type BillStore interface {
 	// (ENOTFOUND otherwise).
 	OpenBillingRun(ctx context.Context, siteID int64, cycle string) (BillingRun, error)
 	UpdateBillingRun(ctx context.Context, r BillingRun) error
+	// AdvanceBillingRun writes a run's progress only if its cursor is
+	// still from (ECONFLICT otherwise: another process advanced it), so
+	// that two processes working on one run count each batch once.
+	AdvanceBillingRun(ctx context.Context, r BillingRun, from int64) error
 
 	// ReadingsAtInstants returns the daily, monthly and manual readings
 	// of meters at exactly the given instants, keyed by meter: the

@@ -129,6 +129,17 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 		}
 		p.IssuedAt = rn.now()
 		next, err := rn.batch(ctx, r, as, p)
+		if amigo.ErrorKind(err) == amigo.ECONFLICT && ctx.Err() == nil {
+			// Another process advanced the run meanwhile: what it wrote
+			// stands (bills are unique by key); go on from where it is.
+			if r, err = rn.Store.GetBillingRun(ctx, r.ID); err != nil {
+				return r, fmt.Errorf("billing run %d: %w", r.ID, err)
+			}
+			if r.Status == amigo.RunDone {
+				return r, nil
+			}
+			continue
+		}
 		if err != nil {
 			return r, fmt.Errorf("billing run %d: batch after account %d: %w", r.ID, r.Cursor, err)
 		}
@@ -143,12 +154,16 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 		r.Total = r.Done
 	}
 	err = rn.Store.WithTx(ctx, func(tx amigo.Store) error {
-		if err := tx.UpdateBillingRun(ctx, r); err != nil {
+		if err := tx.AdvanceBillingRun(ctx, r, r.Cursor); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx, amigo.AuditEntry{Time: now, Actor: r.StartedBy, Action: "billing.run", Object: fmt.Sprintf("site %d cycle %s", r.SiteID, r.Cycle),
 			Detail: fmt.Sprintf("run %d done: %d issued, %d held, %d billed before, %s yuan", r.ID, r.Issued, r.Held, r.Skipped, r.TotalFen)})
 	})
+	if amigo.ErrorKind(err) == amigo.ECONFLICT && ctx.Err() == nil {
+		// Another process finished it (or moved on): its record stands.
+		return rn.Store.GetBillingRun(ctx, r.ID)
+	}
 	if err != nil {
 		return r, fmt.Errorf("billing run %d: finish: %w", r.ID, err)
 	}
@@ -299,7 +314,7 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 				return err
 			}
 		}
-		return tx.UpdateBillingRun(ctx, next)
+		return tx.AdvanceBillingRun(ctx, next, r.Cursor)
 	})
 	if err != nil {
 		return r, err

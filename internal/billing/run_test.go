@@ -382,3 +382,50 @@ func TestSchedulerBillsThePreviousCycleOnceADay(t *testing.T) {
 	}
 	checkOnce(t, s, 4, -1)
 }
+
+// Two processes working on one run at once (a run resumed twice, two
+// station nodes): every bill once, and the run's counts count each
+// account once.
+func TestTwoRunnersOnOneRun(t *testing.T) {
+	for _, store := range []struct {
+		name string
+		open func(t *testing.T) amigo.Store
+	}{{"sqlite", func(t *testing.T) amigo.Store { return openStore(t) }}, {"postgres", openPG}} {
+		t.Run(store.name, func(t *testing.T) {
+			const n, heldAt = 40, 5
+			ctx := context.Background()
+			s := store.open(t)
+			site := fleet(t, s, n, heldAt)
+			r, err := (&Runner{Store: s}).Start(ctx, site.ID, "2026-10", "op")
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					_, err := (&Runner{Store: s, Batch: 3}).Continue(ctx, r)
+					errs <- err
+				}()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.GetBillingRun(ctx, r.ID)
+			if err != nil || got.Status != amigo.RunDone || got.Issued != n-1 || got.Held != 1 || got.Done != n || got.TotalFen == 0 {
+				t.Fatalf("run %+v %v", got, err)
+			}
+			var want amigo.Fen
+			for i := range int64(n) {
+				if i != heldAt {
+					want += wantTotal(i)
+				}
+			}
+			if got.TotalFen != want {
+				t.Fatalf("run total %d, bills %d", got.TotalFen, want)
+			}
+			checkOnce(t, s, n, heldAt)
+		})
+	}
+}

@@ -231,6 +231,23 @@ func (s *DB) UpdateBillingRun(ctx context.Context, r amigo.BillingRun) error {
 		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID)
 }
 
+// AdvanceBillingRun writes a run's progress if its cursor is still from.
+func (s *DB) AdvanceBillingRun(ctx context.Context, r amigo.BillingRun, from int64) error {
+	const op = "advance billing run"
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE billing_runs SET status = ?, total = ?, done = ?, issued = ?, held = ?, skipped = ?, not_due = ?, total_fen = ?, cursor = ?, updated_at = ?, finished_at = ?
+	  WHERE id = ? AND cursor = ? AND status = ?`),
+		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID, from, amigo.RunRunning)
+	if err != nil {
+		return internal(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return internal(op, err)
+	} else if n != 1 {
+		return amigo.Errorf(amigo.ECONFLICT, op, "billing run %d moved on: another process works on it / 计费任务已被其他进程推进", r.ID)
+	}
+	return nil
+}
+
 // ReadingsAtInstants returns the daily, monthly and manual readings of
 // meters at exactly the given instants (500 meters a query), with what a
 // bill uses: forward registers, reverse total, quality and flags.

@@ -76,6 +76,16 @@ func bills(t *testing.T, s amigo.Store) {
 	if o, err := s.OpenBillingRun(ctx, 1, "2026-10"); err != nil || o.ID != r.ID || o.Cursor != 42 || o.TotalFen != 1000 || o.NotDue != 2 {
 		t.Fatalf("open run %+v %v", o, err)
 	}
+	// Advancing from a cursor that moved on is a conflict.
+	adv := r
+	adv.Cursor, adv.Done = 50, 6
+	if err := s.AdvanceBillingRun(ctx, adv, 41); amigo.ErrorKind(err) != amigo.ECONFLICT {
+		t.Fatalf("advance from a stale cursor: %v", err)
+	}
+	if err := s.AdvanceBillingRun(ctx, adv, 42); err != nil {
+		t.Fatal(err)
+	}
+	r = adv
 	r.Status, r.FinishedAt = amigo.RunDone, at
 	if err := s.UpdateBillingRun(ctx, r); err != nil {
 		t.Fatal(err)
