@@ -300,5 +300,6 @@ type Store interface {
 	TariffStore
 	MoneyStore
 	PaymentStore
+	BillStore
 	Close() error
 }

@@ -68,7 +68,7 @@ func seedMoney(ctx context.Context, store amigo.Store, start time.Time) error {
 				since = m.InstalledAt
 			}
 			a := amigo.Account{Number: "D" + m.Address, CustomerID: c.ID, SiteID: m.SiteID, Mode: amigo.ModePostpaid, Tariff: "zj-residential", BillingDay: 1,
-				CreatedAt: time.Now(), Meters: []amigo.AccountMeter{{MeterID: m.ID, From: since}}}
+				CreatedAt: start, Meters: []amigo.AccountMeter{{MeterID: m.ID, From: since}}}
 			if prepaid {
 				a.Mode, a.LowBalanceFen, a.CreditLimitFen = amigo.ModePrepaid, 1000, 0
 			}
@@ -77,13 +77,13 @@ func seedMoney(ctx context.Context, store amigo.Store, start time.Time) error {
 			}
 			if prepaid {
 				// A few yuan: a home uses some 10 kWh a day, about 5 yuan.
-				e := amigo.LedgerEntry{AccountID: a.ID, Time: time.Now(), Kind: amigo.LedgerAdjustment, AmountFen: amigo.Fen(800 + 300*(n%3)),
+				e := amigo.LedgerEntry{AccountID: a.ID, Time: start, Kind: amigo.LedgerAdjustment, AmountFen: amigo.Fen(800 + 300*(n%3)),
 					Reference: fmt.Sprintf("opening/%d", a.ID), By: "demo", Detail: "opening balance / 期初余额"}
 				if _, err := tx.PostLedger(ctx, &e); err != nil {
 					return err
 				}
 			}
-			if err := tx.AppendAudit(ctx, amigo.AuditEntry{Time: time.Now(), Actor: "demo", Action: "account.create", Object: "account " + a.Number, Detail: a.Mode}); err != nil {
+			if err := tx.AppendAudit(ctx, amigo.AuditEntry{Time: start, Actor: "demo", Action: "account.create", Object: "account " + a.Number, Detail: a.Mode}); err != nil {
 				return err
 			}
 		}

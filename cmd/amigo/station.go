@@ -22,6 +22,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
+	"github.com/amigo-metering/amigo/internal/billing"
 	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/fep"
 	"github.com/amigo-metering/amigo/internal/pki"
@@ -374,6 +375,9 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	}
 	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
 		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
+	// Postpaid bills: each site's previous cycle, every site day after
+	// 02:00 (docs/billing.md).
+	bills := &billing.Scheduler{Runner: &billing.Runner{Store: store, Now: clock.Now, Log: log}, Now: clock.Now, Sleep: clock.Sleep, Log: log}
 	var wg sync.WaitGroup
 	if cfg.Printer != "" || cfg.FontFile != "" {
 		if _, err := printing.NewRenderer(cfg.FontFile); err != nil {
@@ -393,16 +397,18 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); pq.Run(ctx) }()
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
 	go func() { defer wg.Done(); wal.Run(ctx) }()
+	go func() { defer wg.Done(); bills.Loop(ctx) }()
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
+		apiSrv.StopBillingRuns()
 	}()
 	if err := srv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/internal/billing"
 	"github.com/amigo-metering/amigo/internal/payment"
 	"github.com/amigo-metering/amigo/tariff"
 )
@@ -70,7 +71,8 @@ type Server struct {
 	comparePassword func(hash, pw []byte) error
 
 	// pay takes online payments (SetPayments); nil: they are off.
-	pay *payment.Service
+	pay  *payment.Service
+	runs billingRuns // billing runs this process works on (bills.go)
 }
 
 // Options are the API's settings beyond New's arguments.
@@ -82,6 +84,12 @@ type Options struct {
 	// names the client (for counting failed logins per source); from any
 	// other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// PayBase is the customer's pay page a bill's QR code links to
+	// (billing.DefaultPayBase when empty).
+	PayBase string
+	// RenderBill, when set, renders a bill's PDF for GET
+	// /api/v1/bills/{id}/pdf (the printing package); nil answers 501.
+	RenderBill func(billing.Document) ([]byte, error)
 }
 
 // minMetricsToken is the shortest metrics token accepted.
@@ -192,6 +200,7 @@ func (s *Server) register() {
 	s.tariffRoutes()
 	s.moneyRoutes()
 	s.paymentRoutes()
+	s.billRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})

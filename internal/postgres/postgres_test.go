@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/amigo-metering/amigo"
@@ -59,5 +60,28 @@ func TestAuditIsAppendOnly(t *testing.T) {
 	}
 	if _, err := s.SQL().Exec(`DELETE FROM audit`); err == nil {
 		t.Fatal("audit row deleted")
+	}
+}
+
+// An issued bill cannot be changed, nor any bill deleted, even by SQL
+// beside the store; a held bill can be replaced.
+func TestIssuedBillsAreImmutable(t *testing.T) {
+	s := openTemp(t).(*Store)
+	ctx := context.Background()
+	bs := []amigo.Bill{
+		{Number: "a", Kind: amigo.BillKindBill, Status: amigo.BillIssued, AccountID: 1, Cycle: "2026-10"},
+		{Number: "b", Kind: amigo.BillKindBill, Status: amigo.BillHeld, AccountID: 2, Cycle: "2026-10"},
+	}
+	if _, err := s.PutBills(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SQL().Exec(`UPDATE bills SET total_fen = 1 WHERE account_id = 1`); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Fatalf("issued bill updated: %v", err)
+	}
+	if _, err := s.SQL().Exec(`UPDATE bills SET total_fen = 1 WHERE account_id = 2`); err != nil {
+		t.Fatalf("held bill: %v", err)
+	}
+	if _, err := s.SQL().Exec(`DELETE FROM bills`); err == nil {
+		t.Fatal("bill deleted")
 	}
 }

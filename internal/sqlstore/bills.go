@@ -1,0 +1,380 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+)
+
+const billCols = `id, number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision, period_start, period_end,
+  kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body`
+
+// billBody is what a bill keeps as JSON.
+type billBody struct {
+	Lines   []amigo.BillLine `json:"lines"`
+	Flags   []amigo.BillFlag `json:"flags,omitempty"`
+	Tariffs []string         `json:"tariffs"`
+}
+
+func scanBill(row scanner) (amigo.Bill, error) {
+	var b amigo.Bill
+	var ps, pe, kwh, total, issued int64
+	var fromTotals int
+	var body string
+	err := row.Scan(&b.ID, &b.Number, &b.Kind, &b.Status, &b.AccountID, &b.AccountNumber, &b.CustomerName, &b.SiteID, &b.Cycle, &b.Revision,
+		&ps, &pe, &kwh, &total, &b.DueDate, &fromTotals, &b.Corrects, &b.Reason, &b.RunID, &issued, &b.CreatedBy, &body)
+	if err != nil {
+		return b, err
+	}
+	b.PeriodStart, b.PeriodEnd, b.IssuedAt = fromUnix(ps), fromUnix(pe), fromUnix(issued)
+	b.KWh, b.TotalFen, b.FromTotals = amigo.Energy(kwh), amigo.Fen(total), fromTotals != 0
+	var bb billBody
+	if err := json.Unmarshal([]byte(body), &bb); err != nil {
+		return b, err
+	}
+	b.Lines, b.Flags, b.Tariffs = bb.Lines, bb.Flags, bb.Tariffs
+	if b.Lines == nil {
+		b.Lines = []amigo.BillLine{}
+	}
+	if b.Tariffs == nil {
+		b.Tariffs = []string{}
+	}
+	return b, nil
+}
+
+// PutBills writes bills: a new key is inserted, a held one replaced, an
+// issued one left alone (written false). One statement per bill, in the
+// caller's transaction or one of its own.
+func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
+	const op = "put bills"
+	written := make([]bool, len(bs))
+	if len(bs) == 0 {
+		return written, nil
+	}
+	tx, commit, rollback, err := s.begin(ctx)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rollback()
+	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
+	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
+	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
+	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
+	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
+	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
+	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
+	  WHERE bills.status = 'held' RETURNING id`))
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer stmt.Close()
+	for i := range bs {
+		b := &bs[i]
+		if b.Kind == "" || b.Status == "" || b.AccountID == 0 || b.Cycle == "" {
+			return nil, amigo.Errorf(amigo.EINVALID, op, "a bill needs a kind, a status, an account and a cycle / 账单缺少类型、状态、账户或账期")
+		}
+		body, err := json.Marshal(billBody{Lines: b.Lines, Flags: b.Flags, Tariffs: b.Tariffs})
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		var id int64
+		err = stmt.QueryRowContext(ctx, b.Number, b.Kind, b.Status, b.AccountID, b.AccountNumber, b.CustomerName, b.SiteID, b.Cycle, b.Revision,
+			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
+			b.RunID, unix(b.IssuedAt), b.CreatedBy, string(body)).Scan(&id)
+		switch {
+		case err == nil:
+			b.ID, written[i] = id, true
+		case errors.Is(err, sql.ErrNoRows):
+			// The key is issued already: left as it is.
+		default:
+			return nil, internal(op, err)
+		}
+	}
+	if err := commit(); err != nil {
+		return nil, internal(op, err)
+	}
+	return written, nil
+}
+
+// GetBill returns a bill (ENOTFOUND).
+func (s *DB) GetBill(ctx context.Context, id int64) (amigo.Bill, error) {
+	b, err := scanBill(s.x.QueryRowContext(ctx, s.q(`SELECT `+billCols+` FROM bills WHERE id = ?`), id))
+	if err != nil {
+		return b, notFound("get bill", "bill", err)
+	}
+	return b, nil
+}
+
+// ListBills returns the bills of f, newest first, and how many match.
+func (s *DB) ListBills(ctx context.Context, f amigo.BillFilter) ([]amigo.Bill, int, error) {
+	const op = "list bills"
+	where, args := ` WHERE 1 = 1`, []any{}
+	if f.AccountID != 0 {
+		where += ` AND account_id = ?`
+		args = append(args, f.AccountID)
+	}
+	if f.SiteID != 0 {
+		where += ` AND site_id = ?`
+		args = append(args, f.SiteID)
+	}
+	if f.Cycle != "" {
+		where += ` AND cycle = ?`
+		args = append(args, f.Cycle)
+	}
+	if f.Status != "" {
+		where += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	var n int
+	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM bills`+where), args...).Scan(&n); err != nil {
+		return nil, 0, internal(op, err)
+	}
+	q := `SELECT ` + billCols + ` FROM bills` + where + ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Limit, f.Offset)
+	}
+	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, 0, internal(op, err)
+	}
+	bs, err := collect(rows, op, scanBill)
+	return bs, n, err
+}
+
+// BillStates returns the status of each account's first bill of cycle.
+func (s *DB) BillStates(ctx context.Context, cycle string, accountIDs []int64) (map[int64]string, error) {
+	const op = "bill states"
+	out := make(map[int64]string, len(accountIDs))
+	for start := 0; start < len(accountIDs); start += 500 {
+		ids := accountIDs[start:min(start+500, len(accountIDs))]
+		args := []any{cycle, amigo.BillKindBill}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT account_id, status FROM bills WHERE cycle = ? AND kind = ? AND revision = 0 AND account_id IN (`+marks(len(ids))+`)`), args...)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		for rows.Next() {
+			var id int64
+			var st string
+			if err := rows.Scan(&id, &st); err != nil {
+				rows.Close()
+				return nil, internal(op, err)
+			}
+			out[id] = st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, internal(op, err)
+		}
+	}
+	return out, nil
+}
+
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+const runCols = `id, site_id, cycle, status, total, done, issued, held, skipped, not_due, total_fen, cursor, started_by, started_at, updated_at, finished_at`
+
+func scanRun(row scanner) (amigo.BillingRun, error) {
+	var r amigo.BillingRun
+	var fen, st, up, fin int64
+	err := row.Scan(&r.ID, &r.SiteID, &r.Cycle, &r.Status, &r.Total, &r.Done, &r.Issued, &r.Held, &r.Skipped, &r.NotDue, &fen, &r.Cursor, &r.StartedBy, &st, &up, &fin)
+	r.TotalFen, r.StartedAt, r.UpdatedAt, r.FinishedAt = amigo.Fen(fen), fromUnix(st), fromUnix(up), fromUnix(fin)
+	return r, err
+}
+
+// CreateBillingRun starts a run (ECONFLICT when the site's cycle has an
+// unfinished one).
+func (s *DB) CreateBillingRun(ctx context.Context, r *amigo.BillingRun) error {
+	id, err := s.insert(ctx, "create billing run", `INSERT INTO billing_runs (site_id, cycle, status, total, done, issued, held, skipped, not_due, total_fen, cursor, started_by, started_at, updated_at, finished_at)
+	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.SiteID, r.Cycle, r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor,
+		r.StartedBy, unix(r.StartedAt), unix(r.UpdatedAt), unix(r.FinishedAt))
+	if err != nil {
+		if amigo.ErrorKind(err) == amigo.ECONFLICT {
+			return &amigo.Error{Kind: amigo.ECONFLICT, Op: "create billing run", Message: "a billing run of this site and cycle is unfinished / 该站点该账期已有未完成的计费任务", Err: err}
+		}
+		return err
+	}
+	r.ID = id
+	return nil
+}
+
+// GetBillingRun returns a run (ENOTFOUND).
+func (s *DB) GetBillingRun(ctx context.Context, id int64) (amigo.BillingRun, error) {
+	r, err := scanRun(s.x.QueryRowContext(ctx, s.q(`SELECT `+runCols+` FROM billing_runs WHERE id = ?`), id))
+	if err != nil {
+		return r, notFound("get billing run", "billing run", err)
+	}
+	return r, nil
+}
+
+// OpenBillingRun returns the unfinished run of a site's cycle (ENOTFOUND).
+func (s *DB) OpenBillingRun(ctx context.Context, siteID int64, cycle string) (amigo.BillingRun, error) {
+	r, err := scanRun(s.x.QueryRowContext(ctx, s.q(`SELECT `+runCols+` FROM billing_runs WHERE site_id = ? AND cycle = ? AND status = ?`), siteID, cycle, amigo.RunRunning))
+	if err != nil {
+		return r, notFound("open billing run", "billing run", err)
+	}
+	return r, nil
+}
+
+// UpdateBillingRun writes a run's progress.
+func (s *DB) UpdateBillingRun(ctx context.Context, r amigo.BillingRun) error {
+	return s.exec1(ctx, "update billing run", "billing run", `UPDATE billing_runs SET status = ?, total = ?, done = ?, issued = ?, held = ?, skipped = ?, not_due = ?, total_fen = ?, cursor = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
+		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID)
+}
+
+// AdvanceBillingRun writes a run's progress if its cursor is still from.
+func (s *DB) AdvanceBillingRun(ctx context.Context, r amigo.BillingRun, from int64) error {
+	const op = "advance billing run"
+	res, err := s.x.ExecContext(ctx, s.q(`UPDATE billing_runs SET status = ?, total = ?, done = ?, issued = ?, held = ?, skipped = ?, not_due = ?, total_fen = ?, cursor = ?, updated_at = ?, finished_at = ?
+	  WHERE id = ? AND cursor = ? AND status = ?`),
+		r.Status, r.Total, r.Done, r.Issued, r.Held, r.Skipped, r.NotDue, int64(r.TotalFen), r.Cursor, unix(r.UpdatedAt), unix(r.FinishedAt), r.ID, from, amigo.RunRunning)
+	if err != nil {
+		return internal(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return internal(op, err)
+	} else if n != 1 {
+		return amigo.Errorf(amigo.ECONFLICT, op, "billing run %d moved on: another process works on it / 计费任务已被其他进程推进", r.ID)
+	}
+	return nil
+}
+
+// ReadingsAtInstants returns the daily, monthly and manual readings of
+// meters at exactly the given instants (500 meters a query), with what a
+// bill uses: forward registers, reverse total, quality and flags.
+func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants []time.Time) (map[int64][]amigo.Reading, error) {
+	const op = "readings at instants"
+	out := map[int64][]amigo.Reading{}
+	if len(instants) == 0 {
+		return out, nil
+	}
+	ts := make([]any, 0, len(instants))
+	seen := map[int64]bool{}
+	for _, t := range instants {
+		if u := unix(t); !seen[u] {
+			seen[u] = true
+			ts = append(ts, u)
+		}
+	}
+	for start := 0; start < len(meterIDs); start += 500 {
+		ids := meterIDs[start:min(start+500, len(meterIDs))]
+		args := []any{amigo.KindDaily, amigo.KindMonthly, amigo.KindManual}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		args = append(args, ts...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t, kind, f0, f1, f2, f3, f4, has_fwd, r0, has_rev, quality, flags FROM readings
+		  WHERE kind IN (?, ?, ?) AND meter_id IN (`+marks(len(ids))+`) AND t IN (`+marks(len(ts))+`) ORDER BY meter_id, t`), args...)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		for rows.Next() {
+			// What a bill needs of a reading: the registers, the quality.
+			var r amigo.Reading
+			var t int64
+			var hf, hr int
+			var f [5]int64
+			var rev int64
+			if err := rows.Scan(&r.MeterID, &t, &r.Kind, &f[0], &f[1], &f[2], &f[3], &f[4], &hf, &rev, &hr, &r.Quality, &r.Flags); err != nil {
+				rows.Close()
+				return nil, internal(op, err)
+			}
+			for i := range 5 {
+				r.Forward[i] = amigo.Energy(f[i])
+			}
+			r.Reverse[0], r.Time, r.HasForward, r.HasReverse = amigo.Energy(rev), fromUnix(t), hf != 0, hr != 0
+			out[r.MeterID] = append(out[r.MeterID], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, internal(op, err)
+		}
+	}
+	return out, nil
+}
+
+// CountBillingAccounts counts a site's postpaid accounts.
+func (s *DB) CountBillingAccounts(ctx context.Context, siteID int64) (int, error) {
+	var n int
+	err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM accounts WHERE site_id = ? AND prepaid = 0`), siteID).Scan(&n)
+	return n, internal("count billing accounts", err)
+}
+
+// BillingAccounts returns a page of a site's postpaid accounts after an id
+// (three queries: accounts with their customers, then their meters).
+func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]amigo.BillingAccount, error) {
+	const op = "billing accounts"
+	cols := strings.ReplaceAll("a."+accountCols, ", ", ", a.")
+	rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+cols+`, c.name FROM accounts a JOIN customers c ON c.id = a.customer_id
+	  WHERE a.site_id = ? AND a.prepaid = 0 AND a.id > ? ORDER BY a.id LIMIT ?`), siteID, after, limit)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	out, err := collect(rows, op, func(row scanner) (amigo.BillingAccount, error) {
+		var ba amigo.BillingAccount
+		var name string
+		a, err := scanAccount(scannerFunc(func(dest ...any) error { return row.Scan(append(dest, &name)...) }))
+		ba.Account, ba.CustomerName = a, name
+		return ba, err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	ids := make([]int64, len(out))
+	for i, a := range out {
+		ids[i] = a.ID
+	}
+	periods, err := s.accountMeters(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var mids []any
+	seen := map[int64]bool{}
+	for _, ps := range periods {
+		for _, p := range ps {
+			if !seen[p.MeterID] {
+				seen[p.MeterID] = true
+				mids = append(mids, p.MeterID)
+			}
+		}
+	}
+	meters := map[int64]amigo.Meter{}
+	for start := 0; start < len(mids); start += 500 {
+		part := mids[start:min(start+500, len(mids))]
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE id IN (`+marks(len(part))+`)`), part...)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		ms, err := collect(rows, op, scanMeter)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			meters[m.ID] = m
+		}
+	}
+	for i := range out {
+		out[i].Meters = periods[out[i].ID]
+		if out[i].Meters == nil {
+			out[i].Meters = []amigo.AccountMeter{}
+		}
+		for _, p := range out[i].Meters {
+			out[i].MeterRows = append(out[i].MeterRows, meters[p.MeterID])
+		}
+	}
+	return out, nil
+}
+
+// scannerFunc adapts a function to scanner.
+type scannerFunc func(dest ...any) error
+
+func (f scannerFunc) Scan(dest ...any) error { return f(dest...) }
