@@ -29,6 +29,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/web"
 )
 
 func init() {
@@ -328,7 +329,11 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: withFrontMetrics(apiSrv, front), ReadHeaderTimeout: 10 * time.Second}
+	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: withFrontMetrics(web.Mount(apiSrv, pages), front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return &listenError{"http", cfg.HTTP, err}

@@ -1,0 +1,184 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// lang is a page's language: "zh" or "en".
+type lang string
+
+// langOf is the language the operator chose (the cookie), else the
+// browser's first preference between the two, else Chinese.
+func langOf(r *http.Request) lang {
+	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "zh") {
+		return lang(c.Value)
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		p := strings.ToLower(strings.TrimSpace(part))
+		switch {
+		case strings.HasPrefix(p, "zh"):
+			return "zh"
+		case strings.HasPrefix(p, "en"):
+			return "en"
+		}
+	}
+	return "zh"
+}
+
+// T is the text of key in l (the key itself when there is none: a test
+// checks that every key used has both languages).
+func (l lang) T(key string) string {
+	m, ok := messages[key]
+	if !ok {
+		return key
+	}
+	if l == "en" {
+		return m[0]
+	}
+	return m[1]
+}
+
+// Other is the language the switch offers.
+func (l lang) Other() string {
+	if l == "en" {
+		return "zh"
+	}
+	return "en"
+}
+
+// Pick takes l's side of a bilingual message "English / 中文" (the API's
+// errors); a message without the separator is returned whole.
+func (l lang) Pick(msg string) string {
+	en, zh, ok := strings.Cut(msg, " / ")
+	if !ok {
+		return msg
+	}
+	if l == "en" {
+		return en
+	}
+	return zh
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// messages: key → {English, 中文}.
+var messages = map[string][2]string{
+	"amigo":          {"amigo metering", "amigo 用电信息采集"},
+	"switch_lang":    {"中文", "English"},
+	"login":          {"Log in", "登录"},
+	"logout":         {"Log out", "退出"},
+	"username":       {"Username", "用户名"},
+	"password":       {"Password", "密码"},
+	"dashboard":      {"Dashboard", "总览"},
+	"meters":         {"Meters", "电表"},
+	"meter":          {"Meter", "电表"},
+	"collectors":     {"Collectors", "采集器"},
+	"collector":      {"Collector", "采集器"},
+	"areas":          {"Areas", "台区"},
+	"area":           {"Area", "台区"},
+	"archive":        {"Archive", "档案"},
+	"audit":          {"Audit log", "审计日志"},
+	"online":         {"online", "在线"},
+	"offline":        {"offline", "离线"},
+	"faulty":         {"faulty", "故障"},
+	"unknown":        {"unknown", "未知"},
+	"status":         {"Status", "状态"},
+	"all":            {"all", "全部"},
+	"success_rate":   {"Yesterday's reading success rate", "昨日抄表成功率"},
+	"energy_today":   {"Energy supplied today", "今日供电量"},
+	"energy_yday":    {"yesterday", "昨日"},
+	"energy_note":    {"areas' supply meters, primary side", "台区总表，一次侧"},
+	"line_loss":      {"Line loss", "线损"},
+	"band":           {"band", "合理区间"},
+	"out_of_band":    {"out of band", "越限"},
+	"in_band":        {"in band", "正常"},
+	"incomplete":     {"incomplete", "数据不全"},
+	"open_alarms":    {"Alarms of the last 24 hours", "近24小时告警"},
+	"no_alarms":      {"No alarms.", "无告警。"},
+	"search":         {"Search", "查询"},
+	"address_prefix": {"Address (or its first digits)", "表地址（或前几位）"},
+	"filter":         {"Filter", "筛选"},
+	"total":          {"total", "共"},
+	"page":           {"page", "页"},
+	"prev":           {"Previous", "上一页"},
+	"next":           {"Next", "下一页"},
+	"address":        {"Address", "地址"},
+	"relay":          {"Relay", "继电器"},
+	"relay_open":     {"open (supply off)", "断开（已断电）"},
+	"relay_closed":   {"closed (supply on)", "闭合（供电）"},
+	"relay_unknown":  {"unknown", "未知"},
+	"last_reading":   {"Last reading", "最近读数"},
+	"none":           {"none", "无"},
+	"registers":      {"Registers", "电能示值"},
+	"total_kwh":      {"Total forward active (kWh)", "正向有功总（kWh）"},
+	"tariffs":        {"T1 / T2 / T3 / T4 (kWh)", "尖 / 峰 / 平 / 谷（kWh）"},
+	"reverse_kwh":    {"Reverse active (kWh)", "反向有功（kWh）"},
+	"instant":        {"Instantaneous values", "瞬时量"},
+	"power":          {"Active power (W)", "有功功率（W）"},
+	"voltage":        {"Voltage, phase A (V)", "A相电压（V）"},
+	"read_at":        {"read at", "抄读时间"},
+	"daily_chart":    {"Daily consumption, 90 days (kWh)", "日用电量，90天（kWh）"},
+	"monthly_chart":  {"Monthly consumption, 24 months (kWh)", "月用电量，24个月（kWh）"},
+	"events":         {"Events", "事件"},
+	"commands":       {"Commands", "命令"},
+	"actions":        {"Actions", "操作"},
+	"cmd_read":       {"Read now", "立即抄读"},
+	"cmd_disconnect": {"Disconnect", "拉闸"},
+	"cmd_reconnect":  {"Reconnect", "合闸"},
+	"cmd_time-sync":  {"Time sync", "校时"},
+	"confirm":        {"Confirm", "确认"},
+	"cancel":         {"Cancel", "取消"},
+	"confirm_q":      {"Send this command to meter", "确认向电表发送此命令"},
+	"confirm_audit":  {"The command is recorded in the audit log under your name.", "该命令将以您的名义记入审计日志。"},
+	"cmd_sent":       {"Command accepted", "命令已受理"},
+	"type":           {"Type", "类型"},
+	"by":             {"By", "发起人"},
+	"created":        {"Created", "创建时间"},
+	"result":         {"Result", "结果"},
+	"time":           {"Time", "时间"},
+	"severity":       {"Severity", "级别"},
+	"message":        {"Message", "内容"},
+	"name":           {"Name", "名称"},
+	"last_seen":      {"Last heartbeat", "最近心跳"},
+	"meter_count":    {"Meters", "电表数"},
+	"supply_meter":   {"Supply meter", "总表"},
+	"loss_chart":     {"Line loss, last 14 days (%)", "近14天线损率（%）"},
+	"day":            {"Day", "日期"},
+	"percent":        {"%", "%"},
+	"supply_kwh":     {"Supply (kWh)", "供电量（kWh）"},
+	"customers_kwh":  {"Customers (kWh)", "售电量（kWh）"},
+	"missing":        {"Meters missing data", "缺数电表"},
+	"export":         {"Export CSV", "导出 CSV"},
+	"import":         {"Import CSV", "导入 CSV"},
+	"import_note":    {"All rows or none: a bad row names its line and nothing is kept.", "整批导入：任一行有误则指明行号，全部不保存。"},
+	"imported":       {"Imported", "已导入"},
+	"rows":           {"rows", "行"},
+	"kind":           {"Kind", "类别"},
+	"file":           {"File", "文件"},
+	"sites":          {"Sites", "站点"},
+	"users":          {"Users", "用户"},
+	"actor":          {"Actor", "操作人"},
+	"action":         {"Action", "动作"},
+	"object":         {"Object", "对象"},
+	"detail":         {"Detail", "详情"},
+	"err_csrf":       {"The form expired or came from another site; reload the page and try again.", "表单已过期或来自其他网站，请刷新页面后重试。"},
+	"err_notfound":   {"Not found.", "未找到。"},
+	"err_login":      {"Wrong username or password.", "用户名或密码错误。"},
+	"error":          {"Error", "错误"},
+	"back":           {"Back", "返回"},
+	"site":           {"Site", "站点"},
+	"installed":      {"Installed", "安装时间"},
+	"ct_pt":          {"CT × PT", "CT × PT"},
+	"since":          {"since", "自"},
+	"no_data":        {"No data yet.", "暂无数据。"},
+	"success":        {"Success rate", "成功率"},
+	"read_of":        {"read of", "成功/应抄"},
+	"direct":         {"GPRS (direct)", "GPRS 直连"},
+	"cmd_pending":    {"pending", "待发送"},
+	"cmd_sent_state": {"sent", "已发送"},
+	"cmd_succeeded":  {"succeeded", "成功"},
+	"cmd_failed":     {"failed", "失败"},
+	"cmd_expired":    {"expired", "已过期"},
+}
