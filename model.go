@@ -109,18 +109,35 @@ type Meter struct {
 
 // Customer and Account: who pays for a service point.
 type Customer struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	Phone string `json:"phone,omitempty"`
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Phone    string `json:"phone,omitempty"`
+	IDNumber string `json:"id_number,omitempty"` // 身份证号, optional
 }
 
-// Account is a customer's account; its meters change over time (a meter
-// swap keeps the account's consumption continuous).
+// Account is a customer's account (money.go); its meters change over time
+// (a meter swap keeps the account's consumption continuous).
 type Account struct {
-	ID         int64 `json:"id"`
-	CustomerID int64 `json:"customer_id"`
-	Prepaid    bool  `json:"prepaid"`
-	BalanceFen Fen   `json:"balance_fen"`
+	ID         int64  `json:"id"`
+	Number     string `json:"number"` // unique, what the customer quotes
+	CustomerID int64  `json:"customer_id"`
+	SiteID     int64  `json:"site_id"`
+	Mode       string `json:"mode"`   // ModePrepaid or ModePostpaid
+	Tariff     string `json:"tariff"` // a tariff name (its version in force each day applies)
+	BillingDay int    `json:"billing_day"`
+	// LowBalanceFen: below it the customer is warned (prepaid).
+	LowBalanceFen Fen `json:"low_balance_fen"`
+	// CreditLimitFen: at or below it the supply is tripped (prepaid; 0 or
+	// negative for an allowed overdraft).
+	CreditLimitFen Fen  `json:"credit_limit_fen"`
+	KeepPower      bool `json:"keep_power"` // 保电: never tripped automatically
+	// BalanceFen is the sum of the account's ledger entries (the store
+	// keeps it with each entry; nothing else writes it).
+	BalanceFen Fen            `json:"balance_fen"`
+	Control    string         `json:"control"` // ControlNone, ControlWarned, ControlTripped
+	ControlAt  time.Time      `json:"control_at,omitzero"`
+	CreatedAt  time.Time      `json:"created_at"`
+	Meters     []AccountMeter `json:"meters"`
 }
 
 // Reading kinds.
@@ -226,6 +243,9 @@ const (
 	CmdReconnect  = "reconnect"
 	CmdRead       = "read"
 	CmdTimeSync   = "time-sync"
+	CmdAlarm      = "alarm"     // 645 1CH 2AH: the meter warns (low balance)
+	CmdAlarmOff   = "alarm-off" // 2BH
+	CmdClose      = "close"     // 1CH: closed directly (a reconnect by site policy)
 
 	CmdPending   = "pending"
 	CmdSent      = "sent"

@@ -108,7 +108,74 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u *User) error
 	FindUserByUsername(ctx context.Context, username string) (User, error)
 	CreateCustomer(ctx context.Context, c *Customer) error
+	// CreateAccount adds an account with its meters (a.Meters), in one
+	// transaction; its balance starts at 0 (an opening balance is a
+	// ledger entry). EINVALID for a bad field, ECONFLICT for a number
+	// taken.
 	CreateAccount(ctx context.Context, a *Account) error
+}
+
+// MoneyStore keeps customers' accounts, the ledger, payments, notices and
+// the sites' control policies (money.go).
+type MoneyStore interface {
+	GetCustomer(ctx context.Context, id int64) (Customer, error)
+	// ListCustomers returns customers in id order (limit 0: all) and the total.
+	ListCustomers(ctx context.Context, limit, offset int) ([]Customer, int, error)
+	UpdateCustomer(ctx context.Context, c Customer) error
+
+	// GetAccount returns an account with its meters (ENOTFOUND).
+	GetAccount(ctx context.Context, id int64) (Account, error)
+	FindAccountByNumber(ctx context.Context, number string) (Account, error)
+	// ListAccounts returns accounts with their meters, in id order, and
+	// how many match.
+	ListAccounts(ctx context.Context, f AccountFilter) ([]Account, int, error)
+	// UpdateAccount changes an account's settings: number, customer,
+	// site, mode, tariff, billing day, thresholds, keep-power (never its
+	// balance nor control state).
+	UpdateAccount(ctx context.Context, a Account) error
+	// AddAccountMeter starts an account's period on a meter (and sets
+	// the meter's account); EINVALID when it overlaps a period of the
+	// same meter.
+	AddAccountMeter(ctx context.Context, m AccountMeter) error
+	// EndAccountMeter ends the account's open period on the meter at at
+	// (a move-out, a swap); ENOTFOUND when none is open.
+	EndAccountMeter(ctx context.Context, accountID, meterID int64, at time.Time) error
+	// SetAccountControl records what the automatic control did last.
+	SetAccountControl(ctx context.Context, id int64, state string, at time.Time) error
+
+	// Credit records a payment, its ledger entry (kind payment), the new
+	// balance and an audit entry in one transaction, idempotent by
+	// p.Reference: see money.go. It fills p (ID, Receipt, LedgerID).
+	Credit(ctx context.Context, p *Payment) (entry LedgerEntry, duplicate bool, err error)
+	// PostLedger appends e (Kind, AccountID, AmountFen, Reference, By,
+	// Time, Detail), the new balance and an audit entry in one
+	// transaction; a reference seen before for the same account and
+	// amount returns the first entry in e and duplicate=true, for
+	// another account or amount ECONFLICT. It fills e.ID and
+	// e.BalanceFen.
+	PostLedger(ctx context.Context, e *LedgerEntry) (duplicate bool, err error)
+	// FindLedger returns the entry of a reference (ENOTFOUND).
+	FindLedger(ctx context.Context, reference string) (LedgerEntry, error)
+	// ListLedger returns an account's entries newest first (limit 0: all)
+	// and their total count.
+	ListLedger(ctx context.Context, accountID int64, limit, offset int) ([]LedgerEntry, int, error)
+	// LedgerReferences returns the references of an account's entries of
+	// kind made at or after since.
+	LedgerReferences(ctx context.Context, accountID int64, kind string, since time.Time) ([]string, error)
+
+	GetPayment(ctx context.Context, id int64) (Payment, error)
+	FindPayment(ctx context.Context, reference string) (Payment, error)
+	ListPayments(ctx context.Context, f PaymentFilter) ([]Payment, int, error)
+
+	AppendNotice(ctx context.Context, n *Notice) error
+	// ListNotices returns an account's notices newest first and their count.
+	ListNotices(ctx context.Context, accountID int64, limit, offset int) ([]Notice, int, error)
+
+	// GetControlPolicy returns a site's policy (the default, keeping no
+	// power and reconnecting by allow-close, when none was set).
+	GetControlPolicy(ctx context.Context, siteID int64) (ControlPolicy, error)
+	// PutControlPolicy sets a site's policy (EINVALID: see Check).
+	PutControlPolicy(ctx context.Context, p ControlPolicy) error
 }
 
 // AuditStore is the append-only audit log.
@@ -231,5 +298,6 @@ type Store interface {
 	StateStore
 	ArchiveStore
 	TariffStore
+	MoneyStore
 	Close() error
 }

@@ -31,7 +31,7 @@ var documented = map[string]doc{
 	"GET /api/v1/meters/{address}/readings":    {summary: "readings; energies in kWh as decimal strings; from before to, at most 92 days apart (default the last 31 days)", query: []string{"kind", "from", "to"}},
 	"GET /api/v1/meters/{address}/consumption": {summary: "consumption per day or month (site zone), primary side (register advance × CT × PT), total, tariffs T1–T4 and reverse; gaps and reversals are null; partial months marked; at most 366 days or 120 months", query: []string{"interval", "from", "to"}},
 	"POST /api/v1/meters/{address}/readings":   {summary: "a manual reading (operator): {\"time\",\"forward_active_kwh\",\"reason\"}; time between the meter's installation (and removal) and now + 5 min"},
-	"POST /api/v1/meters/{address}/commands":   {summary: "{\"type\": disconnect|reconnect|read|time-sync} -> {id, status} (operator)"},
+	"POST /api/v1/meters/{address}/commands":   {summary: "{\"type\": disconnect|reconnect|close|alarm|alarm-off|read|time-sync} -> {id, status} (operator); reconnect is 645 allow-close (1BH), close is direct close (1CH), alarm/alarm-off the meter's alarm (2AH/2BH)"},
 	"GET /api/v1/accounts/{id}/consumption":    {summary: "an account's consumption across its meters (a swap keeps it continuous)", query: []string{"interval", "from", "to"}},
 	"GET /api/v1/commands/{id}":                {summary: "a command: pending, sent, succeeded, failed (with reason), expired"},
 	"GET /api/v1/collectors":                   {summary: "collectors in service with status (retired=true adds retired ones)", query: []string{"site", "retired"}},

@@ -23,9 +23,9 @@ func scanCommand(row scanner) (amigo.Command, error) {
 // CreateCommand stores a command (pending); EINVALID for an unknown type.
 func (s *DB) CreateCommand(ctx context.Context, c *amigo.Command) error {
 	switch c.Type {
-	case amigo.CmdDisconnect, amigo.CmdReconnect, amigo.CmdRead, amigo.CmdTimeSync:
+	case amigo.CmdDisconnect, amigo.CmdReconnect, amigo.CmdClose, amigo.CmdAlarm, amigo.CmdAlarmOff, amigo.CmdRead, amigo.CmdTimeSync:
 	default:
-		return amigo.Errorf(amigo.EINVALID, "create command", "unknown command type %q (disconnect, reconnect, read, time-sync) / 未知命令类型", c.Type)
+		return amigo.Errorf(amigo.EINVALID, "create command", "unknown command type %q (disconnect, reconnect, close, alarm, alarm-off, read, time-sync) / 未知命令类型", c.Type)
 	}
 	if c.Status == "" {
 		c.Status = amigo.CmdPending

@@ -84,17 +84,3 @@ func (s *DB) RetireUser(ctx context.Context, id int64, at time.Time) error {
 func (s *DB) RaiseTokenGen(ctx context.Context, id int64) error {
 	return s.exec1(ctx, "raise token generation", "user", `UPDATE users SET token_gen = token_gen + 1 WHERE id = ?`, id)
 }
-
-// CreateCustomer adds a customer.
-func (s *DB) CreateCustomer(ctx context.Context, c *amigo.Customer) error {
-	id, err := s.insert(ctx, "create customer", `INSERT INTO customers (name, phone) VALUES (?, ?)`, c.Name, c.Phone)
-	c.ID = id
-	return err
-}
-
-// CreateAccount adds a customer's account.
-func (s *DB) CreateAccount(ctx context.Context, a *amigo.Account) error {
-	id, err := s.insert(ctx, "create account", `INSERT INTO accounts (customer_id, prepaid, balance_fen) VALUES (?, ?, ?)`, a.CustomerID, b2i(a.Prepaid), int64(a.BalanceFen))
-	a.ID = id
-	return err
-}

@@ -54,7 +54,15 @@ func (l *cmdLocks) init(workers int) {
 
 func (l *cmdLocks) wait() { l.jobs.Wait() }
 
-func isRelay(typ string) bool { return typ == amigo.CmdDisconnect || typ == amigo.CmdReconnect }
+func isRelay(typ string) bool {
+	return typ == amigo.CmdDisconnect || typ == amigo.CmdReconnect || typ == amigo.CmdClose
+}
+
+// controlTypes are the 645 remote-control (1CH) commands by command type.
+var controlTypes = map[string]dlt645.ControlType{
+	amigo.CmdDisconnect: dlt645.ControlTrip, amigo.CmdReconnect: dlt645.ControlAllowClose, amigo.CmdClose: dlt645.ControlClose,
+	amigo.CmdAlarm: dlt645.ControlAlarm, amigo.CmdAlarmOff: dlt645.ControlAlarmOff,
+}
 
 // noteRelay records a relay command, so that an older one of the same
 // meter not yet sent is superseded by it.
@@ -293,12 +301,8 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 	}
 	var req dlt645.Frame
 	switch c.Type {
-	case amigo.CmdDisconnect, amigo.CmdReconnect:
-		ct := dlt645.ControlTrip
-		if c.Type == amigo.CmdReconnect {
-			ct = dlt645.ControlAllowClose
-		}
-		req = dlt645.ControlRequest(addr, dlt645.ControlCommand{Type: ct, Auth: auth, Until: dlt645.DateTimeOf(c.ExpiresAt.In(loc))})
+	case amigo.CmdDisconnect, amigo.CmdReconnect, amigo.CmdClose, amigo.CmdAlarm, amigo.CmdAlarmOff:
+		req = dlt645.ControlRequest(addr, dlt645.ControlCommand{Type: controlTypes[c.Type], Auth: auth, Until: dlt645.DateTimeOf(c.ExpiresAt.In(loc))})
 	case amigo.CmdTimeSync:
 		req = dlt645.BroadcastTimeRequest(addr, dlt645.DateTimeOf(now.In(loc)))
 	case amigo.CmdRead:
@@ -328,6 +332,10 @@ func (e *Engine) execute(ctx context.Context, c amigo.Command) {
 			return
 		}
 		e.finish(ctx, c, amigo.CmdSucceeded, "", "forward active total "+vals[0].Num.String()+" kWh")
+		return
+	}
+	if !isRelay(c.Type) {
+		e.finish(ctx, c, amigo.CmdSucceeded, "", "acknowledged / 已确认")
 		return
 	}
 	// Confirm by reading the relay state back (status word 3 bit 4).

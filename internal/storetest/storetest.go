@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("Archive", func(t *testing.T) { runArchive(t, open) })
 	t.Run("Tariffs", func(t *testing.T) { tariffs(t, open(t)) })
 	t.Run("Nodes", func(t *testing.T) { runNodes(t, open) })
+	t.Run("Money", func(t *testing.T) { money(t, open(t)) })
 }
 
 // state: PutStateOnce lets the first caller win; PutState overwrites;
