@@ -29,6 +29,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/wallet"
 	"github.com/amigo-metering/amigo/internal/web"
 )
 
@@ -329,7 +330,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
-	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log})
+	// The customer app's supply switch is the wallet's (an arrears trip is
+	// not overridden).
+	switcher := wallet.New(store, eng, clock, wallet.Config{Log: log})
+	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: switcher.CustomerSwitch})
 	if err != nil {
 		return err
 	}

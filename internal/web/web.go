@@ -46,6 +46,13 @@ type Config struct {
 	// Secret keys the forms' CSRF tokens (the API's token secret will do).
 	Secret []byte
 	Log    *slog.Logger
+
+	// The customer's app: the payment service (nil: no online payment),
+	// whether its provider is the sandbox (the app then offers to pay
+	// there), and the customer's supply switch (nil: not offered).
+	Payments   Payments
+	SandboxPay bool
+	Switch     Switcher
 }
 
 // Server serves the pages.
@@ -82,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.routes()
+	s.appRoutes()
 	s.h = s.cop.Handler(s.mux)
 	return s, nil
 }
@@ -104,6 +112,7 @@ const maxForm = 9 << 20
 func (s *Server) parse() error {
 	funcs := template.FuncMap{
 		"kwh":   fmtKWh,
+		"yuan":  fmtFen,
 		"pct":   fmtPct,
 		"when":  fmtTime,
 		"json":  toJSON,
@@ -149,6 +158,7 @@ type view struct {
 	Flash string
 	Err   string
 	Data  any
+	Home  string // the customer's app: the account's home path
 }
 
 // render writes page name (or, for an htmx request, its block frag when

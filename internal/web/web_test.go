@@ -25,6 +25,8 @@ import (
 	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/postgres"
 	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/wallet"
 )
 
 func openSQLite(t testing.TB) amigo.Store {
@@ -131,7 +133,8 @@ func newFixture(t testing.TB, st amigo.Store, meters int) *fixture {
 	}
 	log := slog.New(slog.DiscardHandler)
 	a := api.New(st, commander{st}, time.Now, []byte("0123456789abcdef0123456789abcdef"), log)
-	pages, err := New(Config{Store: st, API: a, Who: a.Who, Now: time.Now, Secret: []byte("0123456789abcdef0123456789abcdef"), Log: log})
+	w := wallet.New(st, commander{st}, vclock.Real{}, wallet.Config{Log: log})
+	pages, err := New(Config{Store: st, API: a, Who: a.Who, Now: time.Now, Secret: []byte("0123456789abcdef0123456789abcdef"), Log: log, Switch: w.CustomerSwitch})
 	must(err)
 	f.srv = httptest.NewServer(Mount(a, pages))
 	t.Cleanup(f.srv.Close)

@@ -31,3 +31,7 @@
   function all() { document.querySelectorAll(".chart").forEach(draw); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", all); } else { all(); }
 })();
+// The customer's app is installable: its service worker keeps the shell.
+if ("serviceWorker" in navigator && location.pathname.indexOf("/app/") === 0) {
+  navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(function () {});
+}
