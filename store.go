@@ -299,5 +299,6 @@ type Store interface {
 	ArchiveStore
 	TariffStore
 	MoneyStore
+	PaymentStore
 	Close() error
 }

@@ -161,7 +161,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: c.CollectorsListen,
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
-			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a }})
+			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a },
+			Payment: &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(c.Data, "pay"), SandboxListen: "127.0.0.1:0"}})
 		if err != nil {
 			errs <- demoFlagError(err)
 			cancel()
@@ -238,6 +239,9 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 			filepath.Join(c.Data, "sim"), clock.Now().Format(time.RFC3339), c.Speed, resumed.Format(time.RFC3339))
 	} else {
 		fmt.Fprintf(stdout, "amigo demo: clock %s at %gx, data in %s / 时钟与数据目录\n", clock.Now().Format(time.RFC3339), c.Speed, c.Data)
+	}
+	if a.PaySandbox != nil {
+		fmt.Fprintf(stdout, "amigo demo: WeChat Pay sandbox http://%s: POST /api/v1/accounts/{id}/orders {\"amount_fen\":5000}, then pay it: amigo paysandbox pay --sandbox http://%s --code-url CODE_URL / 微信支付沙箱：下单后用 code_url 付款\n", a.PaySandbox, a.PaySandbox)
 	}
 	if c.ready != nil {
 		c.ready(a)

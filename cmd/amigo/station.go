@@ -80,6 +80,8 @@ type StationConfig struct {
 	// its leases last unrenewed (default 30s).
 	Node     string `json:"node"`
 	LeaseTTL string `json:"lease_ttl"`
+	// Payment turns online payments on (docs/payments.md); nil: off.
+	Payment *PaymentConfig `json:"payment"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -90,6 +92,7 @@ type StationConfig struct {
 // switched off.
 type stationAddrs struct {
 	API, CollectorsTLS, CollectorsPlain, GPRS net.Addr
+	PaySandbox                                net.Addr // the WeChat Pay sandbox inside the station, or nil
 }
 
 // print writes one line per address, English then Chinese, as `amigo
@@ -106,6 +109,9 @@ func (a stationAddrs) print(w io.Writer, who string) {
 	line("collectors, 1376.1 over TLS / 采集器 (TLS)", a.CollectorsTLS)
 	line("collectors, plain TCP / 采集器 (明文TCP)", a.CollectorsPlain)
 	line("GPRS meters / GPRS电表", a.GPRS)
+	if a.PaySandbox != nil {
+		fmt.Fprintf(w, "%s: WeChat Pay sandbox http://%s (pay: POST /sandbox/pay {\"code_url\"}) / 微信支付沙箱\n", who, a.PaySandbox)
+	}
 }
 
 // addrString is a listener's address, or "off" when it has none.
@@ -140,6 +146,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"trusted_proxies", `[]`, "reverse proxies (addresses or CIDR) whose X-Forwarded-For names the API client, for counting failed logins per address; others' header is ignored / 可信反向代理（地址或网段），仅信任其 X-Forwarded-For"},
 	{"node", `"HOSTNAME-PID"`, "this station's name among several on one PostgreSQL store (each collector and GPRS meter is polled by the node holding its lease; commands are claimed by one node); unused with SQLite / 多主站共用 PostgreSQL 时本节点名称"},
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
+	{"payment", `null`, "online payments (docs/payments.md): {\"provider\": \"wechat-sandbox\"} runs the WeChat Pay sandbox inside the station (keys in key_dir, default \"pay\", made when missing; sandbox_listen, default 127.0.0.1:7090); {\"provider\": \"wechat\", \"base_url\", \"mchid\", \"appid\", \"notify_url\", \"merchant_key_file\", \"merchant_serial\", \"platform_public_key_file\", \"platform_serial\", \"api_v3_key_file\"} speaks WeChat Pay API v3; null = off / 在线支付配置，空为关闭"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
 
@@ -343,6 +350,16 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return &listenError{"http", cfg.HTTP, err}
 	}
 	addrs := stationAddrs{API: hl.Addr(), CollectorsTLS: front.TLSAddr(), CollectorsPlain: front.PlainAddr(), GPRS: front.GPRSAddr()}
+	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr())
+	if err != nil {
+		hl.Close()
+		return err
+	}
+	if pay != nil {
+		defer pay.stop()
+		apiSrv.SetPayments(pay.svc)
+		addrs.PaySandbox = pay.addr
+	}
 	if cfg.ready != nil {
 		cfg.ready(addrs)
 	}

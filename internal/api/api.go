@@ -23,6 +23,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/internal/payment"
 	"github.com/amigo-metering/amigo/tariff"
 )
 
@@ -66,6 +67,9 @@ type Server struct {
 	// comparePassword checks a password against its bcrypt hash (a
 	// variable so that tests can count the checks).
 	comparePassword func(hash, pw []byte) error
+
+	// pay takes online payments (SetPayments); nil: they are off.
+	pay *payment.Service
 }
 
 // Options are the API's settings beyond New's arguments.
@@ -150,6 +154,8 @@ func bodyLimit(r *http.Request) int64 {
 		return tariff.MaxDocument
 	case strings.HasPrefix(p, "/api/v1/tariffs/"):
 		return max(tariff.MaxRequest, maxBody)
+	case p == NotifyPath:
+		return maxBody + 1<<10 // the notify route bounds itself (64 KiB) and counts what it refuses
 	}
 	return maxBody
 }
@@ -183,6 +189,7 @@ func (s *Server) register() {
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
 	s.archiveRoutes()
 	s.tariffRoutes()
+	s.paymentRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})
