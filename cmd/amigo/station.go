@@ -337,10 +337,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
-	// The customer app's supply switch is the wallet's (an arrears trip is
-	// not overridden).
-	switcher := wallet.New(store, eng, clock, wallet.Config{Log: log})
-	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: switcher.CustomerSwitch})
+	// The prepaid wallet: the customer app's supply switch is its
+	// CustomerSwitch (an arrears trip is not overridden).
+	wlt := wallet.New(store, eng, clock, wallet.Config{Log: log})
+	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: wlt.CustomerSwitch})
 	if err != nil {
 		return err
 	}
@@ -358,6 +358,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if pay != nil {
 		defer pay.stop()
 		apiSrv.SetPayments(pay.svc)
+		pages.SetPayments(true, cfg.Payment.Provider == providerWeChatSandbox)
 		addrs.PaySandbox = pay.addr
 	}
 	if cfg.ready != nil {
@@ -369,6 +370,13 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
+	if ecfg.Nodes == nil {
+		// One node holds every site: it runs the wallet's passes (daily
+		// deduction, supply control after a payment). Several nodes need
+		// the wallet's OwnsSite first.
+		wg.Add(1)
+		go func() { defer wg.Done(); wlt.Run(ctx) }()
+	}
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()

@@ -29,33 +29,14 @@ import (
 // customer's own. Every page names the account's id in its path; any
 // other account's id answers 404.
 
-// Payments is the online payment service the app pays through (the pay
-// issue's payment.Service, wired by the station).
-type Payments interface {
-	// CreateOrder makes an order of amountFen for the account, by the
-	// customer's user; its CodeURL is what the customer's wallet opens.
-	CreateOrder(ctx context.Context, accountID int64, amountFen amigo.Fen, by string) (Order, error)
-	// Order returns an order (asking the provider when it is still open).
-	Order(ctx context.Context, orderNo string) (Order, error)
-	// SandboxPay pays an order in the provider's sandbox, as a customer
-	// scanning its code would; nil when the provider is a real one.
-	SandboxPay(ctx context.Context, codeURL string) error
+// order is an online payment order as the API answers it.
+type order struct {
+	No        string    `json:"order_no"`
+	AccountID int64     `json:"account_id"`
+	AmountFen amigo.Fen `json:"amount_fen"`
+	State     string    `json:"state"`
+	CodeURL   string    `json:"code_url"`
 }
-
-// Order is an online payment order as the app shows it.
-type Order struct {
-	No        string
-	AccountID int64
-	AmountFen amigo.Fen
-	State     string // "created", "paid" (credited), or the provider's failure
-	CodeURL   string
-}
-
-// Order states the app tells apart.
-const (
-	OrderCreated = "created"
-	OrderPaid    = "paid"
-)
 
 // Switcher switches an account's supply at its customer's request
 // (wallet.CustomerSwitch: a switch-on is refused while the supply is cut
@@ -349,6 +330,12 @@ func (s *Server) appLogout(w http.ResponseWriter, r *http.Request, cs custSessio
 // appFail renders an error in the app's frame.
 func (s *Server) appFail(w http.ResponseWriter, r *http.Request, v *view, err error) {
 	code := http.StatusInternalServerError
+	var pe *pageError
+	if errors.As(err, &pe) {
+		v.Err = pe.Msg
+		s.render(w, r, pe.Code, "app_error", v)
+		return
+	}
 	switch k := amigo.ErrorKind(err); k {
 	case amigo.ENOTFOUND:
 		code, v.Err = http.StatusNotFound, v.L.T("err_notfound")
@@ -594,7 +581,7 @@ func (s *Server) appBills(w http.ResponseWriter, r *http.Request, cs custSession
 
 func (s *Server) appPayPage(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {
 	v.Nav, v.Title = "pay", v.L.T("app_pay")
-	v.Data = map[string]any{"A": cs.Account, "Enabled": s.cfg.Payments != nil, "Amounts": []int{20, 50, 100, 200}}
+	v.Data = map[string]any{"A": cs.Account, "Enabled": s.pay.Load().online, "Amounts": []int{20, 50, 100, 200}}
 	s.render(w, r, http.StatusOK, "app_pay", v)
 }
 
@@ -621,70 +608,56 @@ func parseYuan(s string) (amigo.Fen, error) {
 	return fen, nil
 }
 
-// appPay makes an order through the payment service and shows it.
+// appPay makes an order through the API (the pay issue's payment
+// service: stored and audited before the provider is asked) and shows it.
 func (s *Server) appPay(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {
 	v.Nav, v.Title = "pay", v.L.T("app_pay")
-	if s.cfg.Payments == nil {
-		s.appFail(w, r, v, amigo.Errorf(amigo.EUNAVAILABLE, "pay", "online payment is not set up at this station / 本站未开通在线缴费"))
-		return
-	}
 	fen, err := parseYuan(r.PostFormValue("amount"))
 	if err != nil {
 		s.appFail(w, r, v, err)
 		return
 	}
-	o, err := s.cfg.Payments.CreateOrder(r.Context(), cs.Account.ID, fen, cs.User)
-	if err != nil {
+	var o order
+	if err := s.apiJSON(r, session{Token: cs.Token}, v.L, "POST", accountAPI(cs)+"/orders", map[string]any{"amount_fen": fen}, &o); err != nil {
 		s.appFail(w, r, v, err)
 		return
 	}
 	http.Redirect(w, r, appHome(cs.Account.ID)+"orders/"+url.PathEscape(o.No), http.StatusSeeOther)
 }
 
-// order returns the path's order if it is the account's (ENOTFOUND
-// otherwise: another account's order does not exist here).
-func (s *Server) order(r *http.Request, cs custSession) (Order, error) {
-	if s.cfg.Payments == nil {
-		return Order{}, amigo.Errorf(amigo.ENOTFOUND, "order", "no such order")
-	}
-	o, err := s.cfg.Payments.Order(r.Context(), r.PathValue("no"))
-	if err != nil {
-		return o, err
-	}
-	if o.AccountID != cs.Account.ID {
-		return Order{}, amigo.Errorf(amigo.ENOTFOUND, "order", "no such order")
-	}
-	return o, nil
+func accountAPI(cs custSession) string {
+	return "/api/v1/accounts/" + strconv.FormatInt(cs.Account.ID, 10)
 }
 
+// appOrder shows an order (the API asks the provider about one still
+// open); the page asks again every few seconds until it is paid.
 func (s *Server) appOrder(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {
 	v.Nav, v.Title = "pay", v.L.T("app_order")
-	o, err := s.order(r, cs)
+	var o order
+	if err := s.apiJSON(r, session{Token: cs.Token}, v.L, "GET", accountAPI(cs)+"/orders/"+url.PathEscape(r.PathValue("no")), nil, &o); err != nil {
+		s.appFail(w, r, v, err)
+		return
+	}
+	a, err := s.cfg.Store.GetAccount(r.Context(), cs.Account.ID)
 	if err != nil {
 		s.appFail(w, r, v, err)
 		return
 	}
-	ms, _ := s.accountMeters(r.Context(), cs.Account)
-	v.Data = map[string]any{"A": cs.Account, "O": o, "Sandbox": s.cfg.SandboxPay, "Supply": cs.Account.Supply(ms, s.cfg.Now())}
+	ms, _ := s.accountMeters(r.Context(), a)
+	v.Data = map[string]any{"A": a, "O": o, "Sandbox": s.pay.Load().sandbox, "Supply": a.Supply(ms, s.cfg.Now())}
 	s.render(w, r, http.StatusOK, "app_order", v)
 }
 
-// appSandboxPay pays an order in the provider's sandbox (a demo or a
-// test station only): the provider then notifies the station, which
-// credits the account.
+// appSandboxPay pays an order in the provider's sandbox through the API
+// (a station running the sandbox only): the sandbox then notifies the
+// station, which credits the account.
 func (s *Server) appSandboxPay(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {
-	o, err := s.order(r, cs)
-	if err == nil && !s.cfg.SandboxPay {
-		err = amigo.Errorf(amigo.ENOTFOUND, "sandbox", "no sandbox here")
-	}
-	if err == nil {
-		err = s.cfg.Payments.SandboxPay(r.Context(), o.CodeURL)
-	}
-	if err != nil {
+	no := r.PathValue("no")
+	if err := s.apiJSON(r, session{Token: cs.Token}, v.L, "POST", accountAPI(cs)+"/sandbox-pay", map[string]string{"order_no": no}, nil); err != nil {
 		s.appFail(w, r, v, err)
 		return
 	}
-	http.Redirect(w, r, appHome(cs.Account.ID)+"orders/"+url.PathEscape(o.No), http.StatusSeeOther)
+	http.Redirect(w, r, appHome(cs.Account.ID)+"orders/"+url.PathEscape(no), http.StatusSeeOther)
 }
 
 // appHistory lists the ledger: payments (with receipts), deductions,

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -47,12 +48,8 @@ type Config struct {
 	Secret []byte
 	Log    *slog.Logger
 
-	// The customer's app: the payment service (nil: no online payment),
-	// whether its provider is the sandbox (the app then offers to pay
-	// there), and the customer's supply switch (nil: not offered).
-	Payments   Payments
-	SandboxPay bool
-	Switch     Switcher
+	// Switch is the customer's supply switch (nil: not offered).
+	Switch Switcher
 }
 
 // Server serves the pages.
@@ -62,6 +59,17 @@ type Server struct {
 	pages map[string]*template.Template
 	cop   *http.CrossOriginProtection
 	h     http.Handler
+	pay   atomic.Pointer[payFlags]
+}
+
+// payFlags say whether the station takes online payments and whether its
+// provider is the sandbox (the app then offers to pay there).
+type payFlags struct{ online, sandbox bool }
+
+// SetPayments tells the app that the station takes online payments (the
+// API's orders) and whether through the sandbox provider.
+func (s *Server) SetPayments(online, sandbox bool) {
+	s.pay.Store(&payFlags{online: online, sandbox: sandbox && online})
 }
 
 // Cookie names.
@@ -88,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.parse(); err != nil {
 		return nil, err
 	}
+	s.pay.Store(&payFlags{})
 	s.routes()
 	s.appRoutes()
 	s.h = s.cop.Handler(s.mux)
