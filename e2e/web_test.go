@@ -27,6 +27,9 @@ func browser(t *testing.T, within time.Duration) context.Context {
 		}
 	}
 	if exe == "" {
+		if os.Getenv("AMIGO_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("AMIGO_REQUIRE_CHROMIUM is set and no chromium is installed")
+		}
 		t.Skip("no chromium installed (apt-get install chromium fonts-lxgw-wenkai)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), within)

@@ -29,6 +29,9 @@ func chromium(t *testing.T, within time.Duration) context.Context {
 		}
 	}
 	if exe == "" {
+		if os.Getenv("AMIGO_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("AMIGO_REQUIRE_CHROMIUM is set and no chromium is installed")
+		}
 		t.Skip("no chromium installed (apt-get install chromium fonts-lxgw-wenkai)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -137,6 +140,15 @@ func TestCustomerJourney(t *testing.T) {
 		t.Fatalf("login page: %v", err)
 	}
 	screenshot(t, ctx, 360, "app-login-360")
+	// The app is installable: its manifest, and its service worker
+	// registered for /app/.
+	sw, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(r => r.scope.endsWith("/app/") && !!r.active)`, chromedp.EvalAwaitPromise))
+	if err != nil || !sw {
+		t.Fatalf("the service worker is not active for /app/: %v %v", sw, err)
+	}
+	if href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('link[rel="manifest"]').href`)); err != nil || !strings.HasSuffix(href, "/app/manifest.webmanifest") {
+		t.Fatalf("manifest link %q %v", href, err)
+	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[name="account"]`), a.Number), chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), code),
 		chromedp.Submit(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("setup"))); err != nil {
 		t.Fatalf("first login: %v", err)
