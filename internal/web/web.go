@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -44,7 +45,8 @@ type Config struct {
 	Who func(ctx context.Context, token string) (id int64, username, role string, err error)
 	// Now is the station's clock.
 	Now func() time.Time
-	// Secret keys the forms' CSRF tokens (the API's token secret will do).
+	// Secret keys the forms' CSRF tokens (the API's token secret will do;
+	// nil: a random key, good until the process ends).
 	Secret []byte
 	Log    *slog.Logger
 
@@ -90,7 +92,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	if len(cfg.Secret) == 0 {
-		return nil, fmt.Errorf("web: a secret is required for the forms' tokens")
+		// No key given (a station whose API tokens die with it): the
+		// forms' tokens die with the process too.
+		cfg.Secret = make([]byte, 32)
+		rand.Read(cfg.Secret)
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}, cop: http.NewCrossOriginProtection()}
 	if err := s.parse(); err != nil {
