@@ -33,10 +33,10 @@ actions / 操作:
                a new password (the user's tokens end) / 设置新密码（该用户令牌作废）
   retire-user  --username U     retire a user: their tokens end at once / 注销用户，令牌立即作废
   list-users                    users in service (--retired adds retired ones) / 列出用户
-  import KIND FILE              import a CSV of sites|collectors|areas|meters|users: all rows or none
+  import KIND FILE              import a CSV of sites|collectors|areas|meters|users|customers|accounts: all rows or none
                                 导入 CSV：全部成功或全部不导入
   export KIND                   write the CSV of a kind to stdout / 将某类档案导出为 CSV 到标准输出
-Import order for a new station / 新主站导入顺序: sites, collectors, areas, meters, users.
+Import order for a new station / 新主站导入顺序: sites, collectors, areas, meters, users (then tariffs, customers, accounts).
 `
 
 // runAdmin is `amigo admin`.

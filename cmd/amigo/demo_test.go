@@ -128,6 +128,27 @@ func runSystem(t *testing.T, store, dir string) {
 		t.Fatalf("login %d", code)
 	}
 	c.token = tok.Token
+	// Accounts for the customer meters: the GPRS meters and every fourth
+	// bus meter prepaid with a few yuan, on the example residential tariff.
+	if !strings.Contains(out, "prepaid account "+demoPrepaid) {
+		t.Fatalf("the demo does not print its prepaid account:\n%s", out)
+	}
+	var accts struct {
+		Items []struct {
+			Number, Mode, Tariff string
+			BalanceFen           *int64 `json:"balance_fen"`
+		}
+		Total int
+	}
+	c.do("GET", "/api/v1/accounts?mode=prepaid", nil, &accts)
+	// 7 customer meters on the bus (2, 6 prepaid: n = 1, 5) and 2 GPRS meters.
+	if accts.Total != 4 || accts.Items[0].Tariff != "zj-residential" || accts.Items[0].BalanceFen == nil || *accts.Items[0].BalanceFen <= 0 {
+		t.Fatalf("prepaid accounts %+v", accts)
+	}
+	c.do("GET", "/api/v1/accounts?mode=postpaid", nil, &accts)
+	if accts.Total != 5 {
+		t.Fatalf("postpaid accounts %+v", accts)
+	}
 	// The next day's frozen data of every meter is in the API within a
 	// minute of real time.
 	eventually(t, "daily frozen data of every meter", time.Minute, func() bool {
@@ -349,6 +370,17 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if conflicts != 0 {
 		t.Fatalf("%d conflict events after two runs on one directory", conflicts)
+	}
+}
+
+// The demo's tariff is the documented example.
+func TestDemoTariffIsTheDocumentedOne(t *testing.T) {
+	b, err := os.ReadFile("../../docs/tariffs/zj-residential.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != demoTariff {
+		t.Fatal("demoTariff differs from docs/tariffs/zj-residential.json")
 	}
 }
 

@@ -77,8 +77,9 @@ type payments struct {
 }
 
 // providerFor builds the WeChat client of pc; in sandbox mode it also
-// returns the sandbox's keys.
-func providerFor(pc *PaymentConfig, clock vclock.Clock) (*wechatpay.Client, *wechatsandbox.Keys, error) {
+// returns the sandbox's keys, made when missing if create is set (the
+// station; never a command that only reads).
+func providerFor(pc *PaymentConfig, clock vclock.Clock, create bool) (*wechatpay.Client, *wechatsandbox.Keys, error) {
 	cfg := wechatpay.Config{MchID: pc.MchID, AppID: pc.AppID, Now: clock.Now}
 	switch pc.Provider {
 	case providerWeChatSandbox:
@@ -86,7 +87,7 @@ func providerFor(pc *PaymentConfig, clock vclock.Clock) (*wechatpay.Client, *wec
 		if dir == "" {
 			dir = defaultPayKeyDir
 		}
-		k, err := wechatsandbox.LoadKeys(dir, true)
+		k, err := wechatsandbox.LoadKeys(dir, create)
 		if err != nil {
 			return nil, nil, fmt.Errorf("payment.key_dir: %w", err)
 		}
@@ -135,12 +136,14 @@ func providerFor(pc *PaymentConfig, clock vclock.Clock) (*wechatpay.Client, *wec
 
 // startPayments makes the payment service of pc (nil: none) for a station
 // whose API listens on apiAddr, starts the sandbox when it runs inside the
-// station, and the writing of refusal summaries until ctx ends.
-func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, clock vclock.Clock, log *slog.Logger, apiAddr net.Addr) (*payments, error) {
+// station, and the writing of refusal summaries until ctx ends. onCredit,
+// when set, is told of each account an online payment credited (the
+// prepaid wallet's Paid).
+func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, clock vclock.Clock, log *slog.Logger, apiAddr net.Addr, onCredit func(accountID int64)) (*payments, error) {
 	if pc == nil || pc.Provider == "" {
 		return nil, nil
 	}
-	client, keys, err := providerFor(pc, clock)
+	client, keys, err := providerFor(pc, clock, true)
 	if err != nil {
 		return nil, err
 	}
@@ -175,13 +178,13 @@ func startPayments(ctx context.Context, pc *PaymentConfig, store amigo.Store, cl
 		if strings.HasSuffix(listen, ":0") {
 			pc2 := *pc
 			pc2.SandboxListen = ln.Addr().String()
-			if client, _, err = providerFor(&pc2, clock); err != nil {
+			if client, _, err = providerFor(&pc2, clock, false); err != nil {
 				p.stop()
 				return nil, err
 			}
 		}
 	}
-	pcfg := payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log}
+	pcfg := payment.Config{Store: store, Provider: client, NotifyURL: notify, Now: clock.Now, Log: log, OnCredit: onCredit}
 	if p.sandbox != nil {
 		sb := p.sandbox
 		pcfg.SandboxPay = func(_ context.Context, no string) error {
@@ -261,7 +264,7 @@ func runPayments(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "amigo payments: %s has no \"payment\" / 配置中没有在线支付 (payment)\n", *path)
 		return 1
 	}
-	client, _, err := providerFor(cfg.Payment, vclock.Real{})
+	client, _, err := providerFor(cfg.Payment, vclock.Real{}, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "amigo payments: %v\n", err)
 		return 1

@@ -160,7 +160,7 @@ func TestPaySandboxKeys(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.String()[i:]), &c); err != nil || c.Payment.Provider != providerWeChat || c.Payment.PlatformSerial == "" {
 		t.Fatalf("printed configuration: %v %s", err, out.String())
 	}
-	if _, _, err := providerFor(&c.Payment, vclock.Real{}); err != nil {
+	if _, _, err := providerFor(&c.Payment, vclock.Real{}, false); err != nil {
 		t.Fatalf("the printed configuration does not load: %v", err)
 	}
 	out.Reset()

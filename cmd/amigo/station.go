@@ -337,10 +337,13 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
 	}
-	// The prepaid wallet: the customer app's supply switch is its
-	// CustomerSwitch (an arrears trip is not overridden).
-	wlt := wallet.New(store, eng, clock, wallet.Config{Log: log})
-	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: wlt.CustomerSwitch})
+	// The prepaid wallet: daily deductions and supply control, in its own
+	// loop (never in the ingest path); payments through the API wake it.
+	// The customer app's supply switch is its CustomerSwitch (an arrears
+	// trip is not overridden).
+	wal := wallet.New(store, eng, clock, wallet.Config{Log: log, OwnsSite: eng.OwnsSite})
+	apiSrv.SetWallet(wal)
+	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: wal.CustomerSwitch})
 	if err != nil {
 		return err
 	}
@@ -350,7 +353,8 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 		return &listenError{"http", cfg.HTTP, err}
 	}
 	addrs := stationAddrs{API: hl.Addr(), CollectorsTLS: front.TLSAddr(), CollectorsPlain: front.PlainAddr(), GPRS: front.GPRSAddr()}
-	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr())
+	// An online payment wakes the wallet too (a reconnect at once).
+	pay, err := startPayments(ctx, cfg.Payment, store, clock, log, hl.Addr(), wal.Paid)
 	if err != nil {
 		hl.Close()
 		return err
@@ -367,16 +371,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	log.Info("station running / 主站运行中", "api", addrString(addrs.API), "collectors_tls", addrString(addrs.CollectorsTLS),
 		"collectors_plain", addrString(addrs.CollectorsPlain), "gprs", addrString(addrs.GPRS), "clock", clock.Now())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
 	go func() { defer wg.Done(); eng.Run(ctx) }()
-	if ecfg.Nodes == nil {
-		// One node holds every site: it runs the wallet's passes (daily
-		// deduction, supply control after a payment). Several nodes need
-		// the wallet's OwnsSite first.
-		wg.Add(1)
-		go func() { defer wg.Done(); wlt.Run(ctx) }()
-	}
+	go func() { defer wg.Done(); wal.Run(ctx) }()
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()

@@ -60,6 +60,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	arch   *archive.Service
+	wallet Wallet
 	routes []string // every pattern registered, for the OpenAPI check
 
 	opts  Options
@@ -106,7 +107,7 @@ func New(store amigo.Store, cmd Commander, now func() time.Time, secret []byte, 
 		log = slog.Default()
 	}
 	s := &Server{store: store, cmd: cmd, now: now, secret: secret, log: log, mux: http.NewServeMux(),
-		arch: archive.New(store, now), guard: newLoginGuard(), comparePassword: bcrypt.CompareHashAndPassword}
+		arch: archive.New(store, now), guard: newLoginGuard(), comparePassword: bcrypt.CompareHashAndPassword, wallet: storeWallet{store}}
 	s.register()
 	return s
 }
@@ -189,6 +190,7 @@ func (s *Server) register() {
 	s.handle("GET /api/v1/success-rates", amigo.RoleViewer, s.successRates)
 	s.archiveRoutes()
 	s.tariffRoutes()
+	s.moneyRoutes()
 	s.paymentRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))

@@ -6,5 +6,6 @@ import "github.com/amigo-metering/amigo/internal/archive"
 // the login, command and manual reading bodies.
 func archiveTargets() []any {
 	return []any{new(archive.SiteInput), new(archive.AreaInput), new(archive.CollectorInput), new(archive.MeterInput), new(archive.UserInput), new(archive.ReplaceInput),
-		new(loginInput), new(commandInput), new(readingInput)}
+		new(loginInput), new(commandInput), new(readingInput),
+		new(archive.CustomerInput), new(archive.AccountInput), new(archive.AccountPatch), new(paymentInput), new(policyInput)}
 }

@@ -34,14 +34,18 @@ var columns = map[string][]struct {
 	KindMeters: {{"address", true}, {"site", true}, {"area", false}, {"collector", false}, {"port", false}, {"pn", false}, {"protocol", false},
 		{"phases", false}, {"rated_amps", false}, {"ct", false}, {"pt", false}, {"password", false}, {"direct", false}, {"imei", false},
 		{"reg_secret", false}, {"account", false}, {"installed_at", false}, {"supply", false}},
-	KindUsers: {{"username", true}, {"role", true}, {"password", false}, {"password_hash", false}},
+	KindUsers:     {{"username", true}, {"role", true}, {"password", false}, {"password_hash", false}},
+	KindCustomers: {{"name", true}, {"phone", false}, {"id_number", false}},
+	KindAccounts: {{"number", true}, {"site", true}, {"mode", true}, {"tariff", true}, {"customer", false}, {"customer_name", false}, {"phone", false},
+		{"id_number", false}, {"billing_day", false}, {"low_balance_fen", false}, {"credit_limit_fen", false}, {"keep_power", false},
+		{"meters", false}, {"from", false}, {"opening_balance_fen", false}},
 }
 
 // CheckKind returns an EINVALID error for a kind that is not an archive
 // table.
 func CheckKind(kind string) error {
 	if _, ok := columns[kind]; !ok {
-		return invalid("archive", "unknown kind %q: want sites, collectors, areas, meters or users / 未知档案类型 %q", kind, kind)
+		return invalid("archive", "unknown kind %q: want sites, collectors, areas, meters, users, customers or accounts / 未知档案类型 %q", kind, kind)
 	}
 	return nil
 }
@@ -229,6 +233,44 @@ func decodeRow(kind string, v map[string]string) (any, error) {
 			errs = append(errs, invalid("import", "meter address %q: want 12 digits / 表地址 %q 应为12位数字", *m.Address, *m.Address))
 		}
 		in = m
+	case KindCustomers:
+		in = CustomerInput{Name: str("name"), Phone: str("phone"), IDNumber: str("id_number")}
+	case KindAccounts:
+		a := AccountInput{Number: str("number"), Site: str("site"), Mode: str("mode"), Tariff: str("tariff"), CustomerName: str("customer_name"),
+			Phone: str("phone"), IDNumber: str("id_number"), BillingDay: num("billing_day"), KeepPower: boolean("keep_power")}
+		i64 := func(name string) *int64 {
+			s, ok := v[name]
+			if !ok {
+				return nil
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < -int64(amigo.MaxFen) || n > int64(amigo.MaxFen) {
+				errs = append(errs, invalid("import", "column %s: %q is not a whole number of fen / 列 %s 应为整数（分）", name, s, name))
+			}
+			return &n
+		}
+		a.Customer, a.LowBalanceFen, a.CreditLimitFen, a.OpeningBalanceFen = i64("customer"), i64("low_balance_fen"), i64("credit_limit_fen"), i64("opening_balance_fen")
+		var from time.Time
+		if s, ok := v["from"]; ok {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				errs = append(errs, invalid("import", "column from: %q: want an RFC 3339 time such as 2026-01-02T00:00:00+08:00 / 列 from 应为 RFC 3339 时间", s))
+			}
+			from = t
+		}
+		if s, ok := v["meters"]; ok {
+			for _, addr := range strings.Split(s, ";") {
+				addr = strings.TrimSpace(addr)
+				if !digits(addr, 12) {
+					errs = append(errs, invalid("import", "column meters: %q: want 12-digit addresses separated by ; / 列 meters 应为以分号分隔的12位表地址", addr))
+				}
+				a.Meters = append(a.Meters, AccountMeterInput{Address: addr, From: from})
+			}
+		}
+		if a.Customer == nil && a.CustomerName == nil {
+			errs = append(errs, invalid("import", "an account needs customer (an id) or customer_name (a new customer) / 需要 customer 或 customer_name"))
+		}
+		in = a
 	case KindUsers:
 		u := UserInput{Username: str("username"), Password: str("password"), Role: str("role"), PasswordHash: v["password_hash"]}
 		if u.Password == nil && u.PasswordHash == "" {
@@ -274,7 +316,7 @@ func (s *Service) Import(ctx context.Context, actor, kind string, r io.Reader) (
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				if err := s.createRow(ctx, tx, rv, row.Input); err != nil {
+				if err := s.createRow(ctx, tx, rv, actor, row.Input); err != nil {
 					return lineErr(row.Line, err)
 				}
 			}
@@ -301,7 +343,7 @@ func (s *Service) Import(ctx context.Context, actor, kind string, r io.Reader) (
 	return res, nil
 }
 
-func (s *Service) createRow(ctx context.Context, tx amigo.Store, rv *resolver, in any) error {
+func (s *Service) createRow(ctx context.Context, tx amigo.Store, rv *resolver, actor string, in any) error {
 	var err error
 	switch x := in.(type) {
 	case SiteInput:
@@ -314,6 +356,13 @@ func (s *Service) createRow(ctx context.Context, tx amigo.Store, rv *resolver, i
 		_, err = s.createMeter(ctx, tx, rv, x)
 	case amigo.User:
 		err = createUser(ctx, tx, &x)
+	case CustomerInput:
+		c, perr := prepareCustomer(x)
+		if err = perr; err == nil {
+			err = tx.CreateCustomer(ctx, &c)
+		}
+	case AccountInput:
+		_, err = s.createAccount(ctx, tx, rv, actor, x)
 	default:
 		err = fmt.Errorf("archive: no import for %T", in)
 	}
@@ -328,6 +377,9 @@ func (s *Service) createRow(ctx context.Context, tx amigo.Store, rv *resolver, i
 func (s *Service) Export(ctx context.Context, kind string, w io.Writer) error {
 	if err := CheckKind(kind); err != nil {
 		return err
+	}
+	if kind == KindCustomers || kind == KindAccounts {
+		return invalid("export", "%s are not exported as CSV; list them with GET /api/v1/accounts / 不支持导出%s", kind, kind)
 	}
 	var head []string
 	for _, c := range columns[kind] {

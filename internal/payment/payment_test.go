@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -106,6 +107,15 @@ type rig struct {
 	accept   atomic.Bool
 	account  amigo.Account
 	delivery chan int // the status of each notification the sandbox delivered
+
+	mu       sync.Mutex
+	credited []int64 // the accounts OnCredit was told of
+}
+
+func (r *rig) creditedAccounts() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.credited...)
 }
 
 var start = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) // 10:00 in China
@@ -116,7 +126,8 @@ func newRig(t *testing.T, store amigo.Store, wrap func(amigo.Store) amigo.Store)
 	r.clock.Set(start)
 	r.accept.Store(true)
 	k := testKeys(t)
-	r.sandbox = wechatsandbox.New(wechatsandbox.Config{Keys: k, MchID: mchID, AppID: "wxd678efh567hg6787", Now: r.clock.Now,
+	quiet := slog.New(slog.DiscardHandler)
+	r.sandbox = wechatsandbox.New(wechatsandbox.Config{Keys: k, MchID: mchID, AppID: "wxd678efh567hg6787", Now: r.clock.Now, Log: quiet,
 		Retry:      []time.Duration{20 * time.Millisecond, 50 * time.Millisecond},
 		OnDelivery: func(_ string, status int, _ error) { r.delivery <- status }})
 	sand := httptest.NewServer(r.sandbox)
@@ -137,7 +148,8 @@ func newRig(t *testing.T, store amigo.Store, wrap func(amigo.Store) amigo.Store)
 	if wrap != nil {
 		svcStore = wrap(store)
 	}
-	r.svc, err = payment.New(payment.Config{Store: svcStore, Provider: client, NotifyURL: r.notify, Now: r.clock.Now, RefusalWindow: time.Hour})
+	r.svc, err = payment.New(payment.Config{Store: svcStore, Provider: client, NotifyURL: r.notify, Now: r.clock.Now, RefusalWindow: time.Hour, Log: quiet,
+		OnCredit: func(id int64) { r.mu.Lock(); r.credited = append(r.credited, id); r.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +299,10 @@ func TestFullCycle(t *testing.T) {
 		}
 		if b, n := r.balance(), len(r.payments()); b != 5000 || n != 1 {
 			t.Fatalf("after repeats: balance %d, %d payments; want 5000, 1", b, n)
+		}
+		// The wallet was told once, after the commit.
+		if got := r.creditedAccounts(); len(got) != 1 || got[0] != r.account.ID {
+			t.Fatalf("OnCredit calls %v, want [%d]", got, r.account.ID)
 		}
 		// Paying the paid order again at the sandbox sends nothing new.
 		if again := r.pay(o); again.TransactionID != tx.TransactionID {
@@ -515,8 +531,8 @@ func TestCreditAndOrderStateAreOneTransaction(t *testing.T) {
 			t.Fatalf("first delivery answered %d, want 500", st)
 		}
 		got, _ := r.store.GetPaymentOrder(context.Background(), o.OrderNo)
-		if got.State != amigo.OrderCreated || got.TransactionID != "" || r.balance() != 0 {
-			t.Fatalf("after a failed credit: order %+v, balance %d", got, r.balance())
+		if got.State != amigo.OrderCreated || got.TransactionID != "" || r.balance() != 0 || len(r.creditedAccounts()) != 0 {
+			t.Fatalf("after a failed credit: order %+v, balance %d, OnCredit %v", got, r.balance(), r.creditedAccounts())
 		}
 		fail.Store(false)
 		if st := r.waitDelivery(); st != http.StatusNoContent {

@@ -38,6 +38,10 @@ type Config struct {
 	// station, pays an order there (what scanning the QR code does in the
 	// WeChat app): the demo's and the web app's "pay".
 	SandboxPay func(ctx context.Context, orderNo string) error
+	// OnCredit, when set, is told of each account credited, after the
+	// commit (the prepaid wallet's Paid: a reconnect when the balance is
+	// above the credit limit again).
+	OnCredit func(accountID int64)
 }
 
 // Service takes online payments.
@@ -174,6 +178,7 @@ const (
 func (s *Service) apply(ctx context.Context, po ProviderOrder, via string) (string, error) {
 	now := s.cfg.Now()
 	outcome := outcomeCredited
+	var account int64 // set once the credit is in the transaction
 	err := s.cfg.Store.WithTx(ctx, func(tx amigo.Store) error {
 		o, err := tx.GetPaymentOrder(ctx, po.OrderNo)
 		if amigo.ErrorKind(err) == amigo.ENOTFOUND {
@@ -212,10 +217,14 @@ func (s *Service) apply(ctx context.Context, po ProviderOrder, via string) (stri
 			// marked paid, the money is not counted twice.
 			outcome = outcomeDuplicate
 		}
+		account = o.AccountID
 		return tx.AppendAudit(ctx, amigo.AuditEntry{Time: now, Actor: "payment:" + method, Action: "payment.online",
 			Object: fmt.Sprintf("account %d", o.AccountID),
 			Detail: fmt.Sprintf("order %s paid, transaction %s, %d fen (%s)", o.OrderNo, po.TransactionID, o.AmountFen, via)})
 	})
+	if err == nil && outcome == outcomeCredited && account != 0 && s.cfg.OnCredit != nil {
+		s.cfg.OnCredit(account) // after the commit only
+	}
 	return outcome, err
 }
 

@@ -318,7 +318,7 @@ func (s *DB) EndAccountMeter(ctx context.Context, accountID, meterID int64, at t
 	if at.IsZero() {
 		return amigo.Errorf(amigo.EINVALID, "end account meter", "a time is required / 需要时间")
 	}
-	return s.exec1(ctx, "end account meter", "open period of the account on the meter", `UPDATE account_meters SET to_t = ? WHERE account_id = ? AND meter_id = ? AND to_t = 0 AND from_t < ?`,
+	return s.exec1(ctx, "end account meter", "open period of the account on the meter that began before that time", `UPDATE account_meters SET to_t = ? WHERE account_id = ? AND meter_id = ? AND to_t = 0 AND from_t < ?`,
 		unix(at), accountID, meterID, unix(at))
 }
 

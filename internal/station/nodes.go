@@ -229,7 +229,16 @@ func (l *nodeLeases) heartbeat(ctx context.Context) {
 
 func collectorResource(c amigo.Collector) string { return "collector/" + c.Address }
 func meterResource(m amigo.Meter) string         { return "meter/" + m.Address }
-func siteResource(s amigo.Site) string           { return "site/" + strconv.FormatInt(s.ID, 10) }
+
+// OwnsSite says whether this node does a site's site-wide work (line loss,
+// the prepaid wallet): the holder of the site's lease; always true for the
+// only node.
+func (e *Engine) OwnsSite(ctx context.Context, siteID int64) bool {
+	held, _ := e.nodes.hold(ctx, siteResource(amigo.Site{ID: siteID}))
+	return held
+}
+
+func siteResource(s amigo.Site) string { return "site/" + strconv.FormatInt(s.ID, 10) }
 
 // Scheduler state kept in the store when several nodes share it, so that
 // a collector moving to another node is not collected again from the

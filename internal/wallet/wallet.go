@@ -38,7 +38,7 @@ type Config struct {
 	// OwnsSite, when set, says whether this node does a site's wallet
 	// work (several station nodes: the holder of the site's lease); nil
 	// means every site.
-	OwnsSite func(siteID int64) bool
+	OwnsSite func(ctx context.Context, siteID int64) bool
 	Log      *slog.Logger
 }
 
@@ -51,6 +51,7 @@ type Wallet struct {
 	log   *slog.Logger
 
 	wake chan struct{}
+	kick chan struct{}
 	mu   sync.Mutex // one pass at a time
 	ctl  sync.Mutex // one control decision at a time
 	paid map[int64]bool
@@ -66,24 +67,31 @@ func New(store amigo.Store, cmd Commander, clock vclock.Clock, cfg Config) *Wall
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Wallet{store: store, cmd: cmd, clock: clock, cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), paid: map[int64]bool{}}
+	return &Wallet{store: store, cmd: cmd, clock: clock, cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), paid: map[int64]bool{}}
 }
 
-// Run passes over the accounts every cfg.Every until ctx ends: the daily
-// deduction, then control of every prepaid account; a payment (Paid)
-// makes it look at that account at once.
+// Run passes over the accounts every cfg.Every of the station clock until
+// ctx ends: the daily deduction, then control of every prepaid account; a
+// payment (Paid) makes it look at that account at once.
 func (w *Wallet) Run(ctx context.Context) {
-	for {
-		if _, err := w.Pass(ctx); err != nil && ctx.Err() == nil {
+	for ctx.Err() == nil {
+		// The next pass is due Every after this one began: a slow pass
+		// (or a clock that jumped meanwhile) makes it due at once.
+		next := w.clock.Now().Add(w.cfg.Every)
+		res, err := w.Pass(ctx)
+		if err != nil && ctx.Err() == nil {
 			w.log.Warn("wallet pass", "err", err)
 		}
-		pass := time.After(w.clock.Real(w.cfg.Every))
+		w.log.Debug("wallet pass", "at", w.clock.Now(), "accounts", res.Accounts, "deducted", res.Deducted, "held", res.Held)
+		tick := vclock.After(ctx, w.clock, next.Sub(w.clock.Now()))
 	wait:
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-pass:
+			case <-tick:
+				break wait
+			case <-w.kick:
 				break wait
 			case <-w.wake:
 				w.pmu.Lock()
@@ -97,6 +105,15 @@ func (w *Wallet) Run(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// Kick makes the loop pass at once (the station calls it after its daily
+// collection, so that a day is deducted as soon as its freezes are in).
+func (w *Wallet) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -146,7 +163,7 @@ func (w *Wallet) Pass(ctx context.Context) (PassResult, error) {
 	sites := map[int64]amigo.Site{}
 	var first error
 	for _, a := range as {
-		if w.cfg.OwnsSite != nil && !w.cfg.OwnsSite(a.SiteID) {
+		if w.cfg.OwnsSite != nil && !w.cfg.OwnsSite(ctx, a.SiteID) {
 			continue
 		}
 		res.Accounts++

@@ -2,9 +2,13 @@ package wechatpay
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/amigo-metering/amigo/internal/payment"
 )
@@ -88,4 +92,43 @@ func TestMessages(t *testing.T) {
 	if got := string(RequestMessage("GET", "/v3/pay/transactions/out-trade-no/A1?mchid=1", "1", "n", nil)); got != "GET\n/v3/pay/transactions/out-trade-no/A1?mchid=1\n1\nn\n\n" {
 		t.Fatalf("RequestMessage %q", got)
 	}
+}
+
+// FuzzParseNotification: any headers and body are verified or refused
+// with a *payment.Refusal, never accepted without the platform's
+// signature, never a panic.
+func FuzzParseNotification(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024) // small: fuzzing speed; the code takes any size
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := New(Config{BaseURL: "http://127.0.0.1:1", MchID: "1900000109", MerchantKey: key, MerchantSerial: "M",
+		PlatformKey: &key.PublicKey, PlatformSerial: "P", APIv3Key: fuzzKey})
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Unix(1795572000, 0)
+	body := seedNotification(f, Transaction{MchID: "1900000109", OutTradeNo: "AM1", TransactionID: "42", TradeState: "SUCCESS", Amount: Amount{Total: 1}})
+	sig, _ := Sign(key, Message("1795572000", "abc", body))
+	f.Add("1795572000", "abc", "P", sig, body)
+	f.Add("1795572000", "abc", "Q", sig, body)
+	f.Add("x", "", "", "", []byte("{}"))
+	f.Fuzz(func(t *testing.T, ts, nonce, serial, signature string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderNonce, nonce)
+		h.Set(HeaderSerial, serial)
+		h.Set(HeaderSignature, signature)
+		o, err := c.ParseNotification(h, body, now)
+		if err != nil {
+			var rf *payment.Refusal
+			if !errors.As(err, &rf) {
+				t.Fatalf("error %v is not a refusal", err)
+			}
+			return
+		}
+		if Verify(&key.PublicKey, Message(ts, nonce, body), signature) != nil || serial != "P" || o.OrderNo == "" {
+			t.Fatalf("accepted without a valid signature: %+v", o)
+		}
+	})
 }

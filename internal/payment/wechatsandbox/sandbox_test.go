@@ -1,6 +1,7 @@
 package wechatsandbox
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
 	"os"
@@ -107,4 +108,31 @@ func TestSignedBothWays(t *testing.T) {
 	if _, err := good.QueryOrder(ctx, "AM0000000002"); err != payment.ErrNoOrder {
 		t.Fatalf("query unknown: %v", err)
 	}
+}
+
+// FuzzNativeRequest: the sandbox answers any request to its order
+// endpoint with a signed refusal or an order, never a panic; nothing
+// unsigned by the merchant makes an order.
+func FuzzNativeRequest(f *testing.F) {
+	k, err := GenerateKeys()
+	if err != nil {
+		f.Fatal(err)
+	}
+	sb := New(Config{Keys: k, MchID: "1900000109"})
+	defer sb.Close()
+	f.Add(`WECHATPAY2-SHA256-RSA2048 mchid="1900000109",nonce_str="n",signature="s",timestamp="1",serial_no="x"`,
+		[]byte(`{"appid":"a","mchid":"1900000109","description":"d","out_trade_no":"AM0000001","notify_url":"http://x/","amount":{"total":1}}`))
+	f.Add("", []byte("{"))
+	f.Fuzz(func(t *testing.T, auth string, body []byte) {
+		req := httptest.NewRequest("POST", "/v3/pay/transactions/native", bytes.NewReader(body))
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		sb.ServeHTTP(rec, req)
+		if rec.Code == 200 {
+			t.Fatalf("an order without the merchant's signature: %s", rec.Body.String())
+		}
+		if rec.Header().Get(wechatpay.HeaderSignature) == "" {
+			t.Fatal("an unsigned answer")
+		}
+	})
 }

@@ -50,12 +50,10 @@ type Config struct {
 
 // order is a sandbox order.
 type order struct {
-	t         wechatTx
+	t         wechatpay.Transaction
 	notifyURL string
 	codeURL   string
 }
-
-type wechatTx = wechatpay.Transaction
 
 // Server is the sandbox.
 type Server struct {

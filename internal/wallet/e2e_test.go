@@ -1,0 +1,277 @@
+package wallet_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/dlt645"
+	"github.com/amigo-metering/amigo/internal/sim"
+	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/station"
+	"github.com/amigo-metering/amigo/internal/vclock"
+	"github.com/amigo-metering/amigo/internal/wallet"
+)
+
+// busLink is a direct GPRS meter's link served by a virtual meter bus.
+type busLink struct{ bus *sim.Bus }
+
+func (l busLink) Exchange(ctx context.Context, req dlt645.Frame, timeout time.Duration) (dlt645.Frame, error) {
+	raw, err := dlt645.AppendFrame(nil, &req)
+	if err != nil {
+		return dlt645.Frame{}, err
+	}
+	out := l.bus.HandleBytes(raw, nil)
+	if len(out) == 0 {
+		return dlt645.Frame{}, errors.New("no answer")
+	}
+	f, _, err := dlt645.FindFrame(out)
+	if err != nil {
+		return dlt645.Frame{}, err
+	}
+	return dlt645.Parse(f)
+}
+
+type directFront map[string]station.MeterLink
+
+func (directFront) Terminal(string) (station.Terminal, bool) { return nil, false }
+func (f directFront) Meter(a string) (station.MeterLink, bool) {
+	l, ok := f[a]
+	return l, ok
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("not within %s: %s", d, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestPrepaidTripAndReconnect runs the station engine and the wallet's loop
+// on a virtual GPRS meter over virtual days: the prepaid balance runs out
+// day by day, the trip is deferred while the site's keep-power window
+// (00:00–08:00) lasts and sent when it ends, and the relay reads back open;
+// a desk payment reconnects (allow-close) and the relay reads back closed;
+// the customer cannot switch on while tripped for arrears. Every command is
+// requested by "system".
+func TestPrepaidTripAndReconnect(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "amigo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	loc := amigo.Site{}.Location()
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, loc)
+	clock := vclock.NewManual(start.Add(-48 * time.Hour))
+	site := amigo.Site{Name: "gprs", TimeZone: "Asia/Shanghai"}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	m := amigo.Meter{SiteID: site.ID, Address: "000000000077", Direct: true, Password: "02123456", Protocol: "dlt645-2007", Phases: 1,
+		RatedAmps: 60, InstalledAt: start.Add(-48 * time.Hour)}
+	if err := st.CreateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := dlt645.ParseAddress(m.Address)
+	vm := sim.NewMeter(sim.MeterConfig{Address: addr, Phases: 1, Seed: 3, Auth: sim.DefaultAuth, Profile: sim.Home}, clock.Now())
+	bus := sim.NewBus(clock, vm)
+	const doc = `{"name": "flat-1", "time_zone": "Asia/Shanghai", "valid_from": "2026-01-01", "flat_price": "1.0000"}`
+	if err := st.PutTariff(ctx, amigo.TariffVersion{Name: "flat-1", ValidFrom: "2026-01-01", Document: []byte(doc), CreatedAt: start, CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	cu := amigo.Customer{Name: "王五"}
+	if err := st.CreateCustomer(ctx, &cu); err != nil {
+		t.Fatal(err)
+	}
+	a := amigo.Account{Number: "P-77", CustomerID: cu.ID, SiteID: site.ID, Mode: amigo.ModePrepaid, Tariff: "flat-1", BillingDay: 1,
+		LowBalanceFen: 1500, CreditLimitFen: 0, Meters: []amigo.AccountMeter{{MeterID: m.ID, From: start}}}
+	if err := st.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutControlPolicy(ctx, amigo.ControlPolicy{SiteID: site.ID, KeepPowerWindows: []amigo.TimeWindow{{From: "00:00", To: "08:00"}}, Reconnect: amigo.ReconnectAllowClose}); err != nil {
+		t.Fatal(err)
+	}
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logBuf syncBuffer
+	eng := station.New(st, directFront{m.Address: busLink{bus}}, clock, station.Config{Log: log})
+	w := wallet.New(st, eng, clock, wallet.Config{Every: time.Hour, Log: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	done := make(chan struct{}, 2)
+	go func() { eng.Run(ctx); done <- struct{}{} }()
+	go func() { w.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+
+	account := func() amigo.Account {
+		x, err := st.GetAccount(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	dayDeducted := func(d time.Time) bool {
+		_, err := st.FindLedger(ctx, amigo.DailyReference(a.ID, d))
+		return err == nil
+	}
+	// commands returns the commands asked for the meter, by type.
+	commands := func() map[string][]amigo.Command {
+		out := map[string][]amigo.Command{}
+		for id := int64(1); ; id++ {
+			c, err := st.GetCommand(ctx, id)
+			if err != nil {
+				return out
+			}
+			out[c.Type] = append(out[c.Type], c)
+		}
+	}
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("wallet log:\n%s", logBuf.String())
+			bg := context.Background()
+			x, _ := st.GetAccount(bg, a.ID)
+			t.Logf("clock %s account %+v", clock.Now(), x)
+			for id := int64(1); ; id++ {
+				c, err := st.GetCommand(bg, id)
+				if err != nil {
+					break
+				}
+				t.Logf("command %+v", c)
+			}
+			es, _, _ := st.ListEvents(context.Background(), amigo.EventFilter{})
+			for _, e := range es {
+				t.Logf("event %s %s", e.Kind, e.Message)
+			}
+		}
+	})
+	// 50.00 yuan at the desk on the first day.
+	clock.Set(start.Add(9 * time.Hour))
+	p := amigo.Payment{AccountID: a.ID, AmountFen: 5000, Method: amigo.MethodCash, Reference: "desk-0001", By: "cashier1", Time: clock.Now()}
+	if _, _, err := w.Pay(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	// Day by day: at 00:30 the engine reads yesterday's freeze, at 02:30
+	// (two wallet passes later) the day is deducted; within the window
+	// the trip waits.
+	var day time.Time
+	for d := 1; ; d++ {
+		if d > 40 {
+			t.Fatalf("the balance did not run out in 40 days: %d fen", account().BalanceFen)
+		}
+		day = start.AddDate(0, 0, d)
+		clock.Set(day.Add(30 * time.Minute))
+		eng.Wake()
+		waitFor(t, "the freeze of "+day.Format(time.DateOnly), 20*time.Second, func() bool {
+			rs, _ := st.ListReadings(ctx, m.ID, amigo.KindDaily, day, day.Add(time.Second))
+			return len(rs) == 1
+		})
+		clock.Set(day.Add(150 * time.Minute))
+		w.Kick()
+		waitFor(t, "the deduction of "+day.AddDate(0, 0, -1).Format(time.DateOnly), 20*time.Second, func() bool { return dayDeducted(day.AddDate(0, 0, -1)) })
+		if account().BalanceFen <= 0 {
+			break
+		}
+	}
+	ac := account()
+	t.Logf("balance %d fen after %s", ac.BalanceFen, day.AddDate(0, 0, -1).Format(time.DateOnly))
+	if len(commands()[amigo.CmdAlarm]) != 1 || ac.Control != amigo.ControlWarned {
+		t.Fatalf("at %d fen: control %q, alarms %+v", ac.BalanceFen, ac.Control, commands()[amigo.CmdAlarm])
+	}
+	// 02:30 is inside the keep-power window: no trip yet, one event.
+	waitFor(t, "the deferred trip reported", 20*time.Second, func() bool {
+		_, n, _ := st.ListEvents(ctx, amigo.EventFilter{Kind: amigo.EventTripDeferred})
+		return n == 1
+	})
+	if n := len(commands()[amigo.CmdDisconnect]); n != 0 || vm.RelayOpen() {
+		t.Fatalf("%d trips inside the keep-power window", n)
+	}
+	// The window ends at 08:00: the pass after it trips.
+	clock.Set(day.Add(8*time.Hour + 30*time.Minute))
+	w.Kick()
+	waitFor(t, "the trip confirmed by the relay read-back", 20*time.Second, func() bool {
+		cs := commands()[amigo.CmdDisconnect]
+		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded
+	})
+	trip := commands()[amigo.CmdDisconnect][0]
+	mm, _ := st.GetMeter(ctx, m.ID)
+	if !vm.RelayOpen() || mm.Relay != amigo.RelayOpen || trip.RequestedBy != wallet.System || account().Control != amigo.ControlTripped {
+		t.Fatalf("after the trip: relay open %v, stored %s, by %s, control %s", vm.RelayOpen(), mm.Relay, trip.RequestedBy, account().Control)
+	}
+	// The customer cannot switch the supply on while tripped for arrears.
+	if _, err := w.CustomerSwitch(ctx, a.ID, true, "customer:p77"); !errors.Is(err, wallet.ErrArrears) || amigo.ErrorKind(err) != amigo.EFORBIDDEN {
+		t.Fatalf("customer switch-on in arrears: %v", err)
+	}
+	// A desk payment reconnects at once (allow-close; the virtual
+	// customer presses the button), confirmed by the read-back.
+	clock.Set(day.Add(10 * time.Hour))
+	pay := amigo.Payment{AccountID: a.ID, AmountFen: 10000, Method: amigo.MethodCard, Reference: "desk-0002", By: "cashier1", Time: clock.Now()}
+	if _, _, err := w.Pay(ctx, &pay); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reconnect confirmed", 20*time.Second, func() bool {
+		cs := commands()[amigo.CmdReconnect]
+		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded
+	})
+	mm, _ = st.GetMeter(ctx, m.ID)
+	if vm.RelayOpen() || mm.Relay != amigo.RelayClosed || commands()[amigo.CmdReconnect][0].RequestedBy != wallet.System {
+		t.Fatalf("after the payment: relay open %v, stored %s", vm.RelayOpen(), mm.Relay)
+	}
+	// The same payment again changes nothing.
+	again := pay
+	if _, dup, err := w.Pay(ctx, &again); err != nil || !dup {
+		t.Fatalf("payment again: %v %v", dup, err)
+	}
+	if ac := account(); ac.Control == amigo.ControlTripped {
+		t.Fatalf("control %s after the payment", ac.Control)
+	}
+	ns, _, _ := st.ListNotices(ctx, a.ID, 0, 0)
+	kinds := map[string]int{}
+	for _, n := range ns {
+		kinds[n.Kind]++
+	}
+	if kinds[amigo.NoticeLowBalance] != 1 || kinds[amigo.NoticeTrip] != 1 || kinds[amigo.NoticeReconnect] != 1 {
+		t.Fatalf("notices %+v", ns)
+	}
+	// The ledger: two payments and one entry per day, summing to the balance.
+	es, _, _ := st.ListLedger(ctx, a.ID, 0, 0)
+	var sum amigo.Fen
+	for _, e := range es {
+		sum += e.AmountFen
+	}
+	if sum != account().BalanceFen {
+		t.Fatalf("entries sum to %d, balance %d", sum, account().BalanceFen)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
