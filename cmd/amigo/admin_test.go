@@ -183,3 +183,48 @@ func TestConfigAdminPassword(t *testing.T) {
 		t.Fatal("a short admin_password was accepted")
 	}
 }
+
+// `amigo admin import` takes customers and accounts too: all rows or none,
+// the bad line named.
+func TestAdminImportsAccounts(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "station.db")
+	cfg := writeFile(t, dir, "station.json", `{"store": "sqlite:`+db+`"}`)
+	for kind, body := range map[string]string{"sites": "name\nCampus\n", "collectors": "site,address\nCampus,0171-2082\n"} {
+		if code, out, errs := admin(t, "", "import", "--config", cfg, kind, writeFile(t, dir, kind+".csv", body)); code != 0 {
+			t.Fatalf("import %s: %q %q", kind, out, errs)
+		}
+	}
+	if code, out, errs := admin(t, "", "import", "--config", cfg, "meters", writeFile(t, dir, "meters.csv", "address,site,collector,port,pn\n000000000001,Campus,0171-2082,1,1\n000000000002,Campus,0171-2082,1,2\n")); code != 0 {
+		t.Fatalf("import meters: %q %q", out, errs)
+	}
+	store, err := openStore(context.Background(), "sqlite:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutTariff(context.Background(), amigo.TariffVersion{Name: "zj-residential", ValidFrom: "2026-01-01", Document: []byte(demoTariff), CreatedAt: time.Now(), CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	head := "number,site,mode,tariff,customer_name,phone,meters,from,opening_balance_fen\n"
+	bad := writeFile(t, dir, "bad.csv", head+"A1,Campus,prepaid,zj-residential,张三,138,000000000001,2026-01-01T00:00:00+08:00,800\nA2,Campus,postpaid,zj-residential,李四,139,000000000009,2026-01-01T00:00:00+08:00,\n")
+	if code, _, errs := admin(t, "", "import", "--config", cfg, "accounts", bad); code != 1 || !strings.Contains(errs, "line 3") || !strings.Contains(errs, "000000000009") {
+		t.Fatalf("bad accounts import: %d %q", code, errs)
+	}
+	good := writeFile(t, dir, "good.csv", head+"A1,Campus,prepaid,zj-residential,张三,138,000000000001,2026-01-01T00:00:00+08:00,800\nA2,Campus,postpaid,zj-residential,李四,139,000000000002,2026-01-01T00:00:00+08:00,\n")
+	if code, out, errs := admin(t, "", "import", "--config", cfg, "accounts", good); code != 0 || out != "2 accounts imported / 已导入 2 条accounts\n" {
+		t.Fatalf("accounts import: %d %q %q", code, out, errs)
+	}
+	store, err = openStore(context.Background(), "sqlite:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a, err := store.FindAccountByNumber(context.Background(), "A1")
+	if err != nil || a.BalanceFen != 800 || len(a.Meters) != 1 || a.Meters[0].Address != "000000000001" {
+		t.Fatalf("A1 %+v %v", a, err)
+	}
+	if _, n, _ := store.ListCustomers(context.Background(), 0, 0); n != 2 {
+		t.Fatalf("%d customers, want 2 (the failed import kept none)", n)
+	}
+}

@@ -234,8 +234,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "amigo demo: log in, keep the token in T / 登录并把令牌存入 T:\n  T=$(curl -s -XPOST %s/login -d '{\"username\":\"admin\",\"password\":\"%s\"}' | sed -n 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/p')\n  curl -s -H \"Authorization: Bearer $T\" %s/meters\n", api, password, api)
 	fmt.Fprintf(stdout, "amigo demo: %d virtual meters behind collector %s (%s is the area's supply meter, %d %% line loss, band %d–%d %%) and %d GPRS meters from %s / %d 块虚拟电表\n",
 		c.Meters, demoTerminal, demoFirst, demoLoss, demoLossLow, demoLossHigh, demoGPRSMeters, demoGPRSFirst, c.Meters+demoGPRSMeters)
-	fmt.Fprintf(stdout, "amigo demo: customers' accounts on tariff zj-residential (every fourth meter and the GPRS meters prepaid, with a few yuan); prepaid account %s (meter %s):\n  curl -s -H \"Authorization: Bearer $T\" \"%s/accounts?number=%s\"\n  / 预付费账户 %s（电表 %s）\n",
-		demoPrepaid, demoGPRSFirst, api, demoPrepaid, demoPrepaid, demoGPRSFirst)
+	fmt.Fprintf(stdout, "amigo demo: prepaid account %s (meter %s, a few yuan; the GPRS meters and every fourth meter prepaid, the others postpaid, all on tariff zj-residential) / 预付费账户 %s（电表 %s）:\n  curl -s -H \"Authorization: Bearer $T\" \"%s/accounts?number=%s\"\n",
+		demoPrepaid, demoGPRSFirst, demoPrepaid, demoGPRSFirst, api, demoPrepaid)
 	if resume {
 		fmt.Fprintf(stdout, "amigo demo: meters resumed from %s: clock goes on at %s at %gx (registers as of %s) / 电表从上次运行继续\n",
 			filepath.Join(c.Data, "sim"), clock.Now().Format(time.RFC3339), c.Speed, resumed.Format(time.RFC3339))

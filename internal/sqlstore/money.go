@@ -456,6 +456,7 @@ func (s *DB) PostLedger(ctx context.Context, e *amigo.LedgerEntry) (bool, error)
 	if err := checkEntry(op, *e); err != nil {
 		return false, err
 	}
+	e.Time = e.Time.UTC().Truncate(time.Second)
 	dup := false
 	err := s.WithTx(ctx, func(tx amigo.Store) error {
 		t := tx.(*DB)
@@ -505,6 +506,7 @@ func (s *DB) Credit(ctx context.Context, p *amigo.Payment) (amigo.LedgerEntry, b
 	case p.Time.IsZero():
 		return amigo.LedgerEntry{}, false, amigo.Errorf(amigo.EINVALID, op, "time: required / 时间必填")
 	}
+	p.Time = p.Time.UTC().Truncate(time.Second)
 	e := amigo.LedgerEntry{AccountID: p.AccountID, Time: p.Time, Kind: amigo.LedgerPayment, AmountFen: p.AmountFen, Reference: paymentRef(p.Reference), By: p.By, Detail: p.Method}
 	// dupOf judges a payment found under the reference.
 	dupOf := func(t *DB, found amigo.Payment) (amigo.LedgerEntry, error) {

@@ -257,8 +257,12 @@ func (w *Wallet) segments(ctx context.Context, a amigo.Account, lo, hi time.Time
 	return segs, nil
 }
 
-// hold raises one EventDayHeld for an account-day.
+// hold raises one EventDayHeld for an account-day, once the day has been
+// over for the grace its data may take to arrive.
 func (w *Wallet) hold(ctx context.Context, a amigo.Account, d time.Time, why string) error {
+	if w.clock.Now().Before(d.AddDate(0, 0, 1).Add(w.cfg.HoldGrace)) {
+		return nil
+	}
 	day := d.Format(time.DateOnly)
 	first, err := w.store.PutStateOnce(ctx, fmt.Sprintf("wallet/held/%d/%s", a.ID, day), why, w.clock.Now())
 	if err != nil || !first {

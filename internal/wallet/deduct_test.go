@@ -185,3 +185,30 @@ func TestDailyLadderAndRegisters(t *testing.T) {
 }
 
 func itoa(n int64) string { return amigoItoa(n) }
+
+// TestSwapWithinADay: a meter swapped at noon: the day is the old meter
+// up to its removal reading plus the new one from its installation
+// reading, as the account's meter dates say.
+func TestSwapWithinADay(t *testing.T) {
+	st := openSQLite(t)
+	ctx := context.Background()
+	f := newFixture(t, st, 2)
+	f.tariff(t, flatV1)
+	old, nu := f.meters[0], f.meters[1]
+	swap := local(2026, 3, 2, 12, 0)
+	a := f.account(t, "S1", "t-flat", amigo.AccountMeter{MeterID: old.ID, From: local(2026, 3, 1, 0, 0), To: swap}, amigo.AccountMeter{MeterID: nu.ID, From: swap})
+	f.read(t, old, amigo.KindDaily, local(2026, 3, 1, 0, 0), "100.00")
+	f.read(t, old, amigo.KindDaily, local(2026, 3, 2, 0, 0), "110.00")
+	f.read(t, old, amigo.KindManual, swap, "112.00")
+	f.read(t, nu, amigo.KindManual, swap, "0.50")
+	f.read(t, nu, amigo.KindDaily, local(2026, 3, 3, 0, 0), "5.50")
+	w := New(st, nil, vclock.NewManual(local(2026, 3, 3, 9, 0)), Config{})
+	if _, err := w.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkDaily(t, st, a, []want{
+		{"daily/" + itoa(a.ID) + "/2026-03-01", -500}, // 10 kWh × 0.5000 = 5.00 yuan
+		// 2 Mar: (112 - 110) + (5.50 - 0.50) = 7 kWh × 0.5000 = 3.50 yuan.
+		{"daily/" + itoa(a.ID) + "/2026-03-02", -350},
+	})
+}

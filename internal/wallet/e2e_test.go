@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,4 +275,164 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// rig is the station engine and a running wallet over one virtual GPRS
+// meter and one prepaid account on a flat 1.0000 yuan/kWh tariff.
+type rig struct {
+	t     *testing.T
+	ctx   context.Context
+	st    amigo.Store
+	clock *vclock.Manual
+	vm    *sim.Meter
+	meter amigo.Meter
+	acct  amigo.Account
+	w     *wallet.Wallet
+}
+
+func newRig(t *testing.T, a amigo.Account, pol amigo.ControlPolicy) *rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "amigo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, amigo.Site{}.Location()) // a Monday
+	r := &rig{t: t, ctx: ctx, st: st, clock: vclock.NewManual(start)}
+	site := amigo.Site{Name: "gprs", TimeZone: "Asia/Shanghai"}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	r.meter = amigo.Meter{SiteID: site.ID, Address: "000000000078", Direct: true, Password: "02123456", Protocol: "dlt645-2007", Phases: 1, RatedAmps: 60, InstalledAt: start.Add(-time.Hour)}
+	if err := st.CreateMeter(ctx, &r.meter); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := dlt645.ParseAddress(r.meter.Address)
+	r.vm = sim.NewMeter(sim.MeterConfig{Address: addr, Phases: 1, Seed: 4, Auth: sim.DefaultAuth, Profile: sim.Home}, start)
+	const doc = `{"name": "flat-1", "time_zone": "Asia/Shanghai", "valid_from": "2026-01-01", "flat_price": "1.0000"}`
+	if err := st.PutTariff(ctx, amigo.TariffVersion{Name: "flat-1", ValidFrom: "2026-01-01", Document: []byte(doc), CreatedAt: start, CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	cu := amigo.Customer{Name: "赵六"}
+	if err := st.CreateCustomer(ctx, &cu); err != nil {
+		t.Fatal(err)
+	}
+	a.Number, a.CustomerID, a.SiteID, a.Mode, a.Tariff, a.BillingDay = "P-78", cu.ID, site.ID, amigo.ModePrepaid, "flat-1", 1
+	a.Meters = []amigo.AccountMeter{{MeterID: r.meter.ID, From: r.meter.InstalledAt}}
+	if err := st.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	r.acct = a
+	pol.SiteID = site.ID
+	if err := st.PutControlPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := station.New(st, directFront{r.meter.Address: busLink{sim.NewBus(r.clock, r.vm)}}, r.clock, station.Config{Log: log})
+	r.w = wallet.New(st, eng, r.clock, wallet.Config{Every: time.Hour, Log: log})
+	done := make(chan struct{}, 2)
+	go func() { eng.Run(ctx); done <- struct{}{} }()
+	go func() { r.w.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return r
+}
+
+func (r *rig) account() amigo.Account {
+	r.t.Helper()
+	a, err := r.st.GetAccount(r.ctx, r.acct.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return a
+}
+
+// command returns the last command of a type, once it has ended.
+func (r *rig) ended(typ string) amigo.Command {
+	r.t.Helper()
+	var last amigo.Command
+	waitFor(r.t, typ+" ended", 20*time.Second, func() bool {
+		for id := int64(1); ; id++ {
+			c, err := r.st.GetCommand(r.ctx, id)
+			if err != nil {
+				break
+			}
+			if c.Type == typ {
+				last = c
+			}
+		}
+		return last.Status == amigo.CmdSucceeded || last.Status == amigo.CmdFailed || last.Status == amigo.CmdExpired
+	})
+	return last
+}
+
+func (r *rig) pay(ref string, fen amigo.Fen) {
+	r.t.Helper()
+	p := amigo.Payment{AccountID: r.acct.ID, AmountFen: fen, Method: amigo.MethodCash, Reference: ref, By: "cashier1", Time: r.clock.Now()}
+	if _, _, err := r.w.Pay(r.ctx, &p); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestKeepPowerFlagAndDirectClose: an account with the keep-power flag at
+// its credit limit is not tripped (warned only); with the flag cleared the
+// next pass trips it (relay read back open); on a site whose policy is
+// direct close, a payment above the threshold closes the relay (1CH 1CH,
+// read back closed), turns the alarm off and clears the state; a customer
+// may switch a paid-up supply off and on. Every automatic command is
+// audited as requested by "system".
+func TestKeepPowerFlagAndDirectClose(t *testing.T) {
+	r := newRig(t, amigo.Account{LowBalanceFen: 1000, CreditLimitFen: 0, KeepPower: true}, amigo.ControlPolicy{Reconnect: amigo.ReconnectClose})
+	// Balance 0, at the credit limit: kept on by the flag.
+	if err := r.w.Control(r.ctx, r.acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.ended(amigo.CmdAlarm); c.Status != amigo.CmdSucceeded || r.account().Control != amigo.ControlWarned || r.vm.RelayOpen() {
+		t.Fatalf("kept on: alarm %s, control %s, relay open %v", c.Status, r.account().Control, r.vm.RelayOpen())
+	}
+	if _, n, _ := r.st.ListEvents(r.ctx, amigo.EventFilter{Kind: amigo.EventTripDeferred}); n != 1 {
+		t.Fatalf("%d deferred events", n)
+	}
+	a := r.account()
+	a.KeepPower = false
+	if err := r.st.UpdateAccount(r.ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	r.w.Kick()
+	if c := r.ended(amigo.CmdDisconnect); c.Status != amigo.CmdSucceeded || !r.vm.RelayOpen() || c.RequestedBy != wallet.System {
+		t.Fatalf("trip: %+v, relay open %v", c, r.vm.RelayOpen())
+	}
+	// 20.00 yuan: above the 10.00 threshold.
+	r.pay("desk-1", 2000)
+	if c := r.ended(amigo.CmdClose); c.Status != amigo.CmdSucceeded || r.vm.RelayOpen() || c.Result != "relay closed" {
+		t.Fatalf("direct close: %+v, relay open %v", c, r.vm.RelayOpen())
+	}
+	if c := r.ended(amigo.CmdAlarmOff); c.Status != amigo.CmdSucceeded {
+		t.Fatalf("alarm off: %+v", c)
+	}
+	waitFor(t, "the control state cleared", 20*time.Second, func() bool { return r.account().Control == amigo.ControlNone })
+	if m, _ := r.st.GetMeter(r.ctx, r.meter.ID); m.Relay != amigo.RelayClosed {
+		t.Fatalf("stored relay %s", m.Relay)
+	}
+	// Paid up, the customer may switch the supply off and on.
+	if _, err := r.w.CustomerSwitch(r.ctx, r.acct.ID, false, "customer:p78"); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.ended(amigo.CmdDisconnect); c.RequestedBy != "customer:p78" || !r.vm.RelayOpen() {
+		t.Fatalf("customer off: %+v", c)
+	}
+	if _, err := r.w.CustomerSwitch(r.ctx, r.acct.ID, true, "customer:p78"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the customer's close", 20*time.Second, func() bool { return !r.vm.RelayOpen() })
+	au, _ := r.st.ListAudit(r.ctx, 100)
+	by := map[string]string{}
+	for _, e := range au {
+		if strings.HasPrefix(e.Action, "command.") {
+			by[e.Action] += e.Actor + " "
+		}
+	}
+	if by["command.alarm"] != "system " || !strings.Contains(by["command.disconnect"], "system") || !strings.Contains(by["command.close"], "system") || !strings.Contains(by["command.close"], "customer:p78") {
+		t.Fatalf("audit of commands %v", by)
+	}
 }

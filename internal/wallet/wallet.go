@@ -39,7 +39,11 @@ type Config struct {
 	// work (several station nodes: the holder of the site's lease); nil
 	// means every site.
 	OwnsSite func(ctx context.Context, siteID int64) bool
-	Log      *slog.Logger
+	// HoldGrace is how long after a day ends its data may still be on its
+	// way (the station's daily pass, a collector's catch-up) before a day
+	// that cannot be deducted is reported (EventDayHeld); default 6 h.
+	HoldGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Wallet deducts and controls prepaid accounts.
@@ -66,6 +70,9 @@ func New(store amigo.Store, cmd Commander, clock vclock.Clock, cfg Config) *Wall
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.HoldGrace <= 0 {
+		cfg.HoldGrace = 6 * time.Hour
 	}
 	return &Wallet{store: store, cmd: cmd, clock: clock, cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), paid: map[int64]bool{}}
 }
