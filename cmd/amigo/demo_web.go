@@ -17,8 +17,8 @@ import (
 // account number and its one-time set-up code.
 const demoCustomerFile = "customer-login"
 
-// demoCustomerLogin makes sure the demo's first prepaid account has an
-// app login and returns the line to print ("" when the demo has no
+// demoCustomerLogin makes sure the demo's prepaid account (demoPrepaid)
+// has an app login and returns the line to print ("" when the demo has no
 // prepaid account): its number and set-up code, which the first login
 // replaces with the customer's own password.
 func demoCustomerLogin(ctx context.Context, c DemoConfig) (string, error) {
@@ -27,11 +27,17 @@ func demoCustomerLogin(ctx context.Context, c DemoConfig) (string, error) {
 		return "", err
 	}
 	defer store.Close()
-	as, _, err := store.ListAccounts(ctx, amigo.AccountFilter{Mode: amigo.ModePrepaid, Limit: 1})
-	if err != nil || len(as) == 0 {
+	// The prepaid account the demo prints (demo_money.go), else the first.
+	number := demoPrepaid
+	if _, err := store.FindAccountByNumber(ctx, number); amigo.ErrorKind(err) == amigo.ENOTFOUND {
+		as, _, err := store.ListAccounts(ctx, amigo.AccountFilter{Mode: amigo.ModePrepaid, Limit: 1})
+		if err != nil || len(as) == 0 {
+			return "", err
+		}
+		number = as[0].Number
+	} else if err != nil {
 		return "", err
 	}
-	number := as[0].Number
 	file := filepath.Join(c.Data, demoCustomerFile)
 	code, err := web.EnsureCustomerLogin(ctx, store, number, "demo", false, time.Now())
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/amigo-metering/amigo"
-	"github.com/amigo-metering/amigo/internal/web"
 )
 
 // chromium starts Debian's chromium headless with a fresh profile and
@@ -69,9 +69,9 @@ func screenshot(t *testing.T, ctx context.Context, width int64, name string) {
 	}
 }
 
-// TestCustomerJourney: a prepaid customer cut off for arrears opens the
-// app on a 360-px phone, logs in with the account number and the set-up
-// code, chooses a password, cannot switch the supply back on, pays 50
+// TestCustomerJourney: the demo's prepaid customer, cut off for arrears,
+// opens the app on a 360-px phone, logs in with the account number and
+// the set-up code the demo printed, chooses a password, cannot switch the supply back on, pays 50
 // yuan through the WeChat Pay sandbox, and sees the supply restored — the
 // station's wallet reconnects the meter and reads its relay back; another
 // account's page answers 404.
@@ -81,55 +81,50 @@ func TestCustomerJourney(t *testing.T) {
 	}
 	ctx := chromium(t, 5*time.Minute)
 	dir := t.TempDir()
-	api, _, _ := startDemo(t, DemoConfig{Meters: 4, HTTP: "127.0.0.1:0", Data: dir, Speed: 60, AdminPassword: "correct-horse"})
+	// Two minutes before the site's midnight: the demo's accounts pay for
+	// their meters from the next midnight on.
+	api, out, _ := startDemo(t, DemoConfig{Meters: 4, HTTP: "127.0.0.1:0", Data: dir, Speed: 60, Start: "2026-03-01T23:58:00+08:00", AdminPassword: "correct-horse"})
 	base := strings.TrimSuffix(api.base, "/")
+	m := regexp.MustCompile(`customer app /app/ — account (\S+), set-up code (\S+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the demo does not print a customer's app login:\n%s", out)
+	}
+	number, code := m[1], m[2]
 
-	// The desk's part, on the station's store: a customer with two prepaid
-	// accounts; A-001 owes 1 yuan (credit limit 0: the wallet trips it),
-	// B-002 is in credit; a paid-up meter is closed directly.
+	// The desk's part, on the station's store: the account's balance is
+	// corrected to 1 yuan owed (its credit limit is 0: the wallet trips
+	// it), and the site closes a paid-up meter directly.
 	bg := context.Background()
 	st, err := openStore(bg, "sqlite:"+filepath.Join(dir, "amigo.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sites, err := st.ListSites(bg)
-	if err != nil || len(sites) == 0 {
-		t.Fatalf("sites: %v %v", sites, err)
+	a, err := st.FindAccountByNumber(bg, number)
+	if err != nil || a.Mode != amigo.ModePrepaid || len(a.Meters) != 1 {
+		t.Fatalf("the demo's prepaid account %s: %+v %v", number, a, err)
 	}
-	site := sites[0]
-	if err := st.PutControlPolicy(bg, amigo.ControlPolicy{SiteID: site.ID, Reconnect: amigo.ReconnectClose, UpdatedBy: "desk"}); err != nil {
+	if err := st.PutControlPolicy(bg, amigo.ControlPolicy{SiteID: a.SiteID, Reconnect: amigo.ReconnectClose, UpdatedBy: "desk"}); err != nil {
 		t.Fatal(err)
 	}
-	cust := amigo.Customer{Name: "李四"}
-	if err := st.CreateCustomer(bg, &cust); err != nil {
+	at := a.Meters[0].From.Add(time.Minute)
+	e := amigo.LedgerEntry{AccountID: a.ID, Time: at, Kind: amigo.LedgerAdjustment, AmountFen: -a.BalanceFen - 100, Reference: "correction/" + number, By: "desk", Detail: "test: 1 yuan owed"}
+	if _, err := st.PostLedger(bg, &e); err != nil {
 		t.Fatal(err)
 	}
-	var accts [2]amigo.Account
-	for i, addr := range []string{"000000000002", "000000000003"} {
-		m, err := st.FindMeterByAddress(bg, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		accts[i] = amigo.Account{Number: []string{"A-001", "B-002"}[i], CustomerID: cust.ID, SiteID: site.ID, Mode: amigo.ModePrepaid, Tariff: "residential",
-			BillingDay: 1, LowBalanceFen: 2000, CreditLimitFen: 0, CreatedAt: time.Now(), Meters: []amigo.AccountMeter{{MeterID: m.ID, From: m.InstalledAt}}}
-		if err := st.CreateAccount(bg, &accts[i]); err != nil {
-			t.Fatal(err)
-		}
-		e := amigo.LedgerEntry{AccountID: accts[i].ID, Time: time.Now(), Kind: amigo.LedgerAdjustment, AmountFen: []amigo.Fen{-100, 10000}[i], Reference: "opening/" + accts[i].Number, By: "desk"}
-		if _, err := st.PostLedger(bg, &e); err != nil {
-			t.Fatal(err)
-		}
+	others, _, err := st.ListAccounts(bg, amigo.AccountFilter{Limit: 2})
+	if err != nil || len(others) < 2 {
+		t.Fatalf("the demo's accounts: %v %v", others, err)
 	}
-	a := accts[0]
-	code, err := web.EnsureCustomerLogin(bg, st, a.Number, "desk", false, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	other := others[0]
+	if other.ID == a.ID {
+		other = others[1]
 	}
-	// The wallet's pass (every 5 virtual minutes: 5 s at 60x) trips A-001
-	// and the station reads the relay open back.
-	eventually(t, "meter 000000000002 tripped for arrears", 2*time.Minute, func() bool {
-		m, _ := st.FindMeterByAddress(bg, "000000000002")
+	// After midnight the wallet's pass (every 5 virtual minutes: 5 s at
+	// 60x) trips the account and the station reads the relay open back.
+	meter := a.Meters[0].Address
+	eventually(t, "meter "+meter+" tripped for arrears", 2*time.Minute, func() bool {
+		m, _ := st.FindMeterByAddress(bg, meter)
 		return m.Relay == amigo.RelayOpen
 	})
 
@@ -149,7 +144,7 @@ func TestCustomerJourney(t *testing.T) {
 	if href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('link[rel="manifest"]').href`)); err != nil || !strings.HasSuffix(href, "/app/manifest.webmanifest") {
 		t.Fatalf("manifest link %q %v", href, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[name="account"]`), a.Number), chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), code),
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[name="account"]`), number), chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), code),
 		chromedp.Submit(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("setup"))); err != nil {
 		t.Fatalf("first login: %v", err)
 	}
@@ -211,14 +206,14 @@ func TestCustomerJourney(t *testing.T) {
 	screenshot(t, ctx, 360, "app-history-360")
 
 	// Another account, even the same customer's: 404.
-	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+"/app/a/"+strconv.FormatInt(accts[1].ID, 10)+"/"))
+	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+"/app/a/"+strconv.FormatInt(other.ID, 10)+"/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Status != 404 {
 		t.Fatalf("another account's page: %d, want 404", res.Status)
 	}
-	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main"))); strings.Contains(txt, "B-002") || strings.Contains(txt, "100.00") {
+	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main"))); strings.Contains(txt, other.Number) {
 		t.Fatalf("another account's page shows its data: %q", txt)
 	}
 }
