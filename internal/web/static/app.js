@@ -26,7 +26,7 @@
       data.push(d.x.map(function () { return d.low; }), d.x.map(function () { return d.high; }));
     }
     el.textContent = "";
-    new uPlot({ width: Math.max(el.clientWidth, 280), height: 220, legend: { show: false }, scales: { x: { time: true } }, axes: [{}, { size: 56 }], series: series }, data, el);
+    new uPlot({ width: Math.max(el.clientWidth, 280), height: 220, legend: { show: false }, scales: { x: { time: true }, y: line ? {} : { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } }, axes: [{}, { size: 56 }], series: series }, data, el);
   }
   function all() { document.querySelectorAll(".chart").forEach(draw); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", all); } else { all(); }
