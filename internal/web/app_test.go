@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,5 +206,54 @@ func TestParseYuan(t *testing.T) {
 		if _, err := parseYuan(in); err == nil {
 			t.Errorf("parseYuan(%q) accepted", in)
 		}
+	}
+}
+
+// The desk: accounts listed, a payment taken through the API with its
+// receipt — the same form sent twice is one payment — and a new app
+// set-up code that replaces the customer's password.
+func TestDeskAccounts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, openSQLite(t), 4)
+	a, _ := f.accounts(t)
+	c := f.client(t)
+	f.login(t, c, "admin", adminPW)
+	for _, p := range []string{"/accounts", "/accounts?mode=prepaid", "/accounts?number=A-001", "/accounts/" + strconv.FormatInt(a.ID, 10)} {
+		if code, body := get(t, c, f.srv.URL+p); code != http.StatusOK || !strings.Contains(body, "A-001") {
+			t.Fatalf("%s: %d", p, code)
+		}
+	}
+	_, body := get(t, c, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10))
+	tok := csrfRe.FindStringSubmatch(body)[1]
+	ref := regexp.MustCompile(`name="reference" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	pay := url.Values{"csrf": {tok}, "reference": {ref}, "amount": {"20.5"}, "method": {"cash"}}
+	res, body := postForm(t, c, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10)+"/payments", pay)
+	// 12.34 yuan before, 20.50 paid: 32.84.
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "¥ 20.50") || !strings.Contains(body, "¥ 32.84") || !strings.Contains(body, "R0") {
+		t.Fatalf("desk payment: %d\n%s", res.StatusCode, body)
+	}
+	res, body = postForm(t, c, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10)+"/payments", pay)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "¥ 32.84") {
+		t.Fatalf("the same form again: %d\n%s", res.StatusCode, body)
+	}
+	if got, _ := f.st.GetAccount(ctx, a.ID); got.BalanceFen != 3284 {
+		t.Fatalf("balance %d fen after one payment sent twice, want 3284 (1234 + 2050)", got.BalanceFen)
+	}
+	// A viewer cannot take money (the API's rule).
+	v := f.client(t)
+	f.login(t, v, "viewer", viewerPW)
+	_, body = get(t, v, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10))
+	vt := csrfRe.FindStringSubmatch(body)[1]
+	if res, _ := postForm(t, v, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10)+"/payments", url.Values{"csrf": {vt}, "reference": {"x-1"}, "amount": {"5"}, "method": {"cash"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer's payment: %d", res.StatusCode)
+	}
+	// A new set-up code: it logs in (then asks for a password).
+	res, body = postForm(t, c, f.srv.URL+"/accounts/"+strconv.FormatInt(a.ID, 10)+"/app-login", url.Values{"csrf": {tok}})
+	m := regexp.MustCompile(`<b class="big">([a-z0-9]{10})</b>`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("set-up code: %d\n%s", res.StatusCode, body)
+	}
+	if res, _ := postForm(t, f.client(t), f.srv.URL+"/app/login", url.Values{"account": {"A-001"}, "password": {m[1]}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the new code does not log in: %d", res.StatusCode)
 	}
 }

@@ -246,6 +246,23 @@ func init() {
 		"offline_note":     {"You are offline. Figures show when the connection is back.", "当前离线，联网后显示数据。"},
 		"more":             {"More", "更多"},
 		"meters_of":        {"Meters", "电表"},
+		"accounts":         {"Accounts", "账户"},
+		"mode":             {"Mode", "模式"},
+		"mode_prepaid":     {"prepaid", "预付费"},
+		"mode_postpaid":    {"postpaid", "后付费"},
+		"tariff":           {"Tariff", "电价"},
+		"ledger":           {"Ledger", "账务明细"},
+		"method":           {"Method", "方式"},
+		"method_cash":      {"cash", "现金"},
+		"method_card":      {"card", "刷卡"},
+		"method_wechat":    {"WeChat Pay", "微信支付"},
+		"desk_pay":         {"Take payment", "收款"},
+		"cashier":          {"Cashier", "收款员"},
+		"print":            {"Print", "打印"},
+		"receipt_dup":      {"This payment was recorded before: the same receipt.", "该笔款项此前已入账，收据相同。"},
+		"issue_code":       {"New app set-up code", "生成App初始码"},
+		"code_note":        {"Give this one-time code to the customer: it logs in to the app once, then asks for their own password. An earlier code or password no longer works.", "请将此一次性初始码交给客户：首次登录App后需设置自己的密码。之前的初始码或密码随即失效。"},
+		"setup_code":       {"Set-up code", "初始码"},
 	} {
 		messages[k] = v
 	}

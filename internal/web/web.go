@@ -103,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.pay.Store(&payFlags{})
 	s.routes()
+	s.accountRoutes()
 	s.appRoutes()
 	s.h = s.cop.Handler(s.mux)
 	return s, nil

@@ -198,7 +198,7 @@ func TestPagesInBothLanguages(t *testing.T) {
 				t.Fatalf("session cookie: %+v", sess)
 			}
 			pages := []string{"/", "/meters", "/meters?page=3", "/meters?q=00000000010", "/meters/000000000002", "/meters/000000000002/confirm?type=disconnect",
-				"/collectors", "/areas", "/archive", "/audit"}
+				"/collectors", "/areas", "/archive", "/audit", "/accounts"}
 			for _, l := range []string{"zh", "en"} {
 				if res, err := c.Get(f.srv.URL + "/lang/" + l + "?next=/audit"); err != nil || res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/audit" {
 					t.Fatalf("switch to %s: %v %v", l, err, res)

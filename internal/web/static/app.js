@@ -35,3 +35,7 @@
 if ("serviceWorker" in navigator && location.pathname.indexOf("/app/") === 0) {
   navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(function () {});
 }
+// A receipt's print button.
+document.addEventListener("click", function (e) {
+  if (e.target && e.target.hasAttribute && e.target.hasAttribute("data-print")) { window.print(); }
+});
