@@ -212,7 +212,7 @@ func TestAdminImportsAccounts(t *testing.T) {
 		t.Fatalf("bad accounts import: %d %q", code, errs)
 	}
 	good := writeFile(t, dir, "good.csv", head+"A1,Campus,prepaid,zj-residential,张三,138,000000000001,2026-01-01T00:00:00+08:00,800\nA2,Campus,postpaid,zj-residential,李四,139,000000000002,2026-01-01T00:00:00+08:00,\n")
-	if code, out, errs := admin(t, "", "import", "--config", cfg, "accounts", good); code != 0 || out != "2 accounts imported / 已导入 2 条accounts\n" {
+	if code, out, errs := admin(t, "", "import", "--config", cfg, "accounts", good); code != 0 || out != "2 accounts imported / 已导入账户 2 条\n" {
 		t.Fatalf("accounts import: %d %q %q", code, out, errs)
 	}
 	store, err = openStore(context.Background(), "sqlite:"+db)
