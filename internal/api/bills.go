@@ -10,13 +10,15 @@ import (
 	"github.com/amigo-metering/amigo/internal/billing"
 )
 
-// Bills and billing runs (docs/billing.md): anyone logged in reads bills;
-// operators start runs and correct bills (a credit note plus a reissue).
+// Bills and billing runs (docs/billing.md): staff read every bill, a
+// customer their own account's issued ones (custbills.go: any other
+// answers 404); operators start runs and correct bills (a credit note plus
+// a reissue).
 func (s *Server) billRoutes() {
-	s.handle("GET /api/v1/bills", amigo.RoleViewer, s.listBills)
-	s.handle("GET /api/v1/bills/{id}", amigo.RoleViewer, s.getBill)
-	s.handle("GET /api/v1/bills/{id}/document", amigo.RoleViewer, s.billDocument)
-	s.handle("GET /api/v1/bills/{id}/pdf", amigo.RoleViewer, s.billPDF)
+	s.handle("GET /api/v1/bills", amigo.RoleCustomer, s.customerBills(s.listBills))
+	s.handle("GET /api/v1/bills/{id}", amigo.RoleCustomer, s.customerBill(s.getBill))
+	s.handle("GET /api/v1/bills/{id}/document", amigo.RoleCustomer, s.customerBill(s.billDocument))
+	s.handle("GET /api/v1/bills/{id}/pdf", amigo.RoleCustomer, s.customerBill(s.billPDF))
 	s.handle("POST /api/v1/bills/{id}/correct", amigo.RoleOperator, s.correctBill)
 	s.handle("POST /api/v1/billing-runs", amigo.RoleOperator, s.startBillingRun)
 	s.handle("GET /api/v1/billing-runs/{id}", amigo.RoleViewer, s.getBillingRun)
