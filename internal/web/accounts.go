@@ -84,12 +84,17 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se session,
 		s.fail(w, r, v, err)
 		return
 	}
+	bills, err := s.accountBills(r, se, v.L, a.Number)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
 	v.Title = v.L.T("account") + " " + a.Number
 	// A new reference each time the form is shown: the same form sent
 	// twice is one payment.
 	b := make([]byte, 8)
 	rand.Read(b)
-	v.Data = map[string]any{"A": a, "Ledger": ledger.Items, "Ref": "desk-" + hex.EncodeToString(b), "Code": r.URL.Query().Get("code"),
+	v.Data = map[string]any{"A": a, "Ledger": ledger.Items, "Bills": bills.Items, "BillsTotal": bills.Total, "Ref": "desk-" + hex.EncodeToString(b), "Code": r.URL.Query().Get("code"),
 		"Desk": se.Role == amigo.RoleCashier || se.Role == amigo.RoleAdmin}
 	s.render(w, r, http.StatusOK, "account", v)
 }

@@ -223,6 +223,7 @@ func (s *Server) appRoutes() {
 	m.HandleFunc("GET /app/a/{id}/{$}", s.customer(false, s.appHomePage))
 	m.HandleFunc("GET /app/a/{id}/usage", s.customer(false, s.appUsage))
 	m.HandleFunc("GET /app/a/{id}/bills", s.customer(false, s.appBills))
+	m.HandleFunc("GET /app/a/{id}/bills/{bill}/pdf", s.customer(false, s.appBillPDF))
 	m.HandleFunc("GET /app/a/{id}/pay", s.customer(false, s.appPayPage))
 	m.HandleFunc("POST /app/a/{id}/pay", s.customer(false, s.appPay))
 	m.HandleFunc("GET /app/a/{id}/orders/{no}", s.customer(false, s.appOrder))
@@ -375,6 +376,7 @@ type homeData struct {
 	A            amigo.Account
 	Prepaid      bool
 	Due          amigo.Fen // postpaid: what is owed (0 when none)
+	DueDate      string    // postpaid, something owed: the newest issued bill's due date
 	Supply       string    // on, off, unknown
 	TodayKWh     *amigo.Energy
 	MonthKWh     *amigo.Energy
@@ -390,7 +392,21 @@ func (s *Server) appHomePage(w http.ResponseWriter, r *http.Request, cs custSess
 	v.Nav, v.Title = "home", v.L.T("app_home")
 	d := homeData{A: a, Prepaid: a.Mode == amigo.ModePrepaid}
 	if !d.Prepaid && a.BalanceFen < 0 {
+		// The ledger charges each issued bill (a credit note gives it
+		// back; a held bill is not charged) and credits each payment: what
+		// is owed is what the balance lacks.
 		d.Due = -a.BalanceFen
+		bs, _, err := s.cfg.Store.ListBills(ctx, amigo.BillFilter{AccountID: a.ID, Status: amigo.BillIssued, Limit: 10})
+		if err != nil {
+			s.appFail(w, r, v, err)
+			return
+		}
+		for _, b := range bs {
+			if b.Kind == amigo.BillKindBill {
+				d.DueDate = b.DueDate
+				break
+			}
+		}
 	}
 	ms, err := s.accountMeters(ctx, a)
 	if err != nil {
@@ -558,25 +574,6 @@ func (s *Server) appUsage(w http.ResponseWriter, r *http.Request, cs custSession
 	b, _ := json.Marshal(c)
 	v.Data = map[string]any{"A": cs.Account, "Range": rng, "Chart": template.JS(b), "Total": total}
 	s.render(w, r, http.StatusOK, "app_usage", v)
-}
-
-// appBills lists the bills charged to the account (its ledger's bill
-// entries).
-func (s *Server) appBills(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {
-	v.Nav, v.Title = "bills", v.L.T("app_bills")
-	es, _, err := s.cfg.Store.ListLedger(r.Context(), cs.Account.ID, 200, 0)
-	if err != nil {
-		s.appFail(w, r, v, err)
-		return
-	}
-	var bills []amigo.LedgerEntry
-	for _, e := range es {
-		if e.Kind == amigo.LedgerBill {
-			bills = append(bills, e)
-		}
-	}
-	v.Data = map[string]any{"A": cs.Account, "Bills": bills}
-	s.render(w, r, http.StatusOK, "app_bills", v)
 }
 
 func (s *Server) appPayPage(w http.ResponseWriter, r *http.Request, cs custSession, v *view) {

@@ -104,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	s.pay.Store(&payFlags{})
 	s.routes()
 	s.accountRoutes()
+	s.billRoutes()
 	s.appRoutes()
 	s.h = s.cop.Handler(s.mux)
 	return s, nil
@@ -258,9 +259,15 @@ func (s *Server) csrf(token string) string {
 // forwarded-for header, so that the API's login limits count the real
 // source) with token, and returns the status and body.
 func (s *Server) apiCall(r *http.Request, token, method, path string, body io.Reader, ctype string) (int, []byte) {
+	rec := s.apiDo(r, token, method, path, body, ctype)
+	return rec.code, rec.buf.Bytes()
+}
+
+// apiDo is apiCall with the whole answer, its headers included.
+func (s *Server) apiDo(r *http.Request, token, method, path string, body io.Reader, ctype string) *recorder {
 	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
 	if err != nil {
-		return http.StatusInternalServerError, nil
+		return &recorder{header: http.Header{}, code: http.StatusInternalServerError}
 	}
 	req.RemoteAddr = r.RemoteAddr
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -274,7 +281,7 @@ func (s *Server) apiCall(r *http.Request, token, method, path string, body io.Re
 	}
 	rec := &recorder{header: http.Header{}, code: http.StatusOK}
 	s.cfg.API.ServeHTTP(rec, req)
-	return rec.code, rec.buf.Bytes()
+	return rec
 }
 
 // apiJSON calls the API and decodes a 2xx answer into out; otherwise it

@@ -95,6 +95,7 @@ type fixture struct {
 	site amigo.Site
 	col  amigo.Collector
 	area amigo.Area
+	api  *api.Server
 }
 
 const adminPW, viewerPW = "correct-horse-1", "battery-staple-2"
@@ -133,6 +134,8 @@ func newFixture(t testing.TB, st amigo.Store, meters int) *fixture {
 	}
 	log := slog.New(slog.DiscardHandler)
 	a := api.New(st, commander{st}, time.Now, []byte("0123456789abcdef0123456789abcdef"), log)
+	f.api = a
+	t.Cleanup(a.StopBillingRuns)
 	w := wallet.New(st, commander{st}, vclock.Real{}, wallet.Config{Log: log})
 	pages, err := New(Config{Store: st, API: a, Who: a.Who, Now: time.Now, Secret: []byte("0123456789abcdef0123456789abcdef"), Log: log, Switch: w.CustomerSwitch})
 	must(err)

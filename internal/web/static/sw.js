@@ -1,7 +1,7 @@
 // amigo's customer app: the shell (styles, scripts, the offline page) is
 // cached; pages always come from the network (figures must be fresh), the
 // offline page when there is none.
-const CACHE = "amigo-app-v1";
+const CACHE = "amigo-app-v2";
 const SHELL = ["/static/app.css", "/static/app.js", "/static/htmx.min.js", "/static/uplot.min.js", "/static/uplot.min.css", "/static/icon.svg", "/app/offline"];
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
