@@ -60,12 +60,12 @@ func (s *Server) resolveAccount(ctx context.Context, v string) (amigo.Account, e
 	return a, err
 }
 
-type handler = func(w http.ResponseWriter, r *http.Request, p principal)
+type custHandler = func(w http.ResponseWriter, r *http.Request, p principal)
 
 // customerBills lets a customer list their own account's issued bills
 // (GET /api/v1/bills): ?account= may be left out, or name their account by
 // number or id; any other account answers 404. Staff pass unchanged.
-func (s *Server) customerBills(h handler) handler {
+func (s *Server) customerBills(h custHandler) custHandler {
 	return func(w http.ResponseWriter, r *http.Request, p principal) {
 		if p.Role != amigo.RoleCustomer {
 			h(w, r, p)
@@ -112,7 +112,7 @@ func (s *Server) customerBills(h handler) handler {
 // customerBill lets a customer read a bill (GET /api/v1/bills/{id} and
 // its document and PDF) of their own account once issued; any other
 // answers 404 as a missing bill. Staff pass unchanged.
-func (s *Server) customerBill(h handler) handler {
+func (s *Server) customerBill(h custHandler) custHandler {
 	return func(w http.ResponseWriter, r *http.Request, p principal) {
 		if p.Role != amigo.RoleCustomer {
 			h(w, r, p)
