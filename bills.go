@@ -130,6 +130,9 @@ type BillStore interface {
 
 	CreateBillingRun(ctx context.Context, r *BillingRun) error
 	GetBillingRun(ctx context.Context, id int64) (BillingRun, error)
+	// ListBillingRuns returns the newest runs first, at most limit, of a
+	// site when siteID is not 0.
+	ListBillingRuns(ctx context.Context, siteID int64, limit int) ([]BillingRun, error)
 	// OpenBillingRun returns the unfinished run of a site's cycle, if any
 	// (ENOTFOUND otherwise).
 	OpenBillingRun(ctx context.Context, siteID int64, cycle string) (BillingRun, error)

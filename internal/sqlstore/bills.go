@@ -216,6 +216,21 @@ func (s *DB) GetBillingRun(ctx context.Context, id int64) (amigo.BillingRun, err
 	return r, nil
 }
 
+// ListBillingRuns returns the newest runs first, at most limit (of a site
+// when siteID is not 0).
+func (s *DB) ListBillingRuns(ctx context.Context, siteID int64, limit int) ([]amigo.BillingRun, error) {
+	const op = "list billing runs"
+	where, args := ``, []any{}
+	if siteID != 0 {
+		where, args = ` WHERE site_id = ?`, append(args, siteID)
+	}
+	rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM billing_runs`+where+` ORDER BY id DESC LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	return collect(rows, op, scanRun)
+}
+
 // OpenBillingRun returns the unfinished run of a site's cycle (ENOTFOUND).
 func (s *DB) OpenBillingRun(ctx context.Context, siteID int64, cycle string) (amigo.BillingRun, error) {
 	r, err := scanRun(s.x.QueryRowContext(ctx, s.q(`SELECT `+runCols+` FROM billing_runs WHERE site_id = ? AND cycle = ? AND status = ?`), siteID, cycle, amigo.RunRunning))

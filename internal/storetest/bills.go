@@ -96,6 +96,31 @@ func bills(t *testing.T, s amigo.Store) {
 	if g, err := s.GetBillingRun(ctx, r.ID); err != nil || g.Status != amigo.RunDone || !g.FinishedAt.Equal(at) {
 		t.Fatalf("run %+v %v", g, err)
 	}
+	// Listed newest first, of one site or of all, at most limit.
+	r3 := amigo.BillingRun{SiteID: 2, Cycle: "2026-10", Status: amigo.RunRunning, Total: 3, StartedBy: "op", StartedAt: at, UpdatedAt: at}
+	if err := s.CreateBillingRun(ctx, &r3); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		site  int64
+		limit int
+		want  []int64
+	}{{0, 10, []int64{r3.ID, r.ID}}, {0, 1, []int64{r3.ID}}, {1, 10, []int64{r.ID}}, {2, 10, []int64{r3.ID}}, {3, 10, nil}} {
+		rs, err := s.ListBillingRuns(ctx, c.site, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, x := range rs {
+			got = append(got, x.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Fatalf("runs of site %d, limit %d: %v, want %v", c.site, c.limit, got, c.want)
+		}
+		if len(rs) > 0 && rs[len(rs)-1].ID == r.ID && (rs[len(rs)-1].Status != amigo.RunDone || rs[len(rs)-1].Cursor != 50) {
+			t.Fatalf("listed run %+v", rs[len(rs)-1])
+		}
+	}
 
 	// Readings at instants: only those instants, daily/monthly/manual.
 	site, _, ms := Fixture(t, s, 3)
