@@ -21,6 +21,7 @@ func (s *Server) billRoutes() {
 	s.handle("GET /api/v1/bills/{id}/pdf", amigo.RoleCustomer, s.customerBill(s.billPDF))
 	s.handle("POST /api/v1/bills/{id}/correct", amigo.RoleOperator, s.correctBill)
 	s.handle("POST /api/v1/billing-runs", amigo.RoleOperator, s.startBillingRun)
+	s.handle("GET /api/v1/billing-runs", amigo.RoleViewer, s.listBillingRuns)
 	s.handle("GET /api/v1/billing-runs/{id}", amigo.RoleViewer, s.getBillingRun)
 }
 
@@ -247,6 +248,35 @@ func (s *Server) startBillingRun(w http.ResponseWriter, r *http.Request, p princ
 		}()
 	}
 	writeJSON(w, http.StatusAccepted, runView{run, billing.Percent(run)})
+}
+
+// listBillingRuns lists the newest runs, with their percentages: ?site=
+// (name or id), ?limit= (default 20).
+func (s *Server) listBillingRuns(w http.ResponseWriter, r *http.Request, _ principal) {
+	limit, _, err := queryPage(r, 20)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var siteID int64
+	if v := r.URL.Query().Get("site"); v != "" {
+		site, err := s.arch.Site(r.Context(), v)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		siteID = site.ID
+	}
+	runs, err := s.store.ListBillingRuns(r.Context(), siteID, limit)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	items := make([]runView, 0, len(runs))
+	for _, run := range runs {
+		items = append(items, runView{run, billing.Percent(run)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
 }
 
 func (s *Server) getBillingRun(w http.ResponseWriter, r *http.Request, _ principal) {

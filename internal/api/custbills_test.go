@@ -72,6 +72,25 @@ func TestCustomerBills(t *testing.T) {
 	}
 	e.want("POST", "/api/v1/billing-runs", op, map[string]string{"site": "Garden 花园", "cycle": "2026-10"}, 202)
 	e.srv.WaitBillingRuns()
+	// The runs, newest first, with their percentage: 3 accounts, 2 issued
+	// (A0001, B0003), 1 held (A0002).
+	for _, q := range []string{"", "?site=Garden 花园", "?limit=1"} {
+		l := e.want("GET", "/api/v1/billing-runs"+strings.ReplaceAll(q, " ", "%20"), op, nil, 200)
+		items := l["items"].([]any)
+		if len(items) != 1 || l["total"] != float64(1) {
+			t.Fatalf("runs%s: %v", q, l)
+		}
+		r := items[0].(map[string]any)
+		if r["percent"] != float64(100) || r["status"] != "done" || r["total"] != float64(3) || r["issued"] != float64(2) || r["held"] != float64(1) || r["cycle"] != "2026-10" {
+			t.Fatalf("runs%s: %v", q, r)
+		}
+	}
+	if code, _ := call(t, e.srv, "GET", "/api/v1/billing-runs?site=NOPE", op, nil); code != 404 {
+		t.Fatalf("runs of an unknown site: %d", code)
+	}
+	if code, _ := call(t, e.srv, "GET", "/api/v1/billing-runs?limit=0", op, nil); code != 400 {
+		t.Fatalf("runs, limit 0: %d", code)
+	}
 	// Each issued bill corrected: a credit note and a reissue besides it.
 	bills := map[string][]int64{} // account → [bill, credit note, reissue]
 	for _, num := range []string{"A0001", "B0003"} {
@@ -167,6 +186,9 @@ func TestCustomerBills(t *testing.T) {
 	// A customer still neither corrects bills nor runs billing.
 	if code, _ := call(t, e.srv, "POST", fmt.Sprintf("/api/v1/bills/%d/correct", bills["A0001"][2]), a1, map[string]string{"reason": "x"}); code != 403 {
 		t.Errorf("customer corrects: %d", code)
+	}
+	if code, _ := call(t, e.srv, "GET", "/api/v1/billing-runs", a1, nil); code != 403 {
+		t.Errorf("customer lists runs: %d", code)
 	}
 	if code, _ := call(t, e.srv, "POST", "/api/v1/billing-runs", a1, map[string]string{"site": "Garden 花园", "cycle": "2026-10"}); code != 403 {
 		t.Errorf("customer starts a run: %d", code)
