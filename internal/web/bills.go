@@ -139,7 +139,19 @@ func (s *Server) runForm(w http.ResponseWriter, r *http.Request, se session, v *
 		s.fail(w, r, v, err)
 		return
 	}
-	v.Data = map[string]any{"Sites": sites, "Site": site, "Cycle": cycle, "CanRun": se.Role == amigo.RoleOperator || se.Role == amigo.RoleAdmin}
+	var runs struct {
+		Items []runView `json:"items"`
+	}
+	if err := s.apiJSON(r, se, v.L, "GET", "/api/v1/billing-runs?limit=20", nil, &runs); err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	names := map[int64]string{}
+	for _, x := range sites {
+		names[x.ID] = x.Name
+	}
+	v.Data = map[string]any{"Sites": sites, "Site": site, "Cycle": cycle, "CanRun": se.Role == amigo.RoleOperator || se.Role == amigo.RoleAdmin,
+		"Runs": runs.Items, "SiteNames": names}
 	s.render(w, r, code, "billing_runs", v)
 }
 

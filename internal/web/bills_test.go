@@ -159,6 +159,14 @@ func TestBillPages(t *testing.T) {
 				for _, bad := range untranslated(body) {
 					t.Errorf("%s run page shows the key %q", l, bad)
 				}
+				// The runs page lists it, done.
+				code, body = get(t, c, f.srv.URL+"/billing-runs")
+				if code != http.StatusOK || !strings.Contains(body, `<a href="`+loc+`">`) || !strings.Contains(body, "<td>100%</td>") || !strings.Contains(body, "Campus 校园") {
+					t.Fatalf("%s runs page after the run: %d\n%s", l, code, body)
+				}
+				for _, bad := range untranslated(body) {
+					t.Errorf("%s runs page shows the key %q", l, bad)
+				}
 				// The account's page lists its bills, not the other's.
 				code, body = get(t, c, f.srv.URL+"/accounts/"+strconv.FormatInt(p1.ID, 10))
 				if code != http.StatusOK || !strings.Contains(body, b1.Number) || strings.Contains(body, b2.Number) || !strings.Contains(body, b1.DueDate) {

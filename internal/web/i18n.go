@@ -283,6 +283,8 @@ func init() {
 		"run_held":              {"held", "待复核"},
 		"run_skipped":           {"billed before", "此前已出账"},
 		"run_not_due":           {"not due yet", "未到账期"},
+		"recent_runs":           {"Recent runs", "最近的出账批次"},
+		"progress":              {"Progress", "进度"},
 		"run_bills":             {"Bills of the site's cycle", "本站点本账期账单"},
 	} {
 		messages[k] = v
