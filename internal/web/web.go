@@ -105,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 	s.routes()
 	s.accountRoutes()
 	s.appRoutes()
+	s.moreRoutes()
 	s.h = s.cop.Handler(s.mux)
 	return s, nil
 }
