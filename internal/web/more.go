@@ -4,6 +4,7 @@ package web
 func (s *Server) moreRoutes() {
 	s.xlsxRoutes()
 	s.tariffPageRoutes()
+	s.suspectRoutes()
 }
 
 func init() {
@@ -31,6 +32,16 @@ func init() {
 		"qline_tier":        {"ladder", "阶梯加价"},
 		"qline_standing":    {"standing charge", "基本电费"},
 		"tariff_saved":      {"Saved", "已保存"},
+		"suspects":          {"Suspect meters", "可疑电表"},
+		"suspects_window":   {"Days looked at", "统计日期"},
+		"suspects_count":    {"customer meters looked at", "块用户电表参与排查"},
+		"suspect_rank":      {"Rank", "排名"},
+		"suspect_missing":   {"Days missing", "缺数天数"},
+		"suspect_stopped":   {"Stopped", "停走"},
+		"suspect_reversed":  {"Reversed", "倒走"},
+		"suspect_drop":      {"Drop when the loss rose (kWh)", "线损上升日用电下降（kWh）"},
+		"suspect_share":     {"Share of the drop", "下降占比"},
+		"suspects_none":     {"No meter of this area shows a sign in these days.", "该台区电表在此期间均无异常迹象。"},
 		"import_note_xlsx":  {"An Excel workbook (.xlsx) is read from its first sheet: row N is line N.", "Excel 工作簿（.xlsx）读取第一个工作表：第N行即行号N。"},
 	} {
 		messages[k] = v
