@@ -133,7 +133,7 @@ func quoteRequest(t *tariff.Tariff, f tariffForm) tariff.Request {
 	req := tariff.Request{Date: f.Date}
 	usage := map[string]string{}
 	var total *string
-	for i, line := range strings.Split(f.Usage, "\n") {
+	for i, line := range strings.SplitN(f.Usage, "\n", 65) {
 		if i >= 64 {
 			break
 		}

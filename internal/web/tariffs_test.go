@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/amigo-metering/amigo/tariff"
 )
 
 // The tariff editor on a real store: a bad document is refused with its
@@ -125,4 +127,22 @@ func TestTariffEditor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The editor's sample usage (outside input) becomes a quote request the
+// tariff package checks: never a panic, and what it prices is in fen.
+func FuzzTariffSample(f *testing.F) {
+	t, problems := tariff.Check([]byte(sampleTariff))
+	if len(problems) > 0 {
+		f.Fatal(problems)
+	}
+	f.Add("2026-06-30", "0", "peak=120\nvalley=80")
+	f.Add("2026-02-29", "", "12.5")
+	f.Add("x", "-1", "=\n=\npeak=1e9")
+	f.Fuzz(func(tt *testing.T, date, before, usage string) {
+		q, err := t.QuoteRequest(quoteRequest(t, tariffForm{Date: date, Before: before, Usage: usage}))
+		if err == nil && q.TotalFen < 0 {
+			tt.Fatalf("negative total %d for %q %q %q", q.TotalFen, date, before, usage)
+		}
+	})
 }
