@@ -3,9 +3,11 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -95,6 +97,31 @@ func TestArchiveXLSXRoundTrip(t *testing.T) {
 			}
 			if n != 2 {
 				t.Errorf("export.meters audited %d times, want 2 (csv, xlsx)", n)
+			}
+
+			// Every kind's workbook holds its CSV export cell for cell.
+			for _, kind := range archiveKinds {
+				_, c := getBytes(t, ca, a.srv.URL+"/archive/export/"+kind)
+				want, err := csv.NewReader(bytes.NewReader(c)).ReadAll()
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, x := getBytes(t, ca, a.srv.URL+"/archive/export/"+kind+"/xlsx")
+				wb, err := excelize.OpenReader(bytes.NewReader(x))
+				if res.StatusCode != http.StatusOK || err != nil {
+					t.Fatalf("%s.xlsx: %d %v", kind, res.StatusCode, err)
+				}
+				got, _ := wb.GetRows(kind)
+				wb.Close()
+				want[0][0] = strings.TrimPrefix(want[0][0], "\ufeff")
+				for i := range min(len(got), len(want)) { // GetRows drops a row's empty tail cells
+					for len(got[i]) < len(want[i]) {
+						got[i] = append(got[i], "")
+					}
+				}
+				if len(want) < 2 || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s.xlsx:\n%q\nwant the CSV's\n%q", kind, got, want)
+				}
 			}
 
 			if err := f.RemoveRow("meters", 2); err != nil { // meter 000000000001
