@@ -97,7 +97,7 @@ func (s *Server) tariffsPost(w http.ResponseWriter, r *http.Request, se session,
 		d.Problems = append(d.Problems, tariffProblem{Field: p.Field, Message: v.L.Pick(p.Message)})
 	}
 	if t != nil {
-		d.Summary = v.L.Pick(t.Summary())
+		d.Summary = t.Summary() // bilingual within the line: shown whole
 		if q, err := t.QuoteRequest(quoteRequest(t, f)); err != nil {
 			d.QuoteErr = v.L.Pick(amigo.ErrorMessage(err))
 		} else {

@@ -99,7 +99,7 @@ func TestTariffEditor(t *testing.T) {
 			if !audited {
 				t.Errorf("the save is not audited")
 			}
-			if _, body := get(t, c, f.srv.URL+res.Header.Get("Location")); !strings.Contains(body, "zj-residential@2026-01-01") {
+			if _, body := get(t, c, f.srv.URL+res.Header.Get("Location")); !strings.Contains(body, "zj-residential@2026-01-01") || !strings.Contains(body, "periods / 时段: peak 0.5680, valley 0.2880") {
 				t.Errorf("the list lacks the saved version")
 			}
 			// The API's quote of the stored version is the preview's.
