@@ -31,6 +31,7 @@ func init() {
 		"qline_energy":      {"energy", "电量电费"},
 		"qline_tier":        {"ladder", "阶梯加价"},
 		"qline_standing":    {"standing charge", "基本电费"},
+		"tariff_by":         {"Saved by", "保存人"},
 		"tariff_saved":      {"Saved", "已保存"},
 		"suspects":          {"Suspect meters", "可疑电表"},
 		"suspects_window":   {"Days looked at", "统计日期"},
