@@ -665,7 +665,7 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request, se session, v
 	}
 	f, _, err := r.FormFile("file")
 	if err != nil {
-		s.fail(w, r, v, amigo.Errorf(amigo.EINVALID, "import", "file: choose a CSV file / file：请选择 CSV 文件"))
+		s.fail(w, r, v, amigo.Errorf(amigo.EINVALID, "import", "file: choose a CSV or Excel file / file：请选择 CSV 或 Excel 文件"))
 		return
 	}
 	defer f.Close()
@@ -673,6 +673,12 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request, se session, v
 	if err != nil {
 		s.fail(w, r, v, amigo.Errorf(amigo.EINVALID, "import", "file: %v / 文件读取失败", err))
 		return
+	}
+	if isXLSX(body) {
+		if body, err = xlsxToCSV(body); err != nil {
+			s.fail(w, r, v, err)
+			return
+		}
 	}
 	code, b := s.apiCall(r, se.Token, "POST", "/api/v1/import/"+kind, strings.NewReader(string(body)), "text/csv")
 	if code/100 != 2 {

@@ -106,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	s.accountRoutes()
 	s.billRoutes()
 	s.appRoutes()
+	s.moreRoutes()
 	s.h = s.cop.Handler(s.mux)
 	return s, nil
 }
