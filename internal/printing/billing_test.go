@@ -23,6 +23,22 @@ import (
 // 114.17 + 28.80 + 7.05 = 150.02 yuan.
 func billedFleet(t *testing.T, s amigo.Store, n int) amigo.BillingRun {
 	t.Helper()
+	site := unbilledFleet(t, s, n)
+	sh := amigo.Site{}.Location()
+	rn := &billing.Runner{Store: s, Now: func() time.Time { return time.Date(2026, 11, 2, 3, 0, 0, 0, sh) }, Log: slog.New(slog.DiscardHandler)}
+	run, err := rn.Run(context.Background(), site.ID, "2026-10", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Issued != n {
+		t.Fatalf("run %+v: want %d bills issued", run, n)
+	}
+	return run
+}
+
+// unbilledFleet is billedFleet's site, accounts and readings, not run.
+func unbilledFleet(t *testing.T, s amigo.Store, n int) amigo.Site {
+	t.Helper()
 	ctx := context.Background()
 	sh := amigo.Site{}.Location()
 	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, sh) }
@@ -65,15 +81,7 @@ func billedFleet(t *testing.T, s amigo.Store, n int) amigo.BillingRun {
 	if _, err := s.WriteReadings(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	rn := &billing.Runner{Store: s, Now: func() time.Time { return day(11, 2).Add(3 * time.Hour) }, Log: slog.New(slog.DiscardHandler)}
-	run, err := rn.Run(ctx, site.ID, "2026-10", "system")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if run.Issued != n {
-		t.Fatalf("run %+v: want %d bills issued", run, n)
-	}
-	return run
+	return site
 }
 
 func billOf(t *testing.T, s amigo.Store, account string) amigo.Bill {
@@ -227,5 +235,51 @@ func TestPrintRunWithoutPrinter(t *testing.T) {
 	p := &BillPrinter{}
 	if _, err := p.PrintRun(context.Background(), amigo.BillingRun{ID: 1}); amigo.ErrorKind(err) != amigo.ECONFLICT || !strings.Contains(err.Error(), "printer") || !strings.Contains(err.Error(), "打印机") {
 		t.Errorf("no printer: %v", err)
+	}
+}
+
+// "From reading to printed bill, nothing needs a person": the station's
+// scheduler, at 03:00 on the billing day, runs the cycle and queues every
+// bill it issued, once (the next day's run issues nothing and queues
+// nothing more).
+func TestSchedulerQueuesItsBills(t *testing.T) {
+	r := renderer(t)
+	ctx := context.Background()
+	qs := stores(t)["sqlite"]
+	st := qs.(amigo.Store)
+	now := time.Date(2026, 11, 1, 3, 0, 0, 0, amigo.Site{}.Location())
+	clock := func() time.Time { return now }
+	q, err := NewQueue(qs, QueueConfig{Printer: "ipp://127.0.0.1:1/printers/none", Now: clock, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := &BillPrinter{Store: st, Renderer: r, Queue: q}
+	sc := &billing.Scheduler{Runner: &billing.Runner{Store: st, Now: clock, Log: slog.New(slog.DiscardHandler)}, Now: clock,
+		Print: func(ctx context.Context, run amigo.BillingRun) error { _, err := bp.PrintRun(ctx, run); return err }}
+	unbilledFleet(t, st, 3)
+	rs, err := sc.Tick(ctx)
+	if err != nil || len(rs) != 1 || rs[0].Issued != 3 {
+		t.Fatalf("tick: %+v %v", rs, err)
+	}
+	jobs, err := q.List(ctx, "", 50)
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("%d jobs queued (%v), want 3", len(jobs), err)
+	}
+	for _, acct := range []string{"A0000", "A0001", "A0002"} {
+		n := billOf(t, st, acct).Number
+		found := false
+		for _, j := range jobs {
+			found = found || (j.RefID == n && j.Kind == KindBill && j.State == amigo.PrintQueued)
+		}
+		if !found {
+			t.Errorf("the bill of %s (%s) is not queued: %+v", acct, n, jobs)
+		}
+	}
+	now = now.Add(24 * time.Hour)
+	if rs, err := sc.Tick(ctx); err != nil || len(rs) != 1 || rs[0].Issued != 0 {
+		t.Fatalf("next day: %+v %v", rs, err)
+	}
+	if jobs, _ := q.List(ctx, "", 50); len(jobs) != 3 {
+		t.Fatalf("%d jobs after the next day, want 3", len(jobs))
 	}
 }
