@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/printing/cupstest"
-	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
