@@ -34,7 +34,8 @@ const billingUsage = `usage / 用法:
       中断后再次运行从中断处继续，不会重复出账；完成后再次运行只处理挂起待审的账单。
   amigo billing print --config station.json --run ID
       Queues every bill the finished run issued for the station's "printer", in one
-      transaction, each once: run again, it prints nothing twice. The running station
+      transaction (500 bills each for a larger run), each once: run again, it prints
+      nothing twice. The running station
       prints them (docs/printing.md); prints {"run","bills","print_jobs"} on stdout.
       将已完成计费任务的全部出账账单送入打印队列（一次事务，每份只打印一次）；由运行中的主站打印。
 flags / 参数:

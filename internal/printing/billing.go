@@ -158,14 +158,18 @@ type BillPrinter struct {
 	PayBase  string // the pay page of the QR code (billing.DefaultPayBase when empty)
 }
 
-// maxRunPrint bounds the bills of one run queued at once (the queue's own
-// batch bound).
-const maxRunPrint = maxBatch
+// printChunk is how many bills are rendered and queued per transaction:
+// a bill's PDF is some 65 KB, so a chunk holds about 30 MB, whatever the
+// size of the run.
+var printChunk = 500 // a variable for the tests
 
 // PrintRun queues every issued bill of run (kind bill or credit note,
-// RunID run.ID), in account order, in one transaction (Queue.EnqueueAll);
-// each job's reference is the bill's number, so a run printed again
-// prints nothing twice. It returns the jobs' ids.
+// RunID run.ID), in account order, and returns the jobs' ids. A run of up
+// to 500 bills is queued in one transaction (Queue.EnqueueAll); a larger
+// one in transactions of 500, so that memory stays bounded. Each job's
+// reference is the bill's number: a run printed again — after a failure
+// half-way, or asked twice — queues only what is missing and prints
+// nothing twice.
 func (p *BillPrinter) PrintRun(ctx context.Context, run amigo.BillingRun) ([]int64, error) {
 	if p.Queue == nil {
 		return nil, ErrNoPrinter
@@ -186,9 +190,6 @@ func (p *BillPrinter) PrintRun(ctx context.Context, run amigo.BillingRun) ([]int
 				bills = append(bills, b)
 			}
 		}
-		if len(bills) > maxRunPrint {
-			return nil, fmt.Errorf("打印账单：超过 %d 份 / printing the bills of run %d: more than %d bills", maxRunPrint, run.ID, maxRunPrint)
-		}
 		if len(bs) < page {
 			break
 		}
@@ -199,22 +200,28 @@ func (p *BillPrinter) PrintRun(ctx context.Context, run amigo.BillingRun) ([]int
 		}
 		return bills[i].Number < bills[j].Number
 	})
-	docs := make([]Doc, 0, len(bills))
-	for _, b := range bills {
-		d, err := billing.DocumentOf(ctx, p.Store, b, site.Location(), p.PayBase)
-		if err != nil {
-			return nil, fmt.Errorf("打印账单 / printing bill %s: %w", b.Number, err)
+	ids := make([]int64, 0, len(bills))
+	for start := 0; start < len(bills); start += printChunk {
+		chunk := bills[start:min(start+printChunk, len(bills))]
+		docs := make([]Doc, 0, len(chunk))
+		for _, b := range chunk {
+			d, err := billing.DocumentOf(ctx, p.Store, b, site.Location(), p.PayBase)
+			if err != nil {
+				return nil, fmt.Errorf("打印账单 / printing bill %s: %w", b.Number, err)
+			}
+			pdf, err := p.Renderer.RenderBill(d)
+			if err != nil {
+				return nil, fmt.Errorf("打印账单 / printing bill %s: %w", b.Number, err)
+			}
+			docs = append(docs, Doc{RefID: b.Number, PDF: pdf})
 		}
-		pdf, err := p.Renderer.RenderBill(d)
+		got, err := p.Queue.EnqueueAll(ctx, KindBill, docs)
 		if err != nil {
-			return nil, fmt.Errorf("打印账单 / printing bill %s: %w", b.Number, err)
+			return nil, err
 		}
-		docs = append(docs, Doc{RefID: b.Number, PDF: pdf})
+		ids = append(ids, got...)
 	}
-	if len(docs) == 0 {
-		return []int64{}, nil
-	}
-	return p.Queue.EnqueueAll(ctx, KindBill, docs)
+	return ids, nil
 }
 
 // ErrNoPrinter is the answer to printing on a station without a printer.

@@ -241,9 +241,12 @@ func TestPrintRunWithoutPrinter(t *testing.T) {
 // "From reading to printed bill, nothing needs a person": the station's
 // scheduler, at 03:00 on the billing day, runs the cycle and queues every
 // bill it issued, once (the next day's run issues nothing and queues
-// nothing more).
+// nothing more). The bills are queued 2 per transaction here, as a large
+// run's are 500 per transaction.
 func TestSchedulerQueuesItsBills(t *testing.T) {
 	r := renderer(t)
+	defer func(n int) { printChunk = n }(printChunk)
+	printChunk = 2
 	ctx := context.Background()
 	qs := stores(t)["sqlite"]
 	st := qs.(amigo.Store)
@@ -260,6 +263,9 @@ func TestSchedulerQueuesItsBills(t *testing.T) {
 	rs, err := sc.Tick(ctx)
 	if err != nil || len(rs) != 1 || rs[0].Issued != 3 {
 		t.Fatalf("tick: %+v %v", rs, err)
+	}
+	if ids, err := bp.PrintRun(ctx, rs[0]); err != nil || len(ids) != 3 || ids[0] >= ids[1] || ids[1] >= ids[2] {
+		t.Fatalf("the run printed again: %v %v, want its 3 jobs in order", ids, err)
 	}
 	jobs, err := q.List(ctx, "", 50)
 	if err != nil || len(jobs) != 3 {
