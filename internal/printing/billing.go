@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -66,6 +67,8 @@ func BillDocOf(d billing.Document) (BillDoc, error) {
 		name := l.Name
 		if lb := periodLabel[l.Name]; lb != "" {
 			name = lb
+		} else if n, ok := strings.CutPrefix(l.Name, "tier "); ok && l.Kind == "tier" {
+			name = "第" + n + "档 " + l.Name // 第2档 tier 2
 		}
 		if l.Season != "" {
 			name += " (" + l.Season + ")"

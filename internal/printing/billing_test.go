@@ -127,7 +127,7 @@ func TestBillDocOfComputedBill(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := pdfText(t, pdf)
-	for _, w := range []string{"电费账单", "户号", "A0000", "王五 0", b.Number, "2026-10-01", "2026-10-31", "缴费截止", b.DueDate, "峰 peak", "谷 valley",
+	for _, w := range []string{"电费账单", "户号", "A0000", "王五 0", b.Number, "2026-10-01", "2026-10-31", "缴费截止", b.DueDate, "峰 peak", "谷 valley", "第2档 tier 2",
 		"113.60", "28.80", "7.00", "合计", "149.40", "人民币壹佰肆拾玖元肆角整", "扫码缴费", "26-10"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("the bill's PDF lacks %q:\n%s", w, text)
