@@ -190,9 +190,9 @@ func TestAdminImportsAccounts(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "station.db")
 	cfg := writeFile(t, dir, "station.json", `{"store": "sqlite:`+db+`"}`)
-	for kind, body := range map[string]string{"sites": "name\nCampus\n", "collectors": "site,address\nCampus,0171-2082\n"} {
-		if code, out, errs := admin(t, "", "import", "--config", cfg, kind, writeFile(t, dir, kind+".csv", body)); code != 0 {
-			t.Fatalf("import %s: %q %q", kind, out, errs)
+	for _, c := range [][2]string{{"sites", "name\nCampus\n"}, {"collectors", "site,address\nCampus,0171-2082\n"}} {
+		if code, out, errs := admin(t, "", "import", "--config", cfg, c[0], writeFile(t, dir, c[0]+".csv", c[1])); code != 0 {
+			t.Fatalf("import %s: %q %q", c[0], out, errs)
 		}
 	}
 	if code, out, errs := admin(t, "", "import", "--config", cfg, "meters", writeFile(t, dir, "meters.csv", "address,site,collector,port,pn\n000000000001,Campus,0171-2082,1,1\n000000000002,Campus,0171-2082,1,2\n")); code != 0 {
@@ -212,7 +212,7 @@ func TestAdminImportsAccounts(t *testing.T) {
 		t.Fatalf("bad accounts import: %d %q", code, errs)
 	}
 	good := writeFile(t, dir, "good.csv", head+"A1,Campus,prepaid,zj-residential,张三,138,000000000001,2026-01-01T00:00:00+08:00,800\nA2,Campus,postpaid,zj-residential,李四,139,000000000002,2026-01-01T00:00:00+08:00,\n")
-	if code, out, errs := admin(t, "", "import", "--config", cfg, "accounts", good); code != 0 || out != "2 accounts imported / 已导入 2 条accounts\n" {
+	if code, out, errs := admin(t, "", "import", "--config", cfg, "accounts", good); code != 0 || out != "2 accounts imported / 已导入账户 2 条\n" {
 		t.Fatalf("accounts import: %d %q %q", code, out, errs)
 	}
 	store, err = openStore(context.Background(), "sqlite:"+db)

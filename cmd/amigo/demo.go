@@ -129,6 +129,10 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	customer, err := demoCustomerLogin(ctx, c)
+	if err != nil {
+		return err
+	}
 	// The clock starts after the slow set-up (keys, store, archive), so a
 	// fast demo starting just before midnight still reaches it with every
 	// meter in place.
@@ -227,6 +231,9 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 	go func() { defer wg.Done(); defer cst.Close(); col.Run(ctx) }()
 	a.print(stdout, "amigo demo")
 	fmt.Fprintln(stdout, admin)
+	if customer != "" {
+		fmt.Fprintln(stdout, customer)
+	}
 	api := fmt.Sprintf("http://%s/api/v1", a.API)
 	if password == "" {
 		password = "PASSWORD"

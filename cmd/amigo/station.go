@@ -32,6 +32,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/station"
 	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/internal/wallet"
+	"github.com/amigo-metering/amigo/internal/web"
 )
 
 func init() {
@@ -359,9 +360,15 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	}
 	// The prepaid wallet: daily deductions and supply control, in its own
 	// loop (never in the ingest path); payments through the API wake it.
+	// The customer app's supply switch is its CustomerSwitch (an arrears
+	// trip is not overridden).
 	wal := wallet.New(store, eng, clock, wallet.Config{Log: log, OwnsSite: eng.OwnsSite})
 	apiSrv.SetWallet(wal)
-	srv := &http.Server{Handler: withFrontMetrics(apiSrv, front), ReadHeaderTimeout: 10 * time.Second}
+	pages, err := web.New(web.Config{Store: store, API: apiSrv, Who: apiSrv.Who, Now: clock.Now, Secret: key, Log: log, Switch: wal.CustomerSwitch})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: withFrontMetrics(web.Mount(apiSrv, pages), front), ReadHeaderTimeout: 10 * time.Second}
 	hl, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return &listenError{"http", cfg.HTTP, err}
@@ -376,6 +383,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if pay != nil {
 		defer pay.stop()
 		apiSrv.SetPayments(pay.svc)
+		pages.SetPayments(true, cfg.Payment.Provider == providerWeChatSandbox)
 		addrs.PaySandbox = pay.addr
 	}
 	if cfg.ready != nil {

@@ -88,16 +88,10 @@ func (s *Server) accountConsumption(w http.ResponseWriter, r *http.Request, _ pr
 		writeErr(w, amigo.Errorf(amigo.EINVALID, "account", "account id must be a number / 账户编号应为数字"))
 		return
 	}
-	all, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{IncludeRetired: true})
+	ms, err := s.accountMeters(r, id)
 	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	var ms []amigo.Meter
-	for _, m := range all {
-		if m.AccountID == id {
-			ms = append(ms, m)
-		}
 	}
 	if len(ms) == 0 {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "account", "account %d has no meters / 账户无电表", id))
@@ -125,4 +119,44 @@ func (s *Server) accountConsumption(w http.ResponseWriter, r *http.Request, _ pr
 		meters[i] = ratioOf(m)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"account": id, "interval": interval, "unit": "kWh", "side": "primary", "meters": meters, "time_zone": loc.String(), "items": pts})
+}
+
+// accountMeters returns the meters an account paid for: its meter periods
+// (each meter cut to the account's period on it, so that a move-in or
+// move-out counts from the reading at that instant), or, for an account
+// id with no account record (an archive that names accounts only on its
+// meters), the meters that name it.
+func (s *Server) accountMeters(r *http.Request, id int64) ([]amigo.Meter, error) {
+	a, err := s.store.GetAccount(r.Context(), id)
+	switch {
+	case err == nil && len(a.Meters) > 0:
+		ms := make([]amigo.Meter, 0, len(a.Meters))
+		for _, am := range a.Meters {
+			m, err := s.store.GetMeter(r.Context(), am.MeterID)
+			if err != nil {
+				return nil, err
+			}
+			if m.InstalledAt.IsZero() || am.From.After(m.InstalledAt) {
+				m.InstalledAt = am.From
+			}
+			if !am.To.IsZero() && (m.RemovedAt.IsZero() || am.To.Before(m.RemovedAt)) {
+				m.RemovedAt = am.To
+			}
+			ms = append(ms, m)
+		}
+		return ms, nil
+	case err != nil && amigo.ErrorKind(err) != amigo.ENOTFOUND:
+		return nil, err
+	}
+	all, _, err := s.store.ListMeters(r.Context(), amigo.MeterFilter{IncludeRetired: true})
+	if err != nil {
+		return nil, err
+	}
+	var ms []amigo.Meter
+	for _, m := range all {
+		if m.AccountID == id {
+			ms = append(ms, m)
+		}
+	}
+	return ms, nil
 }

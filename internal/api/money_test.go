@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amigo-metering/amigo"
 )
@@ -159,5 +160,48 @@ func TestMoneyRoutes(t *testing.T) {
 		if !actions[want] {
 			t.Errorf("no %s in the audit log", want)
 		}
+	}
+}
+
+// An account's consumption follows its meter periods: a move-out and the
+// next tenant's move-in on one meter split its days between the two
+// accounts.
+func TestAccountConsumptionFollowsMeterPeriods(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op, root, view := e.login("op", "password-op"), e.login("root", "password-root"), e.login("view", "password-view")
+	e.want("POST", "/api/v1/sites", op, map[string]string{"name": "Campus"}, 201)
+	e.want("POST", "/api/v1/collectors", op, map[string]any{"site": "Campus", "address": "0171-2082"}, 201)
+	e.want("POST", "/api/v1/meters", op, map[string]any{"address": "000000000005", "site": "Campus", "collector": "0171-2082", "port": 1, "pn": 5, "installed_at": "2026-01-01T00:00:00+08:00"}, 201)
+	e.want("POST", "/api/v1/tariffs", root, map[string]any{"name": "flat", "time_zone": "Asia/Shanghai", "valid_from": "2026-01-01", "flat_price": "0.5000"}, 201)
+	a := e.want("POST", "/api/v1/accounts", op, map[string]any{"number": "A", "customer_name": "甲", "site": "Campus", "mode": "postpaid", "tariff": "flat",
+		"meters": []map[string]any{{"address": "000000000005", "from": "2026-01-01T00:00:00+08:00"}}}, 201)
+	e.want("PATCH", fmt.Sprintf("/api/v1/accounts/%d", int64(a["id"].(float64))), op, map[string]any{"end_meter": map[string]any{"address": "000000000005", "at": "2026-01-03T00:00:00+08:00"}}, 200)
+	b := e.want("POST", "/api/v1/accounts", op, map[string]any{"number": "B", "customer_name": "乙", "site": "Campus", "mode": "postpaid", "tariff": "flat",
+		"meters": []map[string]any{{"address": "000000000005", "from": "2026-01-03T00:00:00+08:00"}}}, 201)
+	m, _ := e.st.FindMeterByAddress(ctx, "000000000005")
+	loc := amigo.Site{}.Location()
+	for i, kwh := range []int64{10, 20, 35, 55, 80} {
+		r := amigo.Reading{MeterID: m.ID, Time: time.Date(2026, 1, 1+i, 0, 0, 0, 0, loc), Kind: amigo.KindDaily, Forward: [5]amigo.Energy{amigo.KWh(kwh)}, HasForward: true,
+			Quality: amigo.QualityActual, Source: "test", ReceivedAt: e.now}
+		if _, err := e.st.WriteReadings(ctx, []amigo.Reading{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	days := func(id float64) []any {
+		out := e.want("GET", fmt.Sprintf("/api/v1/accounts/%d/consumption?interval=day&from=2026-01-01&to=2026-01-05", int64(id)), view, nil, 200)
+		var got []any
+		for _, it := range out["items"].([]any) {
+			got = append(got, it.(map[string]any)["kwh"])
+		}
+		return got
+	}
+	k := func(n int64) string { return amigo.KWh(n).String() }
+	// A: 1 Jan 20 - 10, 2 Jan 35 - 20; then B's. B: 3 Jan 55 - 35, 4 Jan 80 - 55.
+	if got, want := fmt.Sprint(days(a["id"].(float64))), fmt.Sprint([]any{k(10), k(15), nil, nil}); got != want {
+		t.Fatalf("A: %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(days(b["id"].(float64))), fmt.Sprint([]any{nil, nil, k(20), k(25)}); got != want {
+		t.Fatalf("B: %s, want %s", got, want)
 	}
 }

@@ -233,6 +233,7 @@ func startSystem(t *testing.T, sc systemConfig) *system {
 		s.stopCol = func() { ccancel(); <-cdone }
 	}
 	s.startCol()
+	t.Logf("TIMING collector started at virtual %s", s.clock.Now().Format("15:04:05"))
 	t.Cleanup(func() { s.stopCol() })
 	return s
 }

@@ -85,6 +85,23 @@ func (w *Wallet) control(ctx context.Context, id int64) error {
 	return nil
 }
 
+// needsControl reports whether an account's balance and recorded state
+// call for a rule (control judges again from a fresh read); keep-power
+// deferrals are looked at every pass, for the window may have ended.
+func needsControl(a amigo.Account) bool {
+	bal := a.BalanceFen
+	switch {
+	case bal <= a.CreditLimitFen:
+		return a.Control != amigo.ControlTripped
+	case a.Control == amigo.ControlTripped:
+		return true
+	case bal < a.LowBalanceFen:
+		return a.Control == amigo.ControlNone
+	default:
+		return a.Control == amigo.ControlWarned
+	}
+}
+
 // submit asks for typ on every meter the account pays for now.
 func (w *Wallet) submit(ctx context.Context, a amigo.Account, typ, by string, now time.Time) ([]amigo.Command, error) {
 	var cs []amigo.Command

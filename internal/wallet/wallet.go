@@ -188,6 +188,9 @@ func (w *Wallet) Pass(ctx context.Context) (PassResult, error) {
 			res.Held++
 		}
 		first = cmp(first, err)
+		if n == 0 && !needsControl(a) {
+			continue // balance and state agree: nothing to look at again
+		}
 		if err := w.control(ctx, a.ID); err != nil {
 			first = cmp(first, err)
 		}
