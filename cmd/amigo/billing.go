@@ -6,14 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/archive"
 	"github.com/amigo-metering/amigo/internal/billing"
+	"github.com/amigo-metering/amigo/internal/printing"
 )
 
 func init() {
@@ -29,6 +32,12 @@ const billingUsage = `usage / 用法:
       bills still held whose readings have arrived.
       为站点的全部后付费账户出指定账期的账单；进度条输出到标准错误，汇总输出到标准输出。
       中断后再次运行从中断处继续，不会重复出账；完成后再次运行只处理挂起待审的账单。
+  amigo billing print --config station.json --run ID
+      Queues every bill the finished run issued for the station's "printer", in one
+      transaction (500 bills each for a larger run), each once: run again, it prints
+      nothing twice. The running station
+      prints them (docs/printing.md); prints {"run","bills","print_jobs"} on stdout.
+      将已完成计费任务的全部出账账单送入打印队列（一次事务，每份只打印一次）；由运行中的主站打印。
 flags / 参数:
 `
 
@@ -43,6 +52,9 @@ func runBilling(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		f := billingFlags(stdout)
 		f.fs.PrintDefaults()
 		return 0
+	}
+	if args[0] == "print" {
+		return billingPrint(ctx, args[1:], stdout, stderr)
 	}
 	if args[0] != "run" {
 		fmt.Fprintf(stderr, "amigo billing: unknown action %q / 未知操作 %q\n", args[0], args[0])
@@ -201,5 +213,60 @@ func billingRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(sum)
+	return 0
+}
+
+// billingPrint is `amigo billing print`: a finished run's bills queued for
+// the station's printer.
+func billingPrint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("billing print", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "station.json", "station configuration (its store, printer, font_file) / 主站配置文件")
+	runID := fs.Int64("run", 0, "the billing run's id (amigo billing run prints it) / 计费任务编号")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "amigo billing print: "+format+"\n", a...)
+		return code
+	}
+	if *runID <= 0 {
+		return fail(2, "--run: required, a run id / 必须指定计费任务编号")
+	}
+	cfg, err := loadStationConfig(*config)
+	if err != nil {
+		return fail(1, "configuration / 配置: %v", err)
+	}
+	if cfg.Printer == "" {
+		return fail(1, "%s", message(printing.ErrNoPrinter))
+	}
+	store, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	defer store.Close()
+	var opts api.Options
+	_, _, err = stationPrinting(cfg, store, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), &opts)
+	if err != nil {
+		return fail(1, "%s", message(err))
+	}
+	run, err := store.GetBillingRun(ctx, *runID)
+	if err != nil {
+		return fail(1, "--run %d: %s", *runID, message(err))
+	}
+	if run.Status != amigo.RunDone {
+		return fail(1, "run %d is still running: print it when it is done / 计费任务 %d 尚未完成", run.ID, run.ID)
+	}
+	jobs, err := opts.PrintRun(ctx, run)
+	if err != nil {
+		return fail(1, "%s", message(err))
+	}
+	if err := store.AppendAudit(ctx, amigo.AuditEntry{Time: time.Now(), Actor: "amigo-billing", Action: "billing.print", Object: fmt.Sprintf("run %d", run.ID),
+		Detail: fmt.Sprintf("%d bills queued for printing on %s", len(jobs), cfg.Printer)}); err != nil {
+		return fail(1, "%s", message(err))
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(map[string]any{"run": run.ID, "bills": len(jobs), "print_jobs": jobs})
 	return 0
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/collector"
 	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
 	"github.com/amigo-metering/amigo/internal/pki"
+	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/sim"
 	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/q1376"
@@ -45,8 +46,13 @@ type DemoConfig struct {
 	Start            string
 	AdminPassword    string
 	Faults           []string // ADDRESS:KIND[:ARG] on the virtual meters, as amigo sim --fault
-	Log              *slog.Logger
-	ready            func(stationAddrs)
+	// FontFile is the CJK font of the bills' and receipts' PDFs (the
+	// station's font_file); Printer, when set, is the station's printer,
+	// and the month-end run's bills are printed (print_bills).
+	FontFile string
+	Printer  string
+	Log      *slog.Logger
+	ready    func(stationAddrs)
 }
 
 const (
@@ -162,7 +168,8 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
 			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a },
-			Payment: &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(c.Data, "pay"), SandboxListen: "127.0.0.1:0"}})
+			Payment:  &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(c.Data, "pay"), SandboxListen: "127.0.0.1:0"},
+			FontFile: c.FontFile, Printer: c.Printer, PrintBills: c.Printer != "", PrintJobPrefix: "amigo-demo"})
 		if err != nil {
 			errs <- demoFlagError(err)
 			cancel()
@@ -430,6 +437,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.Speed, "speed", 1, "virtual seconds per real second / 时间倍速")
 	fs.StringVar(&c.Start, "start", "", "virtual start time, RFC 3339 / 虚拟起始时间")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password for a new data directory (default: random, printed) / 新数据目录的管理员密码")
+	fs.StringVar(&c.FontFile, "font-file", "", "CJK TrueType font of the bills' and receipts' PDFs (default "+printing.DefaultFontFile+") / 账单与收据 PDF 的中文字体")
+	fs.StringVar(&c.Printer, "printer", "", "IPP URI of a print queue: the month-end bills and receipts asked for are printed there / 打印队列 IPP 地址：月末账单与收据在此打印")
 	fs.Var(&faults, "fault", "ADDRESS:KIND[:ARG], repeatable, as amigo sim --fault; e.g. 000000000007:theft:60 or 000000000007:stuck / 故障注入")
 	var lf clilog.Flags
 	lf.Register(fs, "warn")

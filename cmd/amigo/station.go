@@ -92,6 +92,9 @@ type StationConfig struct {
 	// PrintJobPrefix starts the IPP job names of this station's print
 	// jobs (<prefix>-<id>); stations sharing one CUPS need different ones.
 	PrintJobPrefix string `json:"print_job_prefix"`
+	// PrintBills queues the bills of every billing run the station's
+	// scheduler finishes for printing (needs Printer).
+	PrintBills bool `json:"print_bills"`
 
 	clock vclock.Clock
 	log   *slog.Logger
@@ -157,6 +160,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"node", `"HOSTNAME-PID"`, "this station's name among several on one PostgreSQL store (each collector and GPRS meter is polled by the node holding its lease; commands are claimed by one node); unused with SQLite / 多主站共用 PostgreSQL 时本节点名称"},
 	{"printer", `""`, "IPP URI of the print queue for bills and receipts, e.g. ipp://127.0.0.1:631/printers/amigo-pdf (docs/printing.md); \"\" = no printing / 账单与收据打印队列的 IPP 地址，空为不打印"},
 	{"font_file", `"` + printing.DefaultFontFile + `"`, "TrueType CJK font embedded in printed bills and receipts (Debian fonts-lxgw-wenkai) / 打印账单与收据所嵌入的中文 TrueType 字体"},
+	{"print_bills", `false`, "true: every billing run the station starts by itself (each site day after 02:00) sends the bills it issued to \"printer\", each once (docs/billing.md); needs printer / 为 true 时主站自动计费后将新出账单送打印（需配置 printer）"},
 	{"print_job_prefix", `"amigo-job"`, "IPP job names are <this>-<id>: how a job sent before a crash is found on the printer; stations sharing one CUPS need different prefixes / 打印任务名前缀（共用同一 CUPS 的主站须各不相同）"},
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"payment", `null`, "online payments (docs/payments.md): {\"provider\": \"wechat-sandbox\"} runs the WeChat Pay sandbox inside the station (keys in key_dir, default \"pay\", made when missing; sandbox_listen, default 127.0.0.1:7090); {\"provider\": \"wechat\", \"base_url\", \"mchid\", \"appid\", \"notify_url\", \"merchant_key_file\", \"merchant_serial\", \"platform_public_key_file\", \"platform_serial\", \"api_v3_key_file\"} speaks WeChat Pay API v3; null = off / 在线支付配置，空为关闭"},
@@ -346,6 +350,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return err
 	}
+	rend, pq, err := stationPrinting(cfg, store, log, &opts)
+	if err != nil {
+		return err
+	}
 	apiSrv := api.New(store, eng, clock.Now, key, log)
 	if err := apiSrv.SetOptions(opts); err != nil {
 		return err
@@ -387,23 +395,17 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	// 02:00 (docs/billing.md).
 	bills := &billing.Scheduler{Runner: &billing.Runner{Store: store, Now: clock.Now, Log: log}, Now: clock.Now, Sleep: clock.Sleep, Log: log}
 	var wg sync.WaitGroup
-	if cfg.Printer != "" || cfg.FontFile != "" {
-		if _, err := printing.NewRenderer(cfg.FontFile); err != nil {
-			return err
-		}
-	}
-	if cfg.Printer != "" {
-		pst, ok := store.(printing.Store)
-		if !ok {
-			return fmt.Errorf("store %T keeps no print jobs / 存储不支持打印队列", store)
-		}
-		pq, err := printing.NewQueue(pst, printing.QueueConfig{Printer: cfg.Printer, JobPrefix: cfg.PrintJobPrefix, Log: log})
-		if err != nil {
-			return err
-		}
-		log.Info("print queue / 打印队列", "printer", cfg.Printer)
+	if pq != nil {
+		log.Info("print queue / 打印队列", "printer", cfg.Printer, "print_bills", cfg.PrintBills)
 		wg.Add(1)
 		go func() { defer wg.Done(); pq.Run(ctx) }()
+		if cfg.PrintBills {
+			bp := &printing.BillPrinter{Store: store, Renderer: rend, Queue: pq, PayBase: opts.PayBase}
+			bills.Print = func(ctx context.Context, run amigo.BillingRun) error {
+				_, err := bp.PrintRun(ctx, run)
+				return err
+			}
+		}
 	}
 	wg.Add(5)
 	go func() { defer wg.Done(); front.Serve(ctx) }()
@@ -423,6 +425,42 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// stationPrinting sets up the printed documents: the renderer (with
+// font_file; without a usable font bills and receipts are not rendered,
+// which is an error only when printing or a font was asked for) and, when
+// "printer" is set, the print queue; it wires both into the API's options.
+func stationPrinting(cfg StationConfig, store amigo.Store, log *slog.Logger, opts *api.Options) (*printing.Renderer, *printing.Queue, error) {
+	if cfg.PrintBills && cfg.Printer == "" {
+		return nil, nil, errors.New("print_bills 需要配置 printer / print_bills needs \"printer\" set")
+	}
+	rend, err := printing.NewRenderer(cfg.FontFile)
+	if err != nil {
+		if cfg.Printer != "" || cfg.FontFile != "" {
+			return nil, nil, err
+		}
+		log.Warn("bills and receipts are not rendered as PDF (GET …/pdf answers 501) / 不生成账单与收据 PDF", "err", err)
+		return nil, nil, nil
+	}
+	opts.RenderBill, opts.RenderReceipt = rend.RenderBill, rend.Receipt
+	if cfg.Printer == "" {
+		return rend, nil, nil
+	}
+	pst, ok := store.(printing.Store)
+	if !ok {
+		return nil, nil, fmt.Errorf("store %T keeps no print jobs / 存储不支持打印队列", store)
+	}
+	pq, err := printing.NewQueue(pst, printing.QueueConfig{Printer: cfg.Printer, JobPrefix: cfg.PrintJobPrefix, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	bp := &printing.BillPrinter{Store: store, Renderer: rend, Queue: pq, PayBase: opts.PayBase}
+	opts.PrintRun = bp.PrintRun
+	opts.PrintReceipt = func(ctx context.Context, ref string, pdf []byte) (int64, error) {
+		return pq.Enqueue(ctx, printing.KindReceipt, ref, pdf)
+	}
+	return rend, pq, nil
 }
 
 // nodeConfig makes the engine one node of several when the store is

@@ -25,6 +25,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/archive"
 	"github.com/amigo-metering/amigo/internal/billing"
 	"github.com/amigo-metering/amigo/internal/payment"
+	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/tariff"
 )
 
@@ -90,6 +91,15 @@ type Options struct {
 	// RenderBill, when set, renders a bill's PDF for GET
 	// /api/v1/bills/{id}/pdf (the printing package); nil answers 501.
 	RenderBill func(billing.Document) ([]byte, error)
+	// RenderReceipt, when set, renders a payment's receipt (GET
+	// /api/v1/payments/{id}/pdf); nil answers 501.
+	RenderReceipt func(printing.ReceiptDoc) ([]byte, error)
+	// PrintReceipt and PrintRun queue documents for the station's printer
+	// (printing.Queue.Enqueue with the receipt number as reference;
+	// printing.BillPrinter.PrintRun); nil: the station has no printer,
+	// and asking to print answers 409.
+	PrintReceipt func(ctx context.Context, refID string, pdf []byte) (int64, error)
+	PrintRun     func(ctx context.Context, run amigo.BillingRun) ([]int64, error)
 }
 
 // minMetricsToken is the shortest metrics token accepted.
@@ -201,6 +211,7 @@ func (s *Server) register() {
 	s.moneyRoutes()
 	s.paymentRoutes()
 	s.billRoutes()
+	s.printRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, amigo.Errorf(amigo.ENOTFOUND, "route", "no such endpoint: %s %s / 接口不存在", r.Method, r.URL.Path))
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/archive"
+	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/wallet"
 )
 
@@ -267,6 +268,9 @@ type paymentInput struct {
 	AmountFen *int64 `json:"amount_fen"`
 	Method    string `json:"method"`
 	Reference string `json:"reference"`
+	// Print sends the receipt to the station's printer (once per
+	// receipt, however often the payment is posted).
+	Print bool `json:"print"`
 }
 
 // receiptJSON is what a printed receipt shows.
@@ -277,6 +281,11 @@ type receiptJSON struct {
 	Cashier    string    `json:"cashier"`
 	BalanceFen amigo.Fen `json:"balance_fen"` // after the payment
 	Duplicate  bool      `json:"duplicate,omitempty"`
+	// PrintJob is the print job of the receipt ("print": true); when it
+	// could not be queued, PrintError says why (the payment stands: POST
+	// /api/v1/payments/{id}/print tries again).
+	PrintJob   int64  `json:"print_job,omitempty"`
+	PrintError string `json:"print_error,omitempty"`
 }
 
 func (s *Server) receipt(ctx context.Context, p amigo.Payment) (receiptJSON, error) {
@@ -315,6 +324,10 @@ func (s *Server) postPayment(w http.ResponseWriter, r *http.Request, p principal
 	case in.Method != amigo.MethodCash && in.Method != amigo.MethodCard:
 		writeErr(w, amigo.Errorf(amigo.EINVALID, "payment", "method: want cash or card at the desk / 柜台收款方式应为 cash 或 card"))
 		return
+	case in.Print && (s.opts.RenderReceipt == nil || s.opts.PrintReceipt == nil):
+		// Refused before any money is taken.
+		writeErr(w, printing.ErrNoPrinter)
+		return
 	}
 	pay := amigo.Payment{AccountID: a.ID, AmountFen: amigo.Fen(*in.AmountFen), Method: in.Method, Reference: in.Reference, By: p.User, Time: s.now()}
 	_, dup, err := s.wallet.Pay(r.Context(), &pay)
@@ -324,6 +337,16 @@ func (s *Server) postPayment(w http.ResponseWriter, r *http.Request, p principal
 	}
 	rc, err := s.receipt(r.Context(), pay)
 	rc.Duplicate = dup
+	if err == nil && in.Print {
+		d, perr := s.receiptOf(r, pay)
+		if perr == nil {
+			rc.PrintJob, perr = s.queueReceipt(r.Context(), d)
+		}
+		if perr != nil {
+			s.log.Error("receipt not queued for printing", "receipt", pay.Receipt, "err", perr)
+			rc.PrintError = amigo.ErrorMessage(perr)
+		}
+	}
 	code := http.StatusCreated
 	if dup {
 		code = http.StatusOK

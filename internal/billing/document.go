@@ -22,6 +22,7 @@ type Document struct {
 	PeriodTo      string           `json:"period_to"`   // last day, inclusive
 	IssuedOn      string           `json:"issued_on"`
 	DueDate       string           `json:"due_date"`
+	TimeZone      string           `json:"time_zone"` // the site's zone, the dates' (IANA name)
 	KWh           amigo.Energy     `json:"kwh"`
 	Lines         []amigo.BillLine `json:"lines"`
 	TotalFen      amigo.Fen        `json:"total_fen"`
@@ -66,7 +67,7 @@ func DocumentOf(ctx context.Context, s amigo.BillStore, b amigo.Bill, loc *time.
 	}
 	d := Document{Number: b.Number, Kind: b.Kind, Status: b.Status, AccountNumber: b.AccountNumber, CustomerName: b.CustomerName, Cycle: b.Cycle,
 		PeriodFrom: b.PeriodStart.In(loc).Format(time.DateOnly), PeriodTo: b.PeriodEnd.In(loc).AddDate(0, 0, -1).Format(time.DateOnly),
-		IssuedOn: b.IssuedAt.In(loc).Format(time.DateOnly), DueDate: b.DueDate, KWh: b.KWh, Lines: b.Lines, TotalFen: b.TotalFen,
+		IssuedOn: b.IssuedAt.In(loc).Format(time.DateOnly), DueDate: b.DueDate, TimeZone: loc.String(), KWh: b.KWh, Lines: b.Lines, TotalFen: b.TotalFen,
 		Flags: b.Flags, Tariffs: b.Tariffs, PayURL: PayURL(payBase, b), History: []CycleUsage{}}
 	all, _, err := s.ListBills(ctx, amigo.BillFilter{AccountID: b.AccountID})
 	if err != nil {

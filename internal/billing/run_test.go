@@ -429,3 +429,41 @@ func TestTwoRunnersOnOneRun(t *testing.T) {
 		})
 	}
 }
+
+// With Print set, each run the scheduler finishes is handed to it once
+// the run is done; a failed Print keeps the day open and the same run is
+// handed again at the next tick (no new run, no bill twice); a run that
+// issues nothing is not printed.
+func TestSchedulerPrintsItsRuns(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	fleet(t, s, 3, -1)
+	now := at(2026, 11, 1).Add(3 * time.Hour)
+	clock := func() time.Time { return now }
+	var printed []amigo.BillingRun
+	fail := true
+	sc := &Scheduler{Runner: &Runner{Store: s, Now: clock}, Now: clock, Print: func(_ context.Context, r amigo.BillingRun) error {
+		printed = append(printed, r)
+		if fail {
+			return fmt.Errorf("printer on fire")
+		}
+		return nil
+	}}
+	rs, err := sc.Tick(ctx)
+	if err == nil || !strings.Contains(err.Error(), "printer on fire") || len(rs) != 1 || len(printed) != 1 || printed[0].ID != rs[0].ID || printed[0].Status != amigo.RunDone || printed[0].Issued != 3 {
+		t.Fatalf("first tick: %+v %v, printed %+v", rs, err, printed)
+	}
+	fail = false
+	rs, err = sc.Tick(ctx)
+	if err != nil || len(rs) != 0 || len(printed) != 2 || printed[1].ID != printed[0].ID {
+		t.Fatalf("second tick: %+v %v, printed %+v", rs, err, printed)
+	}
+	if rs, err := sc.Tick(ctx); err != nil || len(rs) != 0 || len(printed) != 2 {
+		t.Fatalf("third tick: %+v %v, printed %d", rs, err, len(printed))
+	}
+	now = at(2026, 11, 2).Add(3 * time.Hour)
+	if rs, err := sc.Tick(ctx); err != nil || len(rs) != 1 || rs[0].Issued != 0 || len(printed) != 2 {
+		t.Fatalf("next day: %+v %v, printed %d", rs, err, len(printed))
+	}
+	checkOnce(t, s, 3, -1)
+}

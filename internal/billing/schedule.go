@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -23,6 +25,12 @@ type Scheduler struct {
 	After time.Duration // past site midnight (default 2 h)
 	Every time.Duration // between ticks (default 5 min)
 	Log   *slog.Logger
+	// Print, when set, is given each run the scheduler finished, to queue
+	// its issued bills for printing (printing.BillPrinter.PrintRun; the
+	// station's "print_bills"). The day counts as done only once Print
+	// returned: a run whose printing failed is printed at the next tick
+	// (the day's state names the run meanwhile, "print <run id>").
+	Print func(ctx context.Context, run amigo.BillingRun) error
 }
 
 // Tick runs what is due now and returns the runs it finished.
@@ -45,23 +53,51 @@ func (s *Scheduler) Tick(ctx context.Context) ([]amigo.BillingRun, error) {
 			continue
 		}
 		key := fmt.Sprintf("billing/%d/%s", site.ID, day.Format(time.DateOnly))
-		if _, ok, err := st.GetState(ctx, key); err != nil || ok {
-			if err != nil {
-				return done, fmt.Errorf("billing schedule: %w", err)
-			}
-			continue
-		}
-		n, err := st.CountBillingAccounts(ctx, site.ID)
+		state, ok, err := st.GetState(ctx, key)
 		if err != nil {
 			return done, fmt.Errorf("billing schedule: %w", err)
 		}
-		if n > 0 {
-			cycle := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, loc).Format("2006-01")
-			r, err := s.Runner.Run(ctx, site.ID, cycle, "system")
-			if err != nil {
-				return done, fmt.Errorf("billing schedule: site %d cycle %s: %w", site.ID, cycle, err)
+		var printID int64
+		if ok {
+			id, isPrint := strings.CutPrefix(state, "print ")
+			if !isPrint {
+				continue
 			}
-			done = append(done, r)
+			if printID, err = strconv.ParseInt(id, 10, 64); err != nil {
+				return done, fmt.Errorf("billing schedule: state %s = %q: %w", key, state, err)
+			}
+		}
+		if printID == 0 {
+			n, err := st.CountBillingAccounts(ctx, site.ID)
+			if err != nil {
+				return done, fmt.Errorf("billing schedule: %w", err)
+			}
+			if n > 0 {
+				cycle := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, loc).Format("2006-01")
+				r, err := s.Runner.Run(ctx, site.ID, cycle, "system")
+				if err != nil {
+					return done, fmt.Errorf("billing schedule: site %d cycle %s: %w", site.ID, cycle, err)
+				}
+				done = append(done, r)
+				if s.Print != nil && r.Issued > 0 {
+					printID = r.ID
+					if err := st.PutState(ctx, key, fmt.Sprintf("print %d", r.ID), s.Now()); err != nil {
+						return done, fmt.Errorf("billing schedule: %w", err)
+					}
+				}
+			}
+		}
+		if printID != 0 && s.Print != nil {
+			r, err := st.GetBillingRun(ctx, printID)
+			if err != nil {
+				return done, fmt.Errorf("billing schedule: run %d to print: %w", printID, err)
+			}
+			if err := s.Print(ctx, r); err != nil {
+				return done, fmt.Errorf("billing schedule: printing the bills of run %d: %w", r.ID, err)
+			}
+			if s.Log != nil {
+				s.Log.Info("billing run's bills queued for printing / 账单已送打印", "run", r.ID, "site", site.ID, "cycle", r.Cycle)
+			}
 		}
 		if err := st.PutState(ctx, key, "done", s.Now()); err != nil {
 			return done, fmt.Errorf("billing schedule: %w", err)

@@ -28,6 +28,9 @@ type BillDoc struct {
 	PayPayload string
 	Issuer     string   // who issues the bill, printed at the top; optional
 	Notes      []string // remarks printed under the lines (estimated reads, held bills); optional
+	// Credit prints the document as a credit note (冲红通知单): its own
+	// title, the total as an amount credited, no due date needed.
+	Credit bool
 }
 
 // BillLine is one line item. KWh is nil for a standing charge; Price is
@@ -67,7 +70,7 @@ func (b BillDoc) Validate() error {
 		return fieldErr("period", "计费周期未给出", "is not given")
 	case b.PeriodTo.Before(b.PeriodFrom):
 		return fieldErr("period", "计费周期结束早于开始", "ends before it starts")
-	case b.Due.IsZero():
+	case b.Due.IsZero() && !b.Credit:
 		return fieldErr("due", "缴费截止日期未给出", "is not given")
 	case len(b.Lines) == 0:
 		return fieldErr("lines", "没有明细", "has no line")
@@ -154,7 +157,11 @@ func (r *Renderer) Bill(b BillDoc) ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	p := r.newPage(a4W, a4H, "电费账单 Bill "+b.Number)
+	title, titleEn := "电费账单", "Electricity Bill"
+	if b.Credit {
+		title, titleEn = "电费冲红通知单", "Credit Note"
+	}
+	p := r.newPage(a4W, a4H, title+" "+titleEn+" "+b.Number)
 	right := a4W - margin
 	y := margin
 
@@ -164,9 +171,9 @@ func (r *Renderer) Bill(b BillDoc) ([]byte, error) {
 		y += 16
 	}
 	p.size(20)
-	p.text(margin, y, "电费账单")
+	p.text(margin, y, title)
 	p.size(12)
-	p.text(margin+90, y+6, "Electricity Bill")
+	p.text(margin+float64(len([]rune(title)))*20+10, y+6, titleEn)
 	y += 36
 
 	// The header fields on the left, the QR code on the right.
@@ -182,7 +189,11 @@ func (r *Renderer) Bill(b BillDoc) ([]byte, error) {
 		{"账单号 Bill No.", b.Number},
 		{"计费周期 Period", b.PeriodFrom.Format(dateLayout) + " — " + b.PeriodTo.Format(dateLayout)},
 		{"出账日期 Issued", dateOrDash(b.Issued)},
-		{"缴费截止 Due date", b.Due.Format(dateLayout)},
+		{"缴费截止 Due date", dateOrDash(b.Due)},
+	}
+	if b.Credit {
+		fields[2][0] = "通知单号 Note No."
+		fields = fields[:len(fields)-1]
 	}
 	for _, f := range fields {
 		p.size(10)
@@ -245,7 +256,11 @@ func (r *Renderer) Bill(b BillDoc) ([]byte, error) {
 	p.right(right-4, y, "¥ "+b.TotalFen.String())
 	y += 22
 	p.size(10)
-	p.text(margin+4, y, "应缴金额（元）Amount due (yuan): "+b.TotalFen.String()+"    请于 "+b.Due.Format(dateLayout)+" 前缴纳 / due by "+b.Due.Format(dateLayout))
+	if b.Credit {
+		p.text(margin+4, y, "冲减金额（元）Amount credited (yuan): "+b.TotalFen.String())
+	} else {
+		p.text(margin+4, y, "应缴金额（元）Amount due (yuan): "+b.TotalFen.String()+"    请于 "+b.Due.Format(dateLayout)+" 前缴纳 / due by "+b.Due.Format(dateLayout))
+	}
 	y += 16
 	p.text(margin+4, y, "大写 In words: 人民币"+Capital(b.TotalFen))
 	y += 20

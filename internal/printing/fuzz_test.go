@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/billing"
 )
 
 // TestRenderHostileInput fills a bill and a receipt with odd text and
@@ -43,4 +44,32 @@ func TestRenderHostileInput(t *testing.T) {
 			t.Errorf("%q: an error not in both languages: %v", tc.account, err)
 		}
 	}
+}
+
+// FuzzBillDocOf maps arbitrary documents (JSON as GET …/document answers
+// it): the mapping refuses bad dates and zones with an error in both
+// languages, or gives a document whose every field Validate checks; it
+// never panics. (Rendering is left out, as above.)
+func FuzzBillDocOf(f *testing.F) {
+	f.Add("2026-10-01", "2026-10-31", "2026-11-20", "Asia/Shanghai", "2026-10", "bill", "peak", int64(14940))
+	f.Add("", "x", "2026-02-30", "Mars/Olympus", "2026-13", "credit_note", "tier 2", int64(-5))
+	f.Add("2026-10-01", "2026-09-01", "", "", "0000-00", "held", "\x00", int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, from, to, due, zone, cycle, kind, name string, fen int64) {
+		d := billing.Document{Number: "B1", Kind: kind, Status: amigo.BillIssued, AccountNumber: "A1", PeriodFrom: from, PeriodTo: to, DueDate: due,
+			TimeZone: zone, Cycle: cycle, TotalFen: amigo.Fen(fen), Lines: []amigo.BillLine{{Kind: "energy", Name: name, AmountFen: amigo.Fen(fen)}},
+			Flags: []amigo.BillFlag{{Message: name}}, History: []billing.CycleUsage{{Cycle: cycle, KWh: amigo.Energy(fen)}}, PayURL: name}
+		b, err := BillDocOf(d)
+		if err != nil {
+			if !strings.Contains(err.Error(), " / ") {
+				t.Fatalf("an error not in both languages: %v", err)
+			}
+			return
+		}
+		if err := b.Validate(); err != nil && !strings.Contains(err.Error(), " / ") {
+			t.Fatalf("an error not in both languages: %v", err)
+		}
+		if len(b.Usage) > maxUsage || len(b.Notes) > maxNotes {
+			t.Fatalf("%d months, %d notes", len(b.Usage), len(b.Notes))
+		}
+	})
 }
