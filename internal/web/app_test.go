@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/api"
+	"github.com/amigo-metering/amigo/internal/printing"
 )
 
 // accounts adds a customer with two prepaid accounts: A-001 on meter 2
@@ -238,6 +240,33 @@ func TestDeskAccounts(t *testing.T) {
 	}
 	if got, _ := f.st.GetAccount(ctx, a.ID); got.BalanceFen != 3284 {
 		t.Fatalf("balance %d fen after one payment sent twice, want 3284 (1234 + 2050)", got.BalanceFen)
+	}
+	// The receipt's PDF, the API's, rendered by the printing package.
+	pm := regexp.MustCompile(`href="(/payments/\d+/pdf)"`).FindStringSubmatch(body)
+	if pm == nil {
+		t.Fatalf("the receipt page links no PDF:\n%s", body)
+	}
+	if code, _ := get(t, c, f.srv.URL+pm[1]); code != http.StatusNotImplemented {
+		t.Fatalf("receipt PDF without a renderer: %d, want the API's 501", code)
+	}
+	rd, err := printing.NewRenderer(printing.DefaultFontFile)
+	if err != nil {
+		t.Skipf("no CJK font for the receipt's PDF: %v", err)
+	}
+	if err := f.api.SetOptions(api.Options{RenderReceipt: rd.Receipt}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Get(f.srv.URL + pm[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Fatalf("receipt PDF: %d %q %.20q", res.StatusCode, res.Header.Get("Content-Type"), pdf)
+	}
+	if code, _ := get(t, c, f.srv.URL+"/payments/999999/pdf"); code != http.StatusNotFound {
+		t.Fatalf("an unknown payment's PDF: %d, want 404", code)
 	}
 	// A viewer cannot take money (the API's rule).
 	v := f.client(t)

@@ -47,6 +47,7 @@ type runView struct {
 func (s *Server) billRoutes() {
 	m := s.mux
 	m.HandleFunc("GET /bills/{id}/pdf", s.authed(s.staffBillPDF))
+	m.HandleFunc("GET /payments/{id}/pdf", s.authed(s.staffReceiptPDF))
 	m.HandleFunc("GET /billing-runs", s.authed(s.billingRuns))
 	m.HandleFunc("POST /billing-runs", s.authed(s.startBillingRun))
 	m.HandleFunc("GET /billing-runs/{id}", s.authed(s.billingRun))
@@ -81,15 +82,29 @@ func (s *Server) staffBillPDF(w http.ResponseWriter, r *http.Request, se session
 	}
 }
 
+// staffReceiptPDF is the API's PDF of a desk payment's receipt (80 mm).
+func (s *Server) staffReceiptPDF(w http.ResponseWriter, r *http.Request, se session, v *view) {
+	v.Nav = "accounts"
+	if err := s.sendAPIPDF(w, r, se.Token, "payments", r.PathValue("id")); err != nil {
+		s.fail(w, r, v, err)
+	}
+}
+
 // sendPDF answers with the API's GET /api/v1/bills/{id}/pdf made with
 // token; the API's refusal (404, or 501 while no renderer is wired) comes
 // back as an error for the page to show.
 func (s *Server) sendPDF(w http.ResponseWriter, r *http.Request, token, id string) error {
+	return s.sendAPIPDF(w, r, token, "bills", id)
+}
+
+// sendAPIPDF answers with the API's GET /api/v1/{kind}/{id}/pdf (bills or
+// payments) made with token.
+func (s *Server) sendAPIPDF(w http.ResponseWriter, r *http.Request, token, kind, id string) error {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
-		return amigo.Errorf(amigo.ENOTFOUND, "bill", "bill not found / 未找到")
+		return amigo.Errorf(amigo.ENOTFOUND, kind, "%s %q not found / 未找到", kind, id)
 	}
-	rec := s.apiDo(r, token, http.MethodGet, "/api/v1/bills/"+strconv.FormatInt(n, 10)+"/pdf", nil, "")
+	rec := s.apiDo(r, token, http.MethodGet, "/api/v1/"+kind+"/"+strconv.FormatInt(n, 10)+"/pdf", nil, "")
 	if rec.code != http.StatusOK {
 		return apiError(langOf(r), rec.code, rec.buf.Bytes())
 	}
