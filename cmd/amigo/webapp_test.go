@@ -160,10 +160,13 @@ func TestCustomerJourney(t *testing.T) {
 	// Switching on is refused while cut for arrears.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("tab-supply")), chromedp.WaitVisible(chromedp.ID("switch-on")),
 		chromedp.Click(chromedp.ID("switch-on")), chromedp.WaitVisible(chromedp.ID("confirm-yes")), chromedp.Click(chromedp.ID("confirm-yes")),
-		chromedp.WaitVisible(chromedp.CSS(".error"))); err != nil {
+		// The refusal's alert: the supply page itself already shows the
+		// arrears note (also .error), which would not wait for the answer
+		// to the form, and the next navigation would cut that one short.
+		chromedp.WaitVisible(chromedp.CSS(`.error[role="alert"]`))); err != nil {
 		t.Fatalf("switch on: %v", err)
 	}
-	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".error"))); !strings.Contains(txt, "因欠费停电") {
+	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.error[role="alert"]`))); !strings.Contains(txt, "因欠费停电") {
 		t.Fatalf("the refusal does not say why: %q", txt)
 	}
 
