@@ -296,6 +296,7 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 		if err != nil {
 			return err
 		}
+		entries := make([]amigo.LedgerEntry, 0, len(bills))
 		for i, b := range bills {
 			switch {
 			case !written[i]:
@@ -307,12 +308,16 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 			}
 			next.Issued++
 			next.TotalFen += b.TotalFen
-			t3 := time.Now()
-			err := postBill(ctx, tx, b)
-			rn.Stats.Ledger += time.Since(t3)
-			if err != nil {
-				return err
+			if b.TotalFen != 0 {
+				entries = append(entries, billEntry(b))
 			}
+		}
+		// The batch's ledger entries in a few statements.
+		t3 := time.Now()
+		_, err = tx.PostLedgers(ctx, entries)
+		rn.Stats.Ledger += time.Since(t3)
+		if err != nil {
+			return fmt.Errorf("ledger entries of the batch's bills: %w", err)
 		}
 		return tx.AdvanceBillingRun(ctx, next, r.Cursor)
 	})
@@ -328,12 +333,18 @@ func postBill(ctx context.Context, tx amigo.Store, b amigo.Bill) error {
 	if b.TotalFen == 0 {
 		return nil
 	}
-	e := amigo.LedgerEntry{AccountID: b.AccountID, Time: b.IssuedAt, Kind: amigo.LedgerBill, AmountFen: -b.TotalFen,
-		Reference: "bill/" + b.Number, By: b.CreatedBy, Detail: fmt.Sprintf("%s %s cycle %s", b.Kind, b.Number, b.Cycle)}
+	e := billEntry(b)
 	if _, err := tx.PostLedger(ctx, &e); err != nil {
 		return fmt.Errorf("ledger entry of bill %s: %w", b.Number, err)
 	}
 	return nil
+}
+
+// billEntry is the ledger entry of an issued bill (or credit note): its
+// total charged (credited) under the reference "bill/<number>".
+func billEntry(b amigo.Bill) amigo.LedgerEntry {
+	return amigo.LedgerEntry{AccountID: b.AccountID, Time: b.IssuedAt, Kind: amigo.LedgerBill, AmountFen: -b.TotalFen,
+		Reference: "bill/" + b.Number, By: b.CreatedBy, Detail: b.Kind + " " + b.Number + " cycle " + b.Cycle}
 }
 
 // AccountOf turns a stored account into what a bill needs: its meters cut
