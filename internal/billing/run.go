@@ -109,7 +109,7 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 	if err != nil {
 		return r, fmt.Errorf("billing run %d: %w", r.ID, err)
 	}
-	p := Params{Loc: site.Location(), Tariffs: set, DueDays: rn.DueDays, By: "system", RunID: r.ID}
+	p := Params{Loc: site.Location(), Tariffs: set, DueDays: rn.DueDays, By: "system", RunID: r.ID, plans: &planCache{m: map[planKey]planned{}}}
 	batch := rn.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
