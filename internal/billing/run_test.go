@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,12 +82,12 @@ func wantTotal(i int64) amigo.Fen {
 // between them.
 type killer struct {
 	amigo.Store
-	n      *int
+	n      *atomic.Int64 // the run reads ahead on another goroutine
 	cancel func()
 }
 
 func (k killer) tick() {
-	if *k.n--; *k.n == 0 {
+	if k.n.Add(-1) == 0 {
 		k.cancel()
 	}
 }
@@ -180,7 +181,8 @@ func TestRunKilledAtRandomPointsIssuesEveryBillOnce(t *testing.T) {
 			actx, cancel := context.WithCancel(ctx)
 			// A whole run is 28 store calls (10 pages of accounts, 9 of
 			// bills, 9 of ledger entries): a kill within the first 10.
-			left := 1 + rng.IntN(10)
+			var left atomic.Int64
+			left.Store(1 + rng.Int64N(10))
 			rn := &Runner{Store: killer{s, &left, cancel}, Batch: 7}
 			r, err := rn.Run(actx, site.ID, "2026-10", "op")
 			cancel()

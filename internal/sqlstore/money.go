@@ -530,6 +530,47 @@ func (s *DB) PostLedgers(ctx context.Context, es []amigo.LedgerEntry) ([]bool, e
 	return dup, nil
 }
 
+// addBalances adds sums[id] to each account's balance and returns each
+// account's balance before: on a networked server (MultiRow) in one
+// statement, otherwise one prepared statement per account (SQLite
+// plans an UPDATE … FROM a VALUES list as a scan of the accounts).
+func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (map[int64]int64, error) {
+	before := make(map[int64]int64, len(sums))
+	if !t.d.MultiRow {
+		for id, sum := range sums {
+			var bal int64
+			err := t.x.QueryRowContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + ? WHERE id = ? RETURNING balance_fen`), sum, id).Scan(&bal)
+			if err != nil {
+				return nil, notFound(op, "account", err)
+			}
+			before[id] = bal - sum
+		}
+		return before, nil
+	}
+	args := make([]any, 0, 2*len(sums))
+	for id, sum := range sums {
+		args = append(args, id, sum)
+	}
+	rows, err := t.x.QueryContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + v.column2
+	  FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(sums)), ", ")+`) AS v
+	  WHERE accounts.id = v.column1 RETURNING accounts.id, accounts.balance_fen`), args...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, bal int64
+		if err := rows.Scan(&id, &bal); err != nil {
+			return nil, internal(op, err)
+		}
+		before[id] = bal - sums[id]
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(op, err)
+	}
+	return before, nil
+}
+
 // postChunk posts up to ledgerChunk entries inside a transaction.
 func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, dup []bool) error {
 	// References stored already (or repeated in es) are duplicates.
@@ -578,28 +619,9 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 	}
 	// The balances: one update of every account by the sum of its
 	// entries; each entry's balance is the running one, in order.
-	args := make([]any, 0, 2*len(sums))
-	for id, sum := range sums {
-		args = append(args, id, sum)
-	}
-	rows, err = t.x.QueryContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + v.column2
-	  FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(sums)), ", ")+`) AS v
-	  WHERE accounts.id = v.column1 RETURNING accounts.id, accounts.balance_fen`), args...)
+	running, err := t.addBalances(ctx, op, sums)
 	if err != nil {
-		return internal(op, err)
-	}
-	running := make(map[int64]int64, len(sums)) // account: balance before the chunk
-	for rows.Next() {
-		var id, bal int64
-		if err := rows.Scan(&id, &bal); err != nil {
-			rows.Close()
-			return internal(op, err)
-		}
-		running[id] = bal - sums[id]
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return internal(op, err)
+		return err
 	}
 	for id := range sums {
 		if _, ok := running[id]; !ok {
@@ -607,7 +629,7 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 		}
 	}
 	// The entries, then their ids by reference.
-	args = make([]any, 0, 8*len(fresh))
+	args := make([]any, 0, 8*len(fresh))
 	for _, i := range fresh {
 		e := &es[i]
 		running[e.AccountID] += int64(e.AmountFen)
