@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -536,8 +537,14 @@ func (s *DB) PostLedgers(ctx context.Context, es []amigo.LedgerEntry) ([]bool, e
 // plans an UPDATE … FROM a VALUES list as a scan of the accounts).
 func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (map[int64]int64, error) {
 	before := make(map[int64]int64, len(sums))
+	ids := make([]int64, 0, len(sums))
+	for id := range sums {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // accounts in id order, as entry by entry would
 	if !t.d.MultiRow {
-		for id, sum := range sums {
+		for _, id := range ids {
+			sum := sums[id]
 			var bal int64
 			err := t.x.QueryRowContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + ? WHERE id = ? RETURNING balance_fen`), sum, id).Scan(&bal)
 			if err != nil {
@@ -548,8 +555,8 @@ func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (
 		return before, nil
 	}
 	args := make([]any, 0, 2*len(sums))
-	for id, sum := range sums {
-		args = append(args, id, sum)
+	for _, id := range ids {
+		args = append(args, id, sums[id])
 	}
 	rows, err := t.x.QueryContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + v.column2
 	  FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(sums)), ", ")+`) AS v
