@@ -154,6 +154,13 @@ type MoneyStore interface {
 	// another account or amount ECONFLICT. It fills e.ID and
 	// e.BalanceFen.
 	PostLedger(ctx context.Context, e *LedgerEntry) (duplicate bool, err error)
+	// PostLedgers posts es as PostLedger posts each, in order, in one
+	// transaction (the caller's, or one of its own) with a few
+	// statements per 500 entries: a reference seen before (or earlier in
+	// es) for the same account and amount is a duplicate (its entry
+	// copied into es[i], duplicate[i] true); for another account or
+	// amount the whole call fails with ECONFLICT and posts nothing.
+	PostLedgers(ctx context.Context, es []LedgerEntry) (duplicate []bool, err error)
 	// FindLedger returns the entry of a reference (ENOTFOUND).
 	FindLedger(ctx context.Context, reference string) (LedgerEntry, error)
 	// ListLedger returns an account's entries newest first (limit 0: all)

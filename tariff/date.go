@@ -41,7 +41,17 @@ func atoi(s string) int {
 }
 
 // String returns "YYYY-MM-DD".
-func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day) }
+// (Without fmt for the dates of years 0–9999: a billing run formats
+// millions of them.)
+func (d Date) String() string {
+	y, m, day := d.Year, int(d.Month), d.Day
+	if y < 0 || y > 9999 || m < 0 || m > 99 || day < 0 || day > 99 {
+		return fmt.Sprintf("%04d-%02d-%02d", y, m, day)
+	}
+	b := [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + m/10), byte('0' + m%10), '-', byte('0' + day/10), byte('0' + day%10)}
+	return string(b[:])
+}
 
 // MarshalText writes "YYYY-MM-DD".
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -152,6 +153,16 @@ func billingRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	start := time.Now()
 	rn := &billing.Runner{Store: store, Batch: *o.batch, DueDays: *o.dueDays}
+	if strings.HasPrefix(cfg.Store, "sqlite:") {
+		// A second connection reads the next batch while the store's
+		// one writes this one.
+		reader, err := openStore(ctx, cfg.Store)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		defer reader.Close()
+		rn.Reader = reader
+	}
 	run, err := rn.Start(ctx, site.ID, *o.cycle, by)
 	if err != nil {
 		return fail(1, "%s", message(err))

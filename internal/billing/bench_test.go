@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/amigo-metering/amigo/internal/sqlite"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,13 +32,21 @@ func BenchmarkBillingRun(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
-		s := openStore(b)
+		path := filepath.Join(b.TempDir(), "amigo.db")
+		s, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reader, err := sqlite.Open(context.Background(), path) // as amigo billing does
+		if err != nil {
+			b.Fatal(err)
+		}
 		t0 := time.Now()
 		site := bulkFleet(b, s.SQL(), n)
 		b.Logf("fleet of %d accounts generated in %s", n, time.Since(t0).Round(time.Millisecond))
 		b.StartTimer()
 		t1 := time.Now()
-		rn := &Runner{Store: s}
+		rn := &Runner{Store: s, Reader: reader}
 		r, err := rn.Run(context.Background(), site, "2026-10", "bench")
 		el := time.Since(t1)
 		if err != nil || r.Issued != n {
@@ -45,6 +55,8 @@ func BenchmarkBillingRun(b *testing.B) {
 		b.ReportMetric(float64(n)/el.Seconds(), "accounts/s")
 		b.Logf("billing run of %d accounts: %s (%.0f accounts/s), %s yuan; read %s, compute %s, write %s (ledger entries %s)", n, el.Round(time.Millisecond), float64(n)/el.Seconds(), r.TotalFen,
 			rn.Stats.Read.Round(time.Millisecond), rn.Stats.Compute.Round(time.Millisecond), rn.Stats.Write.Round(time.Millisecond), rn.Stats.Ledger.Round(time.Millisecond))
+		reader.Close()
+		s.Close()
 	}
 }
 

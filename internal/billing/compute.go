@@ -2,6 +2,7 @@ package billing
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -35,6 +36,50 @@ type Params struct {
 	IssuedAt time.Time
 	By       string // who issues it ("system" for a run)
 	RunID    int64
+	// plans, when set, keeps the pieces of each service span computed
+	// (a run's accounts mostly share one): see planCache.
+	plans *planCache
+}
+
+// planCache memoizes plan for one tariff set and zone: the pieces of a
+// span are the same for every account on the tariff, and plan walks the
+// span day by day. Safe for concurrent use; the pieces are read only.
+type planCache struct {
+	mu sync.Mutex
+	m  map[planKey]planned
+}
+
+type planKey struct {
+	a, b int64
+	name string
+}
+
+type planned struct {
+	ps  []piece
+	err error
+}
+
+// plan is plan(a, b, name, p.Tariffs, p.Loc), from p's cache when it has one.
+func (p Params) plan(a, b time.Time, name string) ([]piece, error) {
+	c := p.plans
+	if c == nil {
+		return plan(a, b, name, p.Tariffs, p.Loc)
+	}
+	k := planKey{a.Unix(), b.Unix(), name}
+	c.mu.Lock()
+	x, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return x.ps, x.err
+	}
+	ps, err := plan(a, b, name, p.Tariffs, p.Loc)
+	c.mu.Lock()
+	if len(c.m) >= 4096 { // bounded: a run has a few spans, not thousands
+		clear(c.m)
+	}
+	c.m[k] = planned{ps, err}
+	c.mu.Unlock()
+	return ps, err
 }
 
 // DefaultDueDays is the days after its cycle a bill is due.
@@ -137,7 +182,7 @@ func Instants(acct Account, cyc Cycle, p Params) ([]time.Time, error) {
 	if !a.Before(b) {
 		return nil, nil
 	}
-	ps, err := plan(a, b, acct.Tariff, p.Tariffs, p.Loc)
+	ps, err := p.plan(a, b, acct.Tariff)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +266,7 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 		}
 		bill.Flags = append(bill.Flags, f)
 	}
-	ps, err := plan(a, b, acct.Tariff, p.Tariffs, p.Loc)
+	ps, err := p.plan(a, b, acct.Tariff)
 	if err != nil {
 		held(amigo.BillFlag{Code: FlagNoTariff, Message: fmt.Sprintf("no tariff in force for the cycle: %s / 账期内无有效电价", amigo.ErrorMessage(err))})
 		return finish(bill), true, nil

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -61,7 +62,8 @@ func TestRunKilledOnPostgreSQL(t *testing.T) {
 			t.Fatal("the run never finished")
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		left := 1 + rng.IntN(20)
+		var left atomic.Int64
+		left.Store(1 + rng.Int64N(20))
 		r, err := (&Runner{Store: killer{s, &left, cancel}, Batch: 4}).Run(ctx, site.ID, "2026-10", "op")
 		cancel()
 		if err == nil {

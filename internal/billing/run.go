@@ -27,7 +27,14 @@ type Runner struct {
 	// Progress, when set, is called after each committed batch with the
 	// run as stored.
 	Progress func(amigo.BillingRun)
+	// Reader, when set, is another connection to the same database that
+	// the run reads accounts, bill states and readings through, so that
+	// reading the next batch overlaps writing this one (SQLite has one
+	// connection per store). Default: Store.
+	Reader amigo.Store
 	// Stats is where the run's time went (wall clock), for benchmarks.
+	// Reading and computing a batch overlap writing the one before, so
+	// the parts add up to more than the run's time.
 	Stats Stats
 }
 
@@ -109,35 +116,51 @@ func (rn *Runner) Continue(ctx context.Context, r amigo.BillingRun) (amigo.Billi
 	if err != nil {
 		return r, fmt.Errorf("billing run %d: %w", r.ID, err)
 	}
-	p := Params{Loc: site.Location(), Tariffs: set, DueDays: rn.DueDays, By: "system", RunID: r.ID}
+	p := Params{Loc: site.Location(), Tariffs: set, DueDays: rn.DueDays, By: "system", RunID: r.ID, plans: &planCache{m: map[planKey]planned{}}}
 	batch := rn.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
+	// The next batch is read and computed (on its own goroutine) while
+	// this one is written; a batch found written by another process
+	// meanwhile discards what was read ahead.
+	ahead := func(after int64) <-chan prepared {
+		ch := make(chan prepared, 1)
+		go func(r amigo.BillingRun) { ch <- rn.prepare(ctx, r, after, batch, p) }(r)
+		return ch
+	}
+	pending := ahead(r.Cursor)
+	defer func() {
+		if pending != nil {
+			<-pending // never leave the read-ahead running
+		}
+	}()
 	for {
+		b := <-pending
+		pending = nil
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		t0 := time.Now()
-		as, err := rn.Store.BillingAccounts(ctx, r.SiteID, r.Cursor, batch)
-		rn.Stats.Read += time.Since(t0)
-		if err != nil {
-			return r, fmt.Errorf("billing run %d: %w", r.ID, err)
+		if b.err != nil {
+			return r, fmt.Errorf("billing run %d: batch after account %d: %w", r.ID, r.Cursor, b.err)
 		}
-		if len(as) == 0 {
+		if len(b.as) == 0 {
 			break
 		}
-		p.IssuedAt = rn.now()
-		next, err := rn.batch(ctx, r, as, p)
+		pending = ahead(b.as[len(b.as)-1].ID)
+		next, err := rn.write(ctx, r, b)
 		if amigo.ErrorKind(err) == amigo.ECONFLICT && ctx.Err() == nil {
 			// Another process advanced the run meanwhile: what it wrote
 			// stands (bills are unique by key); go on from where it is.
+			<-pending
+			pending = nil
 			if r, err = rn.Store.GetBillingRun(ctx, r.ID); err != nil {
 				return r, fmt.Errorf("billing run %d: %w", r.ID, err)
 			}
 			if r.Status == amigo.RunDone {
 				return r, nil
 			}
+			pending = ahead(r.Cursor)
 			continue
 		}
 		if err != nil {
@@ -186,30 +209,52 @@ func (rn *Runner) Run(ctx context.Context, siteID int64, cycle, by string) (amig
 	return rn.Continue(ctx, r)
 }
 
-// batch bills one page of accounts and commits the bills, their ledger
-// entries and the run's new cursor in one transaction.
-func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.BillingAccount, p Params) (amigo.BillingRun, error) {
+// prepared is a batch read and computed, not yet written.
+type prepared struct {
+	as              []amigo.BillingAccount
+	bills           []amigo.Bill
+	skipped, notDue int
+	err             error
+}
+
+// prepare reads the page of accounts after an id, their bill states and
+// readings (through Reader when set), and computes their bills.
+func (rn *Runner) prepare(ctx context.Context, r amigo.BillingRun, after int64, limit int, p Params) (out prepared) {
+	rd := rn.Reader
+	if rd == nil {
+		rd = rn.Store
+	}
+	if out.err = ctx.Err(); out.err != nil {
+		return out
+	}
+	t0 := time.Now()
+	as, err := rd.BillingAccounts(ctx, r.SiteID, after, limit)
+	if err != nil || len(as) == 0 {
+		rn.Stats.Read += time.Since(t0)
+		out.err = err
+		return out
+	}
+	out.as = as
+	p.IssuedAt = rn.now()
 	ids := make([]int64, len(as))
 	for i, a := range as {
 		ids[i] = a.ID
 	}
-	t0 := time.Now()
-	states, err := rn.Store.BillStates(ctx, r.Cycle, ids)
+	states, err := rd.BillStates(ctx, r.Cycle, ids)
 	if err != nil {
-		return r, err
+		out.err = err
+		return out
 	}
 	type job struct {
 		acct Account
 		cyc  Cycle
 	}
-	var jobs []job
-	var bills []amigo.Bill
-	skipped, notDue := 0, 0
+	jobs := make([]job, 0, len(as))
 	instants := map[int64]time.Time{}
 	var meterIDs []int64
 	for _, ba := range as {
 		if states[ba.ID] == amigo.BillIssued {
-			skipped++
+			out.skipped++
 			continue
 		}
 		acct := AccountOf(ba, p.Loc)
@@ -219,13 +264,13 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 			b := amigo.Bill{Kind: amigo.BillKindBill, Status: amigo.BillHeld, AccountID: acct.ID, AccountNumber: acct.Number, CustomerName: acct.CustomerName,
 				SiteID: acct.SiteID, Cycle: r.Cycle, Number: Number(r.Cycle, acct.SiteID, acct.Number, amigo.BillKindBill, 0), IssuedAt: p.IssuedAt, CreatedBy: p.By, RunID: r.ID,
 				Lines: []amigo.BillLine{}, Tariffs: []string{}, Flags: []amigo.BillFlag{{Code: FlagNoTariff, Message: amigo.ErrorMessage(err)}}}
-			bills = append(bills, b)
+			out.bills = append(out.bills, b)
 			continue
 		}
 		if cyc.Close.After(p.IssuedAt) {
 			// Its cycle has not ended (a later billing day): left for a
 			// later run of the same cycle.
-			notDue++
+			out.notDue++
 			continue
 		}
 		ins, err := Instants(acct, cyc, p)
@@ -244,9 +289,10 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	for _, t := range instants {
 		ts = append(ts, t)
 	}
-	readings, err := rn.Store.ReadingsAtInstants(ctx, meterIDs, ts)
+	readings, err := rd.ReadingsAtInstants(ctx, meterIDs, ts)
 	if err != nil {
-		return r, err
+		out.err = err
+		return out
 	}
 	t1 := time.Now()
 	rn.Stats.Read += t1.Sub(t0)
@@ -259,11 +305,12 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var segs []analysis.Segment
 			for k := w; k < len(jobs); k += 2 {
 				j := jobs[k]
-				segs := make([]analysis.Segment, len(j.acct.Meters))
-				for i, m := range j.acct.Meters {
-					segs[i] = analysis.Segment{Meter: m, Readings: readings[m.ID]}
+				segs = segs[:0]
+				for _, m := range j.acct.Meters {
+					segs = append(segs, analysis.Segment{Meter: m, Readings: readings[m.ID]})
 				}
 				if computed[k], oks[k], errs[w] = Compute(j.acct, j.cyc, segs, p); errs[w] != nil {
 					return
@@ -274,28 +321,37 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return r, err
+			out.err = err
+			return out
 		}
 	}
 	for k, b := range computed {
 		if oks[k] {
-			bills = append(bills, b)
+			out.bills = append(out.bills, b)
 		}
 	}
+	rn.Stats.Compute += time.Since(t1)
+	return out
+}
+
+// write commits a prepared batch's bills, their ledger entries and the
+// run's new cursor in one transaction.
+func (rn *Runner) write(ctx context.Context, r amigo.BillingRun, b prepared) (amigo.BillingRun, error) {
 	t2 := time.Now()
-	rn.Stats.Compute += t2.Sub(t1)
 	defer func() { rn.Stats.Write += time.Since(t2) }()
+	bills, as := b.bills, b.as
 	next := r
-	next.Skipped += skipped
-	next.NotDue += notDue
+	next.Skipped += b.skipped
+	next.NotDue += b.notDue
 	next.Done += len(as)
 	next.Cursor = as[len(as)-1].ID
 	next.UpdatedAt = rn.now()
-	err = rn.Store.WithTx(ctx, func(tx amigo.Store) error {
+	err := rn.Store.WithTx(ctx, func(tx amigo.Store) error {
 		written, err := tx.PutBills(ctx, bills)
 		if err != nil {
 			return err
 		}
+		entries := make([]amigo.LedgerEntry, 0, len(bills))
 		for i, b := range bills {
 			switch {
 			case !written[i]:
@@ -307,12 +363,16 @@ func (rn *Runner) batch(ctx context.Context, r amigo.BillingRun, as []amigo.Bill
 			}
 			next.Issued++
 			next.TotalFen += b.TotalFen
-			t3 := time.Now()
-			err := postBill(ctx, tx, b)
-			rn.Stats.Ledger += time.Since(t3)
-			if err != nil {
-				return err
+			if b.TotalFen != 0 {
+				entries = append(entries, billEntry(b))
 			}
+		}
+		// The batch's ledger entries in a few statements.
+		t3 := time.Now()
+		_, err = tx.PostLedgers(ctx, entries)
+		rn.Stats.Ledger += time.Since(t3)
+		if err != nil {
+			return fmt.Errorf("ledger entries of the batch's bills: %w", err)
 		}
 		return tx.AdvanceBillingRun(ctx, next, r.Cursor)
 	})
@@ -328,12 +388,18 @@ func postBill(ctx context.Context, tx amigo.Store, b amigo.Bill) error {
 	if b.TotalFen == 0 {
 		return nil
 	}
-	e := amigo.LedgerEntry{AccountID: b.AccountID, Time: b.IssuedAt, Kind: amigo.LedgerBill, AmountFen: -b.TotalFen,
-		Reference: "bill/" + b.Number, By: b.CreatedBy, Detail: fmt.Sprintf("%s %s cycle %s", b.Kind, b.Number, b.Cycle)}
+	e := billEntry(b)
 	if _, err := tx.PostLedger(ctx, &e); err != nil {
 		return fmt.Errorf("ledger entry of bill %s: %w", b.Number, err)
 	}
 	return nil
+}
+
+// billEntry is the ledger entry of an issued bill (or credit note): its
+// total charged (credited) under the reference "bill/<number>".
+func billEntry(b amigo.Bill) amigo.LedgerEntry {
+	return amigo.LedgerEntry{AccountID: b.AccountID, Time: b.IssuedAt, Kind: amigo.LedgerBill, AmountFen: -b.TotalFen,
+		Reference: "bill/" + b.Number, By: b.CreatedBy, Detail: b.Kind + " " + b.Number + " cycle " + b.Cycle}
 }
 
 // AccountOf turns a stored account into what a bill needs: its meters cut

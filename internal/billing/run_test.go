@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,12 +82,12 @@ func wantTotal(i int64) amigo.Fen {
 // between them.
 type killer struct {
 	amigo.Store
-	n      *int
+	n      *atomic.Int64 // the run reads ahead on another goroutine
 	cancel func()
 }
 
 func (k killer) tick() {
-	if *k.n--; *k.n == 0 {
+	if k.n.Add(-1) == 0 {
 		k.cancel()
 	}
 }
@@ -98,6 +99,11 @@ func (k killer) WithTx(ctx context.Context, fn func(amigo.Store) error) error {
 func (k killer) PostLedger(ctx context.Context, e *amigo.LedgerEntry) (bool, error) {
 	k.tick()
 	return k.Store.PostLedger(ctx, e)
+}
+
+func (k killer) PostLedgers(ctx context.Context, es []amigo.LedgerEntry) ([]bool, error) {
+	k.tick()
+	return k.Store.PostLedgers(ctx, es)
 }
 
 func (k killer) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
@@ -173,7 +179,10 @@ func TestRunKilledAtRandomPointsIssuesEveryBillOnce(t *testing.T) {
 				t.Fatal("the run never finished")
 			}
 			actx, cancel := context.WithCancel(ctx)
-			left := 1 + rng.IntN(25)
+			// A whole run is 28 store calls (10 pages of accounts, 9 of
+			// bills, 9 of ledger entries): a kill within the first 10.
+			var left atomic.Int64
+			left.Store(1 + rng.Int64N(10))
 			rn := &Runner{Store: killer{s, &left, cancel}, Batch: 7}
 			r, err := rn.Run(actx, site.ID, "2026-10", "op")
 			cancel()

@@ -40,5 +40,5 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "sqlite"})}, nil
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", TxStatements: true})}, nil
 }

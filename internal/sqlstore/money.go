@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -483,6 +485,200 @@ func (s *DB) PostLedger(ctx context.Context, e *amigo.LedgerEntry) (bool, error)
 		}
 	}
 	return dup, err
+}
+
+// ledgerChunk is how many entries PostLedgers writes per statement.
+const ledgerChunk = 500
+
+// PostLedgers appends entries idempotently by reference, in one
+// transaction: per chunk of entries one look-up of the references, one
+// balance update of their accounts, one insert of the entries and one of
+// their audit entries.
+func (s *DB) PostLedgers(ctx context.Context, es []amigo.LedgerEntry) ([]bool, error) {
+	const op = "post ledger entries"
+	dup := make([]bool, len(es))
+	for i := range es {
+		if err := checkEntry(op, es[i]); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		es[i].Time = es[i].Time.UTC().Truncate(time.Second)
+	}
+	if len(es) == 0 {
+		return dup, nil
+	}
+	work := func() error {
+		return s.WithTx(ctx, func(tx amigo.Store) error {
+			t := tx.(*DB)
+			for start := 0; start < len(es); start += ledgerChunk {
+				end := min(start+ledgerChunk, len(es))
+				if err := t.postChunk(ctx, op, es[start:end], dup[start:end]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := work()
+	if err != nil && raced(err) && s.tx == nil {
+		// Another transaction posted some of the references meanwhile:
+		// now they are found and judged as duplicates.
+		clear(dup)
+		err = work()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return dup, nil
+}
+
+// addBalances adds sums[id] to each account's balance and returns each
+// account's balance before: on a networked server (MultiRow) in one
+// statement, otherwise one prepared statement per account (SQLite
+// plans an UPDATE … FROM a VALUES list as a scan of the accounts).
+func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (map[int64]int64, error) {
+	before := make(map[int64]int64, len(sums))
+	ids := make([]int64, 0, len(sums))
+	for id := range sums {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // accounts in id order, as entry by entry would
+	if !t.d.MultiRow {
+		for _, id := range ids {
+			sum := sums[id]
+			var bal int64
+			err := t.x.QueryRowContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + ? WHERE id = ? RETURNING balance_fen`), sum, id).Scan(&bal)
+			if err != nil {
+				return nil, notFound(op, "account", err)
+			}
+			before[id] = bal - sum
+		}
+		return before, nil
+	}
+	args := make([]any, 0, 2*len(sums))
+	for _, id := range ids {
+		args = append(args, id, sums[id])
+	}
+	rows, err := t.x.QueryContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + v.column2
+	  FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(sums)), ", ")+`) AS v
+	  WHERE accounts.id = v.column1 RETURNING accounts.id, accounts.balance_fen`), args...)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, bal int64
+		if err := rows.Scan(&id, &bal); err != nil {
+			return nil, internal(op, err)
+		}
+		before[id] = bal - sums[id]
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(op, err)
+	}
+	return before, nil
+}
+
+// postChunk posts up to ledgerChunk entries inside a transaction.
+func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, dup []bool) error {
+	// References stored already (or repeated in es) are duplicates.
+	refs := make([]any, len(es))
+	for i, e := range es {
+		refs[i] = e.Reference
+	}
+	rows, err := t.x.QueryContext(ctx, t.q(`SELECT `+ledgerCols+` FROM ledger WHERE reference IN (`+marks(len(refs))+`)`), refs...)
+	if err != nil {
+		return internal(op, err)
+	}
+	found, err := collect(rows, op, scanLedger)
+	if err != nil {
+		return err
+	}
+	byRef := make(map[string]int, len(es)) // reference: index in es of its first new entry
+	stored := make(map[string]amigo.LedgerEntry, len(found))
+	for _, f := range found {
+		stored[f.Reference] = f
+	}
+	var fresh, again []int // new references; repeats of them in es
+	sums := map[int64]int64{}
+	for i := range es {
+		e := &es[i]
+		if f, ok := stored[e.Reference]; ok {
+			if err := sameEntry(op, f, *e); err != nil {
+				return err
+			}
+			*e, dup[i] = f, true
+			continue
+		}
+		if k, ok := byRef[e.Reference]; ok {
+			if err := sameEntry(op, es[k], *e); err != nil {
+				return err
+			}
+			dup[i] = true // filled from es[k] once it is written
+			again = append(again, i)
+			continue
+		}
+		byRef[e.Reference] = i
+		fresh = append(fresh, i)
+		sums[e.AccountID] += int64(e.AmountFen)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	// The balances: one update of every account by the sum of its
+	// entries; each entry's balance is the running one, in order.
+	running, err := t.addBalances(ctx, op, sums)
+	if err != nil {
+		return err
+	}
+	for id := range sums {
+		if _, ok := running[id]; !ok {
+			return amigo.Errorf(amigo.ENOTFOUND, op, "account %d not found / 未找到账户", id)
+		}
+	}
+	// The entries, then their ids by reference.
+	args := make([]any, 0, 8*len(fresh))
+	for _, i := range fresh {
+		e := &es[i]
+		running[e.AccountID] += int64(e.AmountFen)
+		e.BalanceFen = amigo.Fen(running[e.AccountID])
+		args = append(args, e.AccountID, unix(e.Time), e.Kind, int64(e.AmountFen), int64(e.BalanceFen), e.Reference, e.By, e.Detail)
+	}
+	rows, err = t.x.QueryContext(ctx, t.q(`INSERT INTO ledger (account_id, t, kind, amount_fen, balance_fen, reference, by_user, detail) VALUES `+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(fresh)), ", ")+` RETURNING id, reference`), args...)
+	if err != nil {
+		return internal(op, err)
+	}
+	for rows.Next() {
+		var id int64
+		var ref string
+		if err := rows.Scan(&id, &ref); err != nil {
+			rows.Close()
+			return internal(op, err)
+		}
+		es[byRef[ref]].ID = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return internal(op, err)
+	}
+	// The audit entries, as post writes them.
+	args = args[:0]
+	for _, i := range fresh {
+		e := es[i]
+		detail := e.Kind + " fen " + strconv.FormatInt(int64(e.AmountFen), 10) + ", balance " + strconv.FormatInt(int64(e.BalanceFen), 10) + ", reference " + e.Reference
+		if e.Detail != "" {
+			detail += ": " + e.Detail
+		}
+		args = append(args, unix(e.Time), e.By, "ledger."+e.Kind, "account "+strconv.FormatInt(e.AccountID, 10), detail)
+	}
+	if _, err := t.x.ExecContext(ctx, t.q(`INSERT INTO audit (t, actor, action, object, detail) VALUES `+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(fresh)), ", ")), args...); err != nil {
+		return internal(op, err)
+	}
+	for _, i := range again {
+		es[i] = es[byRef[es[i].Reference]]
+	}
+	return nil
 }
 
 // paymentRef is the ledger reference of a payment's reference.

@@ -35,6 +35,11 @@ type Dialect struct {
 	// meter id) of every command created, so that the node holding the
 	// meter's line acts at once.
 	CommandChannel string
+	// TxStatements makes a transaction (WithTx) prepare each distinct
+	// query once and reuse it until the end of the transaction: for a
+	// driver that parses every statement anew (SQLite), not for one that
+	// caches statements per connection itself (pgx).
+	TxStatements bool
 }
 
 // querier is what *sql.DB and *sql.Tx share: every query goes through it,
@@ -86,7 +91,11 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&DB{db: s.db, x: tx, tx: tx, d: s.d}); err != nil {
+	var x querier = tx
+	if s.d.TxStatements {
+		x = newTxStmts(tx)
+	}
+	if err := fn(&DB{db: s.db, x: x, tx: tx, d: s.d}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("Tariffs", func(t *testing.T) { tariffs(t, open(t)) })
 	t.Run("Nodes", func(t *testing.T) { runNodes(t, open) })
 	t.Run("Money", func(t *testing.T) { money(t, open(t)) })
+	t.Run("LedgerBatch", func(t *testing.T) { ledgerBatch(t, open(t)) })
 	t.Run("PaymentOrders", func(t *testing.T) { paymentOrders(t, open(t)) })
 	t.Run("Bills", func(t *testing.T) { bills(t, open(t)) })
 }

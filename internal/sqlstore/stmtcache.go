@@ -1,0 +1,70 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// maxTxStatements bounds how many distinct statements one transaction
+// keeps prepared; further ones run unprepared.
+const maxTxStatements = 64
+
+// txStmts is the querier of a transaction that prepares each distinct
+// statement run by ExecContext or QueryRowContext (whose row is closed by
+// its Scan) once and reuses it for the rest of the transaction (the SQLite
+// driver otherwise parses every statement anew on every call). The
+// statements close with the transaction.
+type txStmts struct {
+	tx *sql.Tx
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func newTxStmts(tx *sql.Tx) *txStmts { return &txStmts{tx: tx, m: map[string]*sql.Stmt{}} }
+
+// stmt returns the prepared statement of query, or nil when the cache is
+// full (the caller then runs the query directly).
+func (c *txStmts) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	if len(c.m) >= maxTxStatements {
+		return nil, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *txStmts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.tx.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs unprepared: rows left open while the same query runs
+// again (a nested loop) must not share one statement.
+func (c *txStmts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.tx.QueryContext(ctx, query, args...)
+}
+
+func (c *txStmts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		// A query that cannot be prepared fails the same way unprepared,
+		// and *sql.Row carries that error.
+		return c.tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
