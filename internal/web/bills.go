@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -51,6 +52,7 @@ func (s *Server) billRoutes() {
 	m.HandleFunc("GET /billing-runs", s.authed(s.billingRuns))
 	m.HandleFunc("POST /billing-runs", s.authed(s.startBillingRun))
 	m.HandleFunc("GET /billing-runs/{id}", s.authed(s.billingRun))
+	m.HandleFunc("POST /billing-runs/{id}/print", s.authed(s.printBillingRun))
 }
 
 // appBills lists the account's bills and credit notes through the API
@@ -186,6 +188,27 @@ func (s *Server) startBillingRun(w http.ResponseWriter, r *http.Request, se sess
 		return
 	}
 	http.Redirect(w, r, "/billing-runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
+}
+
+// printBillingRun sends a finished run's bills to the print queue through
+// the API (each bill once, however often asked), then shows the run with
+// how many were queued.
+func (s *Server) printBillingRun(w http.ResponseWriter, r *http.Request, se session, v *view) {
+	v.Nav = "billing_runs"
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.fail(w, r, v, amigo.Errorf(amigo.ENOTFOUND, "billing run", "billing run not found / 未找到"))
+		return
+	}
+	var res struct {
+		Bills int `json:"bills"`
+	}
+	if err := s.apiJSON(r, se, v.L, "POST", "/api/v1/billing-runs/"+strconv.FormatInt(id, 10)+"/print", map[string]any{}, &res); err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	v.Flash = fmt.Sprintf(v.L.T("run_printed"), res.Bills)
+	s.billingRun(w, r, se, v)
 }
 
 // billingRun shows a run's progress (the page asks again every two

@@ -14,6 +14,7 @@ import (
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
 	"github.com/amigo-metering/amigo/internal/billing"
+	"github.com/amigo-metering/amigo/internal/printing"
 )
 
 // postpaid adds two postpaid accounts of two customers on the example
@@ -186,6 +187,42 @@ func TestBillPages(t *testing.T) {
 			}
 			if !started {
 				t.Errorf("the run's start is not in the audit log as admin's: %+v", as)
+			}
+			// Print all: without a printer the API's refusal, in both
+			// languages; with the station's print queue (its runner not
+			// started: the jobs stay queued) each bill queued once,
+			// however often asked.
+			_, body = get(t, c, f.srv.URL+loc)
+			if !strings.Contains(body, `id="print-run"`) {
+				t.Fatalf("a finished run's page has no print button:\n%s", body)
+			}
+			tok = csrfRe.FindStringSubmatch(body)[1]
+			if res, body := postForm(t, c, f.srv.URL+loc+"/print", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusConflict || !strings.Contains(body, "打印机") {
+				t.Fatalf("print without a printer: %d\n%s", res.StatusCode, body)
+			}
+			if rd, err := printing.NewRenderer(printing.DefaultFontFile); err == nil {
+				q, err := printing.NewQueue(f.st.(printing.Store), printing.QueueConfig{Printer: "ipp://127.0.0.1:9/printers/none"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				bp := &printing.BillPrinter{Store: f.st, Renderer: rd, Queue: q}
+				if err := f.api.SetOptions(api.Options{PrintRun: bp.PrintRun, PrintReceipt: func(ctx context.Context, ref string, pdf []byte) (int64, error) {
+					return q.Enqueue(ctx, printing.KindReceipt, ref, pdf)
+				}}); err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					res, body := postForm(t, c, f.srv.URL+loc+"/print", url.Values{"csrf": {tok}})
+					if res.StatusCode != http.StatusOK || !strings.Contains(body, "2 张账单送入打印队列") && !strings.Contains(body, "2 bills sent to the print queue") {
+						t.Fatalf("print all: %d\n%s", res.StatusCode, body)
+					}
+				}
+				if jobs, err := q.List(ctx, "", 100); err != nil || len(jobs) != 2 {
+					t.Fatalf("print jobs after asking twice: %d %v, want the run's 2 bills once", len(jobs), err)
+				}
+				if err := f.api.SetOptions(api.Options{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// The PDF link: the API's answer (501 while no renderer is wired).
 			code, body := get(t, c, f.srv.URL+"/bills/"+strconv.FormatInt(b1.ID, 10)+"/pdf")

@@ -286,6 +286,8 @@ func init() {
 		"recent_runs":           {"Recent runs", "最近的出账批次"},
 		"progress":              {"Progress", "进度"},
 		"run_bills":             {"Bills of the site's cycle", "本站点本账期账单"},
+		"run_print":             {"Print all bills", "打印全部账单"},
+		"run_printed":           {"%d bills sent to the print queue (each prints once).", "已将 %d 张账单送入打印队列（每张只打印一次）。"},
 	} {
 		messages[k] = v
 	}
