@@ -3,59 +3,23 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amigo-metering/amigo"
-	"github.com/amigo-metering/amigo/internal/postgres"
-	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
 var now = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func openSQLite(t *testing.T) amigo.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testdb.SQLite(t)
 }
 
 func openPostgres(t *testing.T) amigo.Store {
-	t.Helper()
-	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("AMIGO_TEST_POSTGRES not set: skipping PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "amigo_archive_" + strings.ToLower(rand.Text()[:10])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(dsn)
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	return s
+	return testdb.Postgres(t)
 }
 
 var stores = []struct {

@@ -2,52 +2,20 @@ package billing
 
 import (
 	"context"
-	crand "crypto/rand"
-	"database/sql"
-	"fmt"
 	"math/rand/v2"
-	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/amigo-metering/amigo"
-	"github.com/amigo-metering/amigo/internal/postgres"
+	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
 // openPG opens a fresh PostgreSQL database of its own (skipped without
 // AMIGO_TEST_POSTGRES), dropped at the end.
 func openPG(t *testing.T) amigo.Store {
-	t.Helper()
-	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("AMIGO_TEST_POSTGRES not set: skipping the billing run on PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("amigo_test_%x", crand.Text()[:10])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	return s
+	return testdb.Postgres(t)
 }
 
 // The run killed at random points and restarted, on PostgreSQL: every

@@ -3,17 +3,12 @@ package payment_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,8 +19,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/payment"
 	"github.com/amigo-metering/amigo/internal/payment/wechatpay"
 	"github.com/amigo-metering/amigo/internal/payment/wechatsandbox"
-	"github.com/amigo-metering/amigo/internal/postgres"
-	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
 const mchID = "1900000109"
@@ -54,39 +48,11 @@ func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func openSQLite(t *testing.T) amigo.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testdb.SQLite(t)
 }
 
 func openPostgres(t *testing.T) amigo.Store {
-	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("AMIGO_TEST_POSTGRES not set: skipping PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "amigo_pay_" + strings.ToLower(rand.Text()[:10])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(dsn)
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	return s
+	return testdb.Postgres(t)
 }
 
 var stores = []struct {

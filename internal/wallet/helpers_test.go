@@ -2,11 +2,6 @@ package wallet
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,45 +10,15 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/amigo-metering/amigo"
-	"github.com/amigo-metering/amigo/internal/postgres"
-	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
 func openSQLite(t *testing.T) amigo.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "amigo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testdb.SQLite(t)
 }
 
 func openPostgres(t *testing.T) amigo.Store {
-	t.Helper()
-	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("AMIGO_TEST_POSTGRES not set: skipping PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "amigo_wallet_" + strings.ToLower(rand.Text()[:10])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(dsn)
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	return s
+	return testdb.Postgres(t)
 }
 
 var stores = []struct {

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,8 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,48 +19,17 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/api"
-	"github.com/amigo-metering/amigo/internal/postgres"
-	"github.com/amigo-metering/amigo/internal/sqlite"
+	"github.com/amigo-metering/amigo/internal/testdb"
 	"github.com/amigo-metering/amigo/internal/vclock"
 	"github.com/amigo-metering/amigo/internal/wallet"
 )
 
 func openSQLite(t testing.TB) amigo.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testdb.SQLite(t)
 }
 
 func openPostgres(t testing.TB) amigo.Store {
-	t.Helper()
-	dsn := os.Getenv("AMIGO_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("AMIGO_TEST_POSTGRES not set: skipping PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "amigo_web_" + strings.ToLower(rand.Text()[:10])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(dsn)
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	return s
+	return testdb.Postgres(t)
 }
 
 var stores = []struct {
