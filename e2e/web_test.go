@@ -4,14 +4,14 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/amigo-metering/amigo/internal/browsertest"
 )
 
 // browser starts Debian's chromium headless (a fresh profile) and returns
@@ -19,31 +19,7 @@ import (
 // when no chromium is installed (.ci/run installs it).
 func browser(t *testing.T, within time.Duration) context.Context {
 	t.Helper()
-	exe := ""
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-			break
-		}
-	}
-	if exe == "" {
-		if os.Getenv("AMIGO_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("AMIGO_REQUIRE_CHROMIUM is set and no chromium is installed")
-		}
-		t.Skip("no chromium installed (apt-get install chromium fonts-lxgw-wenkai)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	t.Cleanup(acancel)
-	tctx, tcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(tcancel)
-	return tctx
+	return browsertest.Start(t, within)
 }
 
 // shot saves a full-page screenshot at width px as name.png in the test's
@@ -51,25 +27,7 @@ func browser(t *testing.T, within time.Duration) context.Context {
 // docs/screenshots).
 func shot(t *testing.T, ctx context.Context, width int64, name string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900), chromedp.Reload()); err != nil {
-		t.Fatalf("viewport %d: %v", width, err)
-	}
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
-		t.Fatal(err)
-	}
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dirs := []string{t.ArtifactDir()}
-	if d := os.Getenv("AMIGO_SCREENSHOTS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, name+".png"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	browsertest.Screenshot(t, ctx, width, 900, name)
 }
 
 // TestOperatorJourney: an operator opens the station's pages in chromium,
