@@ -21,6 +21,7 @@ import (
 	"github.com/amigo-metering/amigo/internal/clilog"
 	"github.com/amigo-metering/amigo/internal/collector"
 	"github.com/amigo-metering/amigo/internal/collector/colsqlite"
+	"github.com/amigo-metering/amigo/internal/fep"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/sim"
@@ -260,6 +261,13 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		}
 		fleets = append(fleets, f)
 	}
+	// Every collector and GPRS meter of the demo connects from 127.0.0.1:
+	// more collectors than the station lets in from one source by default
+	// raise that cap to all of them and a few reconnecting.
+	perSource := 0
+	if len(cols)+demoGPRSMeters > fep.DefaultMaxConnsPerSource/2 {
+		perSource = 2 * (len(cols) + demoGPRSMeters)
+	}
 	up := make(chan stationAddrs, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -268,7 +276,7 @@ func demoMain(ctx context.Context, c DemoConfig, stdout io.Writer) error {
 		defer wg.Done()
 		err := stationMain(ctx, StationConfig{Store: c.Store, HTTP: c.HTTP, CollectorsTLS: c.CollectorsListen,
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen,
+			SecretFile: filepath.Join(c.Data, "api.secret"), Heartbeat: "20s", GPRS: c.GPRSListen, MaxConnsPerSource: perSource,
 			clock: clock, log: c.Log, DownlinkKeyFile: filepath.Join(c.Data, "downlink.key"), ready: func(a stationAddrs) { up <- a },
 			Payment:  &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(c.Data, "pay"), SandboxListen: "127.0.0.1:0"},
 			FontFile: c.FontFile, Printer: c.Printer, PrintBills: c.Printer != "", PrintJobPrefix: "amigo-demo"})
