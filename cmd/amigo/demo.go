@@ -472,12 +472,28 @@ func seedDemo(ctx context.Context, c DemoConfig, cols []demoCollector, start tim
 		}
 	} else if err != nil {
 		return "", "", "", err
+	} else if err := demoSameCollectors(ctx, store, c, cols); err != nil {
+		return "", "", "", err
 	}
 	// Accounts once (a data directory from before money had none).
 	if err := seedMoney(ctx, store, start); err != nil {
 		return "", "", "", err
 	}
 	return admin, password, gprsKey, nil
+}
+
+// demoSameCollectors refuses a --collectors other than the one the data
+// directory's archive was made with.
+func demoSameCollectors(ctx context.Context, store amigo.Store, c DemoConfig, cols []demoCollector) error {
+	_, errLast := store.FindCollectorByAddress(ctx, cols[len(cols)-1].terminal)
+	_, errNext := store.FindCollectorByAddress(ctx, fmt.Sprintf("0171-%d", len(cols)+1))
+	if errLast == nil && amigo.ErrorKind(errNext) == amigo.ENOTFOUND {
+		return nil
+	}
+	if errLast != nil && amigo.ErrorKind(errLast) != amigo.ENOTFOUND {
+		return errLast
+	}
+	return fmt.Errorf("--collectors %d: %s was made with another number of collectors; give that one or a new --data / 数据目录中的采集器数量与 --collectors 不同", len(cols), c.Data)
 }
 
 // seedArchive creates the demo's site, its collectors and their meters,
@@ -547,8 +563,8 @@ end, GPRS listener), one collector with --meters virtual meters on its RS-485
 line (meter 000000000001 is the area's supply meter: its customers plus 4 %
 line loss) and two GPRS meters, all on one clock. --collectors M spreads the
 meters over M collectors (0171-1..0171-M), each with its own line, store
-(DATA/collector-K/) and area whose supply meter is the collector's first. It prints every address it
-listens on and the admin's password. A later run on the same --data keeps the
+(DATA/collector-K/) and area whose supply meter is the collector's first.
+It prints every address it listens on and the admin's password. A later run on the same --data keeps the
 archive, the admin's password and the meters' registers (the clock goes on
 from where the last run stopped). Ctrl-C stops it.
 在本机启动完整系统：主站（接口、采集器 TLS 前置、GPRS）、一台采集器及其虚拟电表（000000000001 为台区总表，

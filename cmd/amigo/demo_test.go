@@ -508,3 +508,22 @@ func TestDemoCollectorsBounds(t *testing.T) {
 		}
 	}
 }
+
+// A data directory made with three collectors refuses a run with two.
+func TestDemoCollectorsKeepTheirNumber(t *testing.T) {
+	dir := t.TempDir()
+	c := DemoConfig{Meters: 6, Collectors: 3, Data: dir}
+	cols := demoLayout(c)
+	c.Collectors = 3
+	c.Store = "sqlite:" + filepath.Join(dir, "amigo.db")
+	if _, _, _, err := seedDemo(context.Background(), c, cols, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := seedDemo(context.Background(), c, cols, time.Now()); err != nil {
+		t.Fatalf("the same number again: %v", err)
+	}
+	c.Collectors = 2
+	if _, _, _, err := seedDemo(context.Background(), c, demoLayout(c), time.Now()); err == nil || !strings.Contains(err.Error(), "--collectors 2") {
+		t.Fatalf("two collectors on a directory of three: %v", err)
+	}
+}
