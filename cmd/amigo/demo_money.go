@@ -30,7 +30,7 @@ const demoPrepaid = "D" + demoGPRSFirst
 // seedMoney gives the demo's customer meters accounts once: the GPRS meters
 // and every fourth meter on the bus prepaid with small opening balances,
 // the others postpaid; every account on the example residential tariff,
-// billed on the 1st. The supply meter has none.
+// billed on the 1st. The supply meters (each collector's first) have none.
 func seedMoney(ctx context.Context, store amigo.Store, start time.Time) error {
 	if _, n, err := store.ListAccounts(ctx, amigo.AccountFilter{Limit: 1}); err != nil || n > 0 {
 		return err
@@ -45,21 +45,28 @@ func seedMoney(ctx context.Context, store amigo.Store, start time.Time) error {
 				return err
 			}
 		}
-		ms, _, err := tx.ListMeters(ctx, amigo.MeterFilter{})
-		if err != nil {
-			return err
+		var ms []amigo.Meter
+		for {
+			page, _, err := tx.ListMeters(ctx, amigo.MeterFilter{Limit: 10000, Offset: len(ms)})
+			if err != nil {
+				return err
+			}
+			ms = append(ms, page...)
+			if len(page) < 10000 {
+				break
+			}
 		}
 		// From the first midnight the meters are read at: its daily freeze
 		// opens each account's first day.
 		from := amigo.Day(start, amigo.Site{}.Location()).AddDate(0, 0, 1)
 		n := 0
 		for _, m := range ms {
-			if m.Address == demoFirst {
-				continue // the area's supply meter
+			if !m.Direct && m.Pn == 1 {
+				continue // a collector's first meter: its area's supply meter
 			}
 			n++
 			prepaid := m.Direct || n%4 == 1
-			c := amigo.Customer{Name: fmt.Sprintf("Demo customer %d 演示用户%d", n, n), Phone: fmt.Sprintf("1380000%04d", n)}
+			c := amigo.Customer{Name: fmt.Sprintf("Demo customer %d 演示用户%d", n, n), Phone: fmt.Sprintf("138%08d", n)}
 			if err := tx.CreateCustomer(ctx, &c); err != nil {
 				return err
 			}

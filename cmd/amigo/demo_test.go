@@ -426,3 +426,104 @@ func TestStationOnPostgres(t *testing.T) {
 	c.token = tok.Token
 	checkImport(t, c)
 }
+
+// --meters 30 --collectors 3: three collectors of ten meters each log in,
+// each with its own area whose supply meter is its first meter, and the
+// station stores real-time readings of meters behind all three.
+func TestDemoCollectors(t *testing.T) {
+	dir := t.TempDir()
+	c, out, stop := startDemo(t, DemoConfig{Meters: 30, Collectors: 3, HTTP: "127.0.0.1:0", Data: dir, Speed: 60,
+		Start: "2026-01-01T10:00:00+08:00", AdminPassword: "correct-horse"})
+	if !strings.Contains(out, "30 virtual meters behind 3 collectors 0171-1..0171-3") {
+		t.Fatalf("the demo does not print its collectors:\n%s", out)
+	}
+	var tok struct{ Token string }
+	if code := c.do("POST", "/api/v1/login", map[string]string{"username": "admin", "password": "correct-horse"}, &tok); code != 200 {
+		t.Fatalf("login %d", code)
+	}
+	c.token = tok.Token
+	eventually(t, "all three collectors online", time.Minute, func() bool {
+		var cs struct {
+			Items []struct{ Address, Status string }
+		}
+		c.do("GET", "/api/v1/collectors", nil, &cs)
+		online := map[string]bool{}
+		for _, x := range cs.Items {
+			online[x.Address] = x.Status == "online"
+		}
+		return len(cs.Items) == 3 && online["0171-1"] && online["0171-2"] && online["0171-3"]
+	})
+	// Meters 1, 11 and 21 are the supply meters (Pn 1 of each collector);
+	// 10 and 30 the last of the first and third collector.
+	for _, want := range []struct {
+		addr, collector, area string
+	}{{"000000000001", "0171-1", "Building 1 一号楼"}, {"000000000010", "0171-1", "Building 1 一号楼"},
+		{"000000000011", "0171-2", "Building 2 2号楼"}, {"000000000030", "0171-3", "Building 3 3号楼"}} {
+		var m struct{ Collector, Area string }
+		if c.do("GET", "/api/v1/meters/"+want.addr, nil, &m); m.Collector != want.collector || m.Area != want.area {
+			t.Errorf("meter %s: %+v, want %+v", want.addr, m, want)
+		}
+	}
+	// The supply meters have no account: 30 − 3 bus meters + 2 GPRS meters.
+	var accts struct{ Total int }
+	if c.do("GET", "/api/v1/accounts", nil, &accts); accts.Total != 29 {
+		t.Errorf("%d accounts, want 29", accts.Total)
+	}
+	eventually(t, "real-time readings of meters behind all three collectors", time.Minute, func() bool {
+		for _, a := range []string{"000000000001", "000000000010", "000000000011", "000000000020", "000000000021", "000000000030"} {
+			var rs struct{ Items []struct{ Kind string } }
+			c.do("GET", "/api/v1/meters/"+a+"/readings?kind=realtime&from=2026-01-01&to=2026-01-03", nil, &rs)
+			if len(rs.Items) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Each collector keeps its own store.
+	for k := 1; k <= 3; k++ {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("collector-%d", k), "collector.db")); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// The demo's bounds are refused with both languages.
+func TestDemoCollectorsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--meters", "100001"}, "--meters 100001"},
+		{[]string{"--meters", "10", "--collectors", "11"}, "--collectors 11"},
+		{[]string{"--meters", "100000", "--collectors", "1001"}, "--collectors 1001"},
+		{[]string{"--meters", "100000", "--collectors", "10"}, "at most 2000 meters per collector"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"demo", "--data", t.TempDir()}, tc.args...), &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), tc.want) || !strings.Contains(errb.String(), "应为") && !strings.Contains(errb.String(), "采集器") {
+			t.Errorf("%v: exit %d: %s", tc.args, code, errb.String())
+		}
+	}
+}
+
+// A data directory made with three collectors refuses a run with two.
+func TestDemoCollectorsKeepTheirNumber(t *testing.T) {
+	dir := t.TempDir()
+	c := DemoConfig{Meters: 6, Collectors: 3, Data: dir}
+	cols := demoLayout(c)
+	c.Collectors = 3
+	c.Store = "sqlite:" + filepath.Join(dir, "amigo.db")
+	if _, _, _, err := seedDemo(context.Background(), c, cols, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := seedDemo(context.Background(), c, cols, time.Now()); err != nil {
+		t.Fatalf("the same number again: %v", err)
+	}
+	c.Collectors = 2
+	if _, _, _, err := seedDemo(context.Background(), c, demoLayout(c), time.Now()); err == nil || !strings.Contains(err.Error(), "--collectors 2") {
+		t.Fatalf("two collectors on a directory of three: %v", err)
+	}
+}
