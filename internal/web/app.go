@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -723,8 +724,32 @@ func (s *Server) appNotices(w http.ResponseWriter, r *http.Request, cs custSessi
 		s.appFail(w, r, v, err)
 		return
 	}
-	v.Data = map[string]any{"A": cs.Account, "Notices": ns}
+	// Each issued bill is a notice too, taken from the bill itself (a
+	// billing run writes no notice row per bill: a million bills stay a
+	// million rows, not two million).
+	bills, _, err := s.cfg.Store.ListBills(r.Context(), amigo.BillFilter{AccountID: cs.Account.ID, Status: amigo.BillIssued, Limit: 24})
+	if err != nil {
+		s.appFail(w, r, v, err)
+		return
+	}
+	v.Data = map[string]any{"A": cs.Account, "Notices": withBillNotices(ns, bills)}
 	s.render(w, r, http.StatusOK, "app_notices", v)
+}
+
+// withBillNotices merges the notices of issued bills (a bill, or a credit
+// note) into ns, newest first.
+func withBillNotices(ns []amigo.Notice, bills []amigo.Bill) []amigo.Notice {
+	out := append([]amigo.Notice(nil), ns...)
+	for _, b := range bills {
+		msg := fmt.Sprintf("Bill %s for %s issued: ¥ %s, due %s / 账单 %s（账期 %s）已出：¥ %s，缴费截止 %s",
+			b.Number, b.Cycle, fmtFen(b.TotalFen), b.DueDate, b.Number, b.Cycle, fmtFen(b.TotalFen), b.DueDate)
+		if b.Kind == amigo.BillKindCredit {
+			msg = fmt.Sprintf("Credit note %s for %s: ¥ %s / 冲红通知 %s（账期 %s）：¥ %s", b.Number, b.Cycle, fmtFen(b.TotalFen), b.Number, b.Cycle, fmtFen(b.TotalFen))
+		}
+		out = append(out, amigo.Notice{AccountID: b.AccountID, Time: b.IssuedAt, Kind: "bill_issued", Message: msg})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	return out
 }
 
 // fmtFen writes fen as yuan with two decimals.

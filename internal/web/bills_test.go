@@ -233,6 +233,10 @@ func TestBillPages(t *testing.T) {
 			// The customer's app: their bills, with the amount due.
 			pc := f.customerLogin(t, "P-001")
 			home := appHome(p1.ID)
+			// The notices: the account's own bill issued, not the other's.
+			if code, body := get(t, pc, f.srv.URL+home+"notices"); code != http.StatusOK || !strings.Contains(body, b1.Number) || !strings.Contains(body, "142.40") || strings.Contains(body, b2.Number) {
+				t.Fatalf("the customer's notices: %d\n%s", code, body)
+			}
 			for _, l := range []string{"en", "zh"} {
 				pc.Get(f.srv.URL + "/app/lang/" + l + "?next=/app/")
 				code, body := get(t, pc, f.srv.URL+home+"bills")
