@@ -59,6 +59,10 @@ type MeterStore interface {
 	GetMeter(ctx context.Context, id int64) (Meter, error)
 	ListMeters(ctx context.Context, f MeterFilter) ([]Meter, int, error)
 	SetMeterStatus(ctx context.Context, id int64, status, reason string, at time.Time) error
+	// SetMetersStatus is SetMeterStatus for many meters in one
+	// transaction (a first pass over a collector's meters is one
+	// transaction, not one per meter).
+	SetMetersStatus(ctx context.Context, ids []int64, status, reason string, at time.Time) error
 	SetMeterRelay(ctx context.Context, id int64, relay string) error
 }
 

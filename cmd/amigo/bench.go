@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/fep"
 	"github.com/amigo-metering/amigo/internal/loadtest"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/postgres"
@@ -175,7 +176,11 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 		c.Username, c.Password = "admin", strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
 		c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: StationConfig{Store: c.Store, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0", GPRS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			Heartbeat: "60s", DailyAfter: "1s", AdminPassword: c.Password, SecretFile: filepath.Join(work, "api.secret")}}
+			Heartbeat: "60s", DailyAfter: "1s", AdminPassword: c.Password, SecretFile: filepath.Join(work, "api.secret"),
+			// Every virtual collector and GPRS meter connects from
+			// 127.0.0.1: above the default per-source cap the station
+			// would let only 64 in.
+			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS))}}
 	}
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile + ".loadgen")

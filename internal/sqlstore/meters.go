@@ -164,6 +164,30 @@ func (s *DB) SetMeterStatus(ctx context.Context, id int64, status, reason string
 	return internal("set meter status", err)
 }
 
+// SetMetersStatus records the status of many meters in one transaction.
+func (s *DB) SetMetersStatus(ctx context.Context, ids []int64, status, reason string, at time.Time) error {
+	const op = "set meters status"
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, commit, rollback, err := s.begin(ctx)
+	if err != nil {
+		return internal(op, err)
+	}
+	defer rollback()
+	stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE meters SET since = CASE WHEN status = ? THEN since ELSE ? END, status = ?, reason = ? WHERE id = ?`))
+	if err != nil {
+		return internal(op, err)
+	}
+	defer stmt.Close()
+	for _, id := range ids {
+		if _, err := stmt.ExecContext(ctx, status, unix(at), status, reason, id); err != nil {
+			return internal(op, err)
+		}
+	}
+	return internal(op, commit())
+}
+
 // SetMeterRelay records the relay state read back from the meter.
 func (s *DB) SetMeterRelay(ctx context.Context, id int64, relay string) error {
 	_, err := s.x.ExecContext(ctx, s.q(`UPDATE meters SET relay = ? WHERE id = ?`), relay, id)

@@ -516,14 +516,23 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	if err := pipe.wait(); err != nil {
 		return err
 	}
+	// The meters whose status changes, in one transaction each way (one
+	// per meter made a first pass over 100,000 meters 100,000 fsyncs).
+	var on, off []int64
 	for _, m := range ms {
 		if got[m.ID] {
 			if m.Status != amigo.StatusOnline {
-				e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOnline, "", now)
+				on = append(on, m.ID)
 			}
 		} else if m.Status != amigo.StatusOffline {
-			e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "no data from its collector / 采集器无该表数据", now)
+			off = append(off, m.ID)
 		}
+	}
+	if err := e.store.SetMetersStatus(ctx, on, amigo.StatusOnline, "", now); err != nil {
+		e.log.Warn("meters online", "collector", c.Address, "meters", len(on), "err", err)
+	}
+	if err := e.store.SetMetersStatus(ctx, off, amigo.StatusOffline, "no data from its collector / 采集器无该表数据", now); err != nil {
+		e.log.Warn("meters offline", "collector", c.Address, "meters", len(off), "err", err)
 	}
 	return nil
 }

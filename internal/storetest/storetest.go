@@ -134,6 +134,29 @@ func entities(t *testing.T, s amigo.Store) {
 	if total != 1 || list[0].Reason != "no answer" {
 		t.Fatalf("faulty meters %+v", list)
 	}
+	// Many at once: the status and its reason set, since kept for a meter
+	// whose status stays (meter 3 was faulty at now already).
+	later := now.Add(time.Hour)
+	if err := s.SetMetersStatus(ctx, []int64{ms[1].ID, ms[2].ID}, amigo.StatusFaulty, "no answer", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMetersStatus(ctx, nil, amigo.StatusOnline, "", later); err != nil {
+		t.Fatal(err)
+	}
+	list, total, _ = s.ListMeters(ctx, amigo.MeterFilter{Status: amigo.StatusFaulty})
+	if total != 2 {
+		t.Fatalf("faulty meters after the batch %+v", list)
+	}
+	for _, m := range list {
+		want := later
+		if m.ID == ms[2].ID {
+			want = now
+		}
+		if m.Reason != "no answer" || !m.Since.Equal(want) {
+			t.Fatalf("meter %d: reason %q since %s, want since %s", m.ID, m.Reason, m.Since, want)
+		}
+	}
+	s.SetMetersStatus(ctx, []int64{ms[1].ID}, amigo.StatusUnknown, "", now)
 	if err := s.SetMeterRelay(ctx, ms[0].ID, amigo.RelayOpen); err != nil {
 		t.Fatal(err)
 	}
