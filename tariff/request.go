@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/amigo-metering/amigo"
 )
@@ -64,13 +66,23 @@ func invalidReq(format string, args ...any) error {
 	return amigo.Errorf(amigo.EINVALID, "tariff quote", format, args...)
 }
 
+// fieldErr names the field on both sides of a bilingual message
+// ("where: what / where: 什么"), so that a reader of either language
+// learns which field is wrong.
+func fieldErr(where string, err error) error {
+	if en, zh, ok := strings.Cut(err.Error(), " / "); ok {
+		return invalidReq("%s: %s / %s: %s", where, en, where, zh)
+	}
+	return invalidReq("%s: %v", where, err)
+}
+
 // Input turns a request into a QuoteInput for t, each problem named by
 // its field (and the CLI flag that sets it).
 func (t *Tariff) Input(req Request) (QuoteInput, error) {
 	var in QuoteInput
 	d, err := ParseDate(req.Date)
 	if err != nil {
-		return in, invalidReq("date (--date): %v", err)
+		return in, fieldErr("date (--date)", err)
 	}
 	span := Span{Date: d}
 	given := 0
@@ -88,7 +100,7 @@ func (t *Tariff) Input(req Request) (QuoteInput, error) {
 		for _, name := range names {
 			e, err := ParseKWh(req.Usage[name])
 			if err != nil {
-				return in, invalidReq("usage.%s (--usage %s=KWH): %v", name, name, err)
+				return in, fieldErr(fmt.Sprintf("usage.%s (--usage %s=KWH)", name, name), err)
 			}
 			span.Usage[name] = e
 		}
@@ -101,7 +113,7 @@ func (t *Tariff) Input(req Request) (QuoteInput, error) {
 		for i, v := range req.Registers {
 			e, err := ParseKWh(v)
 			if err != nil {
-				return in, invalidReq("registers[%d] (--registers): %v", i, err)
+				return in, fieldErr(fmt.Sprintf("registers[%d] (--registers)", i), err)
 			}
 			span.Registers = append(span.Registers, e)
 		}
@@ -110,7 +122,7 @@ func (t *Tariff) Input(req Request) (QuoteInput, error) {
 		given++
 		e, err := ParseKWh(*req.Total)
 		if err != nil {
-			return in, invalidReq("total (--total): %v", err)
+			return in, fieldErr("total (--total)", err)
 		}
 		span.FromTotals, span.Total = true, e
 	}
@@ -128,7 +140,7 @@ func (t *Tariff) Input(req Request) (QuoteInput, error) {
 		}
 		e, err := ParseKWh(*v)
 		if err != nil {
-			return in, invalidReq("%s (%s): %v", field, flag, err)
+			return in, fieldErr(field+" ("+flag+")", err)
 		}
 		in.CycleUsageBefore = e
 		if n := req.InServiceDays; n != nil {

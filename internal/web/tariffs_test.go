@@ -62,7 +62,7 @@ func TestTariffEditor(t *testing.T) {
 			fm := form(sampleTariff, "check")
 			fm.Set("before", "")
 			if _, body := postForm(t, c, f.srv.URL+"/tariffs", fm); !strings.Contains(body, "year_to_date") {
-				t.Errorf("preview without year-to-date does not name it")
+				t.Errorf("preview without year-to-date does not name it:\n%s", body)
 			}
 
 			// A viewer previews but cannot save.
