@@ -88,16 +88,11 @@ func TestBillingPrintThroughCUPS(t *testing.T) {
 	go func() { done <- q.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	for i, id := range printed.Jobs {
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			j, err := q.Job(ctx, id)
-			if err == nil && j.State == amigo.PrintPrinted {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %d not printed: %+v %v\n%s", id, j, err, srv.Log())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the store: the queue signals nothing else
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		j, err := q.Wait(wctx, id, func(j amigo.PrintJob) bool { return j.State == amigo.PrintPrinted })
+		wcancel()
+		if err != nil {
+			t.Fatalf("job %d not printed: %+v %v\n%s", id, j, err, srv.Log())
 		}
 		text := cupstest.Text(t, cupstest.Output(t, q.JobName(id)))
 		for _, w := range []string{fmt.Sprintf("E%05d", i), "149.40", "电费账单", "户号"} {

@@ -170,16 +170,11 @@ func TestPrintThroughAPI(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-running })
 	printed := func(id int64, want ...string) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			j, err := q.Job(ctx, id)
-			if err == nil && j.State == amigo.PrintPrinted {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %d not printed in 60 s: %+v %v\n%s", id, j, err, srv.Log())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the store: the queue signals nothing else
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		j, err := q.Wait(wctx, id, func(j amigo.PrintJob) bool { return j.State == amigo.PrintPrinted })
+		wcancel()
+		if err != nil {
+			t.Fatalf("job %d not printed in 60 s: %+v %v\n%s", id, j, err, srv.Log())
 		}
 		text := cupstest.Text(t, cupstest.Output(t, q.JobName(id)))
 		for _, w := range want {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -61,6 +62,10 @@ type Queue struct {
 	st   Store
 	cfg  QueueConfig
 	wake chan struct{}
+	// changed is closed (and replaced) whenever this queue writes a job:
+	// Wait's event.
+	mu      sync.Mutex
+	changed chan struct{}
 }
 
 // NewQueue checks cfg and returns a queue on st.
@@ -95,7 +100,51 @@ func NewQueue(st Store, cfg QueueConfig) (*Queue, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Queue{st: st, cfg: cfg, wake: make(chan struct{}, 1)}, nil
+	return &Queue{st: st, cfg: cfg, wake: make(chan struct{}, 1), changed: make(chan struct{})}, nil
+}
+
+// changes returns the channel closed at this queue's next write of a job.
+func (q *Queue) changes() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.changed
+}
+
+// notify wakes every Wait: a job was written.
+func (q *Queue) notify() {
+	q.mu.Lock()
+	close(q.changed)
+	q.changed = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// update writes a job and tells the waiters.
+func (q *Queue) update(ctx context.Context, j amigo.PrintJob) error {
+	err := q.st.UpdatePrintJob(ctx, j)
+	q.notify()
+	return err
+}
+
+// Wait returns job id once ok holds for it, looking again each time this
+// queue writes a job (an attempt, a failure, a state); ctx bounds the
+// wait. A job written by another queue (another process) is seen at this
+// queue's next write, so Wait is for the queue that runs the job.
+func (q *Queue) Wait(ctx context.Context, id int64, ok func(amigo.PrintJob) bool) (amigo.PrintJob, error) {
+	for {
+		ch := q.changes() // before the read: a write after it is not missed
+		j, err := q.st.PrintJob(ctx, id)
+		if err != nil {
+			return j, err
+		}
+		if ok(j) {
+			return j, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return j, fmt.Errorf("print job %d: %w", id, ctx.Err())
+		}
+	}
 }
 
 // Job kinds.
@@ -296,7 +345,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 			// Never sent: it goes to the printer configured now (the
 			// claim below does not record it, so write it first).
 			j.Printer = q.cfg.Printer
-			if err := q.st.UpdatePrintJob(ctx, j); err != nil {
+			if err := q.update(ctx, j); err != nil {
 				return err
 			}
 		}
@@ -304,6 +353,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 		// several runners that saw the job due, one sends it.
 		next := q.cfg.Now().Add(q.cfg.AttemptTimeout)
 		won, err := q.st.ClaimPrintAttempt(ctx, j.ID, j.Attempts, next)
+		q.notify()
 		if err != nil || !won {
 			return err
 		}
@@ -316,7 +366,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 		q.cfg.Log.Info("print job sent", "job", j.ID, "ipp_job", id, "printer", j.Printer)
 		j.State, j.IPPJobID, j.LastError, j.Failures = amigo.PrintSent, id, "", 0
 		j.NextTry = q.cfg.Now()
-		if err := q.st.UpdatePrintJob(ctx, j); err != nil {
+		if err := q.update(ctx, j); err != nil {
 			return err
 		}
 	}
@@ -329,7 +379,7 @@ func (q *Queue) step(ctx context.Context, j amigo.PrintJob) error {
 			j.State = amigo.PrintQueued
 			j.NextTry = q.cfg.Now()
 			j.LastError = err.Error()
-			return q.st.UpdatePrintJob(ctx, j)
+			return q.update(ctx, j)
 		}
 		return q.failed(ctx, j, err)
 	}
@@ -352,7 +402,7 @@ func (q *Queue) follow(ctx context.Context, j amigo.PrintJob, st JobStatus) erro
 	default:
 		j.NextTry = now.Add(q.cfg.Poll)
 	}
-	return q.st.UpdatePrintJob(ctx, j)
+	return q.update(ctx, j)
 }
 
 // failed records a printer error and when to try again.
@@ -364,7 +414,7 @@ func (q *Queue) failed(ctx context.Context, j amigo.PrintJob, err error) error {
 	j.Failures++
 	j.NextTry = q.cfg.Now().Add(q.backoff(j.Failures))
 	q.cfg.Log.Warn("print job not sent, will retry", "job", j.ID, "failures", j.Failures, "retry_at", j.NextTry, "err", err)
-	return q.st.UpdatePrintJob(ctx, j)
+	return q.update(ctx, j)
 }
 
 // List returns up to limit jobs, newest first, of one state ("" for all),

@@ -169,23 +169,24 @@ func TestEnqueue(t *testing.T) {
 	}
 }
 
-// waitState waits until the stored job reaches state.
+// waitState waits until the stored job reaches state: at each write of
+// the queue, at most 60 s.
 func waitState(t *testing.T, q *Queue, id int64, state string) amigo.PrintJob {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		j, err := q.Job(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State == state {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d still %s after 60 s (attempts %d, last error %q), want %s", id, j.State, j.Attempts, j.LastError, state)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the store: the queue signals nothing else
+	return waitStored(t, q, id, "state "+state, func(j amigo.PrintJob) bool { return j.State == state })
+}
+
+// waitStored waits until ok holds for the stored job, looking again at each
+// write of the queue, at most 60 s.
+func waitStored(t *testing.T, q *Queue, id int64, what string, ok func(amigo.PrintJob) bool) amigo.PrintJob {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	j, err := q.Wait(ctx, id, ok)
+	if err != nil {
+		t.Fatalf("job %d: no %s (state %s, attempts %d, last error %q): %v", id, what, j.State, j.Attempts, j.LastError, err)
 	}
+	return j
 }
 
 // onPrinter counts the printer's jobs named name.
@@ -258,8 +259,7 @@ func TestQueueThroughCUPS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "a failed attempt", func() bool {
-				j, _ := q.Job(ctx, id)
+			waitStored(t, q, id, "failed attempt", func(j amigo.PrintJob) bool {
 				return j.Failures >= 3 && j.State == amigo.PrintQueued && strings.Contains(j.LastError, "connect")
 			})
 			srv.Start()
@@ -271,8 +271,7 @@ func TestQueueThroughCUPS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "a refused attempt", func() bool {
-				j, _ := q.Job(ctx, id)
+			waitStored(t, q, id, "refused attempt", func(j amigo.PrintJob) bool {
 				return j.Failures >= 2 && j.State == amigo.PrintQueued && strings.Contains(j.LastError, "0x0506")
 			})
 			srv.Admin("cupsaccept", "amigo-pdf")
@@ -318,13 +317,3 @@ func TestQueueThroughCUPS(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s in 30 s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the store
-	}
-}
