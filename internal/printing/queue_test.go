@@ -316,4 +316,3 @@ func TestQueueThroughCUPS(t *testing.T) {
 		})
 	}
 }
-
