@@ -82,6 +82,10 @@ type ReadingStore interface {
 	// its neighbours: the last one before from and the first one after to,
 	// oldest first (one query: what validation of a batch needs).
 	ReadingsAround(ctx context.Context, meterID int64, kind string, from, to time.Time) ([]Reading, error)
+	// LatestReadings returns the newest stored reading of kind of each of
+	// meterIDs, keyed by meter; a meter with none is absent (one index seek
+	// per meter: what warms validation's memory for a collector's pass).
+	LatestReadings(ctx context.Context, meterIDs []int64, kind string) (map[int64]Reading, error)
 	// ReadingsOfMeters returns the readings of meters whose kind is one of
 	// kinds in [from, to), keyed by meter, oldest first.
 	ReadingsOfMeters(ctx context.Context, meterIDs []int64, kinds []string, from, to time.Time) (map[int64][]Reading, error)

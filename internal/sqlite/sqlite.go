@@ -18,6 +18,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// readers is how many read-only connections serve reads beside the one
+// writer connection.
+const readers = 4
+
 // Store is amigo.Store on SQLite.
 type Store struct{ *sqlstore.DB }
 
@@ -40,5 +44,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", TxStatements: true})}, nil
+	// Plain reads go to a pool of read-only connections: with one writer
+	// connection alone, every read waited for the write transaction ahead
+	// of it (and the writer for every read).
+	reader, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+	return &Store{sqlstore.NewSplit(db, reader, sqlstore.Dialect{Name: "sqlite", TxStatements: true})}, nil
 }

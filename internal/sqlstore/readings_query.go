@@ -17,7 +17,7 @@ func (s *DB) ReadingsAround(ctx context.Context, meterID int64, kind string, fro
 	  AND t <= COALESCE((SELECT MIN(t) FROM readings WHERE meter_id = ? AND kind = ? AND t > ?), ?)
 	  ORDER BY t`
 	f, t := unix(from), unix(to)
-	rows, err := s.db.QueryContext(ctx, s.q(q), meterID, kind, meterID, kind, f, f, meterID, kind, t, t)
+	rows, err := s.x.QueryContext(ctx, s.q(q), meterID, kind, meterID, kind, f, f, meterID, kind, t, t)
 	if err != nil {
 		return nil, internal("readings around", err)
 	}
@@ -51,7 +51,7 @@ func (s *DB) ReadingsOfMeters(ctx context.Context, meterIDs []int64, kinds []str
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE t >= ? AND t < ? AND kind IN (`+kmarks+`) AND meter_id IN (`+marks+`) ORDER BY meter_id, t, kind`), args...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE t >= ? AND t < ? AND kind IN (`+kmarks+`) AND meter_id IN (`+marks+`) ORDER BY meter_id, t, kind`), args...)
 		if err != nil {
 			return nil, internal("readings of meters", err)
 		}
@@ -80,10 +80,47 @@ func (s *DB) UpdateReadingFlags(ctx context.Context, meterID int64, kind string,
 		q += ` AND kind = ?`
 		args = append(args, kind)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(q), args...)
+	res, err := s.x.ExecContext(ctx, s.q(q), args...)
 	if err != nil {
 		return 0, internal("update reading flags", err)
 	}
 	n, err := res.RowsAffected()
 	return int(n), internal("update reading flags", err)
+}
+
+// LatestReadings returns the newest stored reading of kind of each meter,
+// keyed by meter (a meter with none is absent); 500 meters a query. The
+// meters are a VALUES list driving the join, so each costs one seek of the
+// readings key index (the MAX(t) of a (meter, kind) prefix), however long
+// its history.
+func (s *DB) LatestReadings(ctx context.Context, meterIDs []int64, kind string) (map[int64]amigo.Reading, error) {
+	out := make(map[int64]amigo.Reading, len(meterIDs))
+	for start := 0; start < len(meterIDs); start += 500 {
+		ids := meterIDs[start:min(start+500, len(meterIDs))]
+		marks := strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT)), ", len(ids)), ", ")
+		args := make([]any, 0, len(ids)+2)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		args = append(args, kind, kind)
+		q := `SELECT ` + readingCols + ` FROM (VALUES ` + marks + `) AS v JOIN readings ON meter_id = v.column1
+		  AND kind = ? AND t = (SELECT MAX(t) FROM readings l WHERE l.meter_id = v.column1 AND l.kind = ?)`
+		rows, err := s.x.QueryContext(ctx, s.q(q), args...)
+		if err != nil {
+			return nil, internal("latest readings", err)
+		}
+		for rows.Next() {
+			r, err := scanReading(rows)
+			if err != nil {
+				rows.Close()
+				return nil, internal("latest readings", err)
+			}
+			out[r.MeterID] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, internal("latest readings", err)
+		}
+	}
+	return out, nil
 }

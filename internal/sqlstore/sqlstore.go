@@ -53,14 +53,51 @@ type querier interface {
 // DB is the shared store. Inside WithTx a DB is bound to the transaction
 // (tx set, x the transaction); otherwise x is the database.
 type DB struct {
-	db *sql.DB
-	x  querier
-	tx *sql.Tx
-	d  Dialect
+	db     *sql.DB
+	x      querier
+	tx     *sql.Tx
+	d      Dialect
+	reader *sql.DB // the read-only pool of NewSplit, or nil
 }
 
 // New wraps an open, migrated database.
 func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, x: db, d: d} }
+
+// NewSplit wraps an open, migrated database whose plain reads (a SELECT
+// outside a transaction) go to reader, a pool of read-only connections,
+// and everything else to db: SQLite's one writer connection then never
+// holds up a read, nor a read the writer (WAL readers see every commit
+// made before they start).
+func NewSplit(db, reader *sql.DB, d Dialect) *DB {
+	return &DB{db: db, x: split{w: db, r: reader}, d: d, reader: reader}
+}
+
+// split sends a SELECT to the reader pool, every other statement to the
+// writer.
+type split struct{ w, r *sql.DB }
+
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
+func (s split) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.w.ExecContext(ctx, query, args...)
+}
+
+func (s split) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if isRead(query) {
+		return s.r.QueryContext(ctx, query, args...)
+	}
+	return s.w.QueryContext(ctx, query, args...)
+}
+
+func (s split) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if isRead(query) {
+		return s.r.QueryRowContext(ctx, query, args...)
+	}
+	return s.w.QueryRowContext(ctx, query, args...)
+}
 
 // SQL returns the underlying database.
 func (s *DB) SQL() *sql.DB { return s.db }
@@ -69,6 +106,9 @@ func (s *DB) SQL() *sql.DB { return s.db }
 func (s *DB) Close() error {
 	if s.tx != nil {
 		return nil
+	}
+	if s.reader != nil {
+		s.reader.Close()
 	}
 	return s.db.Close()
 }

@@ -17,12 +17,16 @@ import (
 type countingStore struct {
 	amigo.Store
 	daily, txs atomic.Int64
+	onWrite    func([]amigo.Reading) // after each write that succeeded
 }
 
 func (c *countingStore) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.WriteResult, error) {
 	res, err := c.Store.WriteReadings(ctx, rs)
 	if err == nil {
 		c.txs.Add(1)
+		if c.onWrite != nil {
+			c.onWrite(rs)
+		}
 		for _, r := range rs {
 			if r.Kind == amigo.KindDaily {
 				c.daily.Add(1)
@@ -90,5 +94,61 @@ func BenchmarkNightlyPass(b *testing.B) {
 				s.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkFirstRealtimePass: the engine alone (no TLS, no load generator)
+// on its first real-time pass after a start: 500 fake collectors of 100
+// meters (50,000 meters) answering at once, on a fresh SQLite store, at
+// 00:05 (before the nightly window): readings committed per second, until
+// every meter has its reading.
+func BenchmarkFirstRealtimePass(b *testing.B) {
+	const cols, per = 500, 100
+	for range b.N {
+		b.StopTimer()
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "b.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		site := amigo.Site{Name: "b", TimeZone: "Asia/Shanghai"}
+		s.CreateSite(ctx, &site)
+		loc := site.Location()
+		now := time.Date(2026, 3, 10, 0, 5, 0, 0, loc)
+		clock := vclock.NewManual(now)
+		front := &termFront{terms: map[string]*fakeTerm{}}
+		for i := range cols {
+			c := amigo.Collector{SiteID: site.ID, Address: fmt.Sprintf("0171-%d", i+1)}
+			s.CreateCollector(ctx, &c)
+			var ms []amigo.Meter
+			for p := range per {
+				ms = append(ms, amigo.Meter{SiteID: site.ID, CollectorID: c.ID, Port: 1, Pn: p + 1, Address: fmt.Sprintf("000%04d%05d", i+1, p+1)})
+			}
+			for j := range ms {
+				if err := s.CreateMeter(ctx, &ms[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			front.set(c.Address, newFakeTerm(nil, c.Address, clock, loc))
+		}
+		cs := &countingStore{Store: s}
+		e := New(cs, front, clock, Config{Log: quiet()})
+		done := make(chan struct{})
+		var n atomic.Int64
+		cs.onWrite = func(rs []amigo.Reading) { n.Add(int64(len(rs))) }
+		start := time.Now()
+		b.StartTimer()
+		go func() { e.Run(ctx); close(done) }()
+		tick := time.NewTicker(5 * time.Millisecond)
+		for n.Load() < cols*per {
+			<-tick.C
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "readings/s")
+		b.ReportMetric(float64(cs.txs.Load()), "transactions")
+		tick.Stop()
+		cancel()
+		<-done
+		s.Close()
 	}
 }

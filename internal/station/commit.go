@@ -74,6 +74,12 @@ type committer struct {
 type commitReq struct {
 	rs   []amigo.Reading
 	evs  []amigo.Event // validation's events, appended after the readings
+	// job, instead of readings, is a small write of state (a status): the
+	// jobs of a group run in one transaction of their own after its
+	// readings, so that a pass over many collectors does not queue one
+	// transaction per collector for the store's one writer.
+	job  func(tx amigo.Store) error
+	what string // the job, for the log
 	done chan error
 }
 
@@ -91,6 +97,31 @@ func (e *Engine) write(ctx context.Context, rs []amigo.Reading, evs []amigo.Even
 	// The committer answers every request it takes, ctx or not: a batch
 	// is never confirmed without knowing whether it is stored.
 	return <-req.done
+}
+
+// writeState runs job through the group committer with the other jobs of
+// its group, in one transaction, and returns once it ran; directly when
+// the engine does not run.
+func (e *Engine) writeState(ctx context.Context, what string, job func(tx amigo.Store) error) error {
+	if !e.group.running.Load() {
+		return job(e.store)
+	}
+	req := &commitReq{job: job, what: what, done: make(chan error, 1)}
+	e.group.in <- req
+	return <-req.done
+}
+
+// queueState hands job to the group committer without waiting for it
+// (what it writes is derived again by the next pass if it is lost); a
+// failure is logged.
+func (e *Engine) queueState(ctx context.Context, what string, job func(tx amigo.Store) error) {
+	if !e.group.running.Load() {
+		if err := job(e.store); err != nil {
+			e.log.Warn(what, "err", err)
+		}
+		return
+	}
+	e.group.in <- &commitReq{job: job, what: what, done: make(chan error, 1)}
 }
 
 // run is the committer's loop; it ends when ctx does, after writing what
@@ -130,6 +161,55 @@ func (g *committer) run(ctx context.Context, e *Engine) {
 // fails and the group holds several batches, each is written alone, so that
 // one bad batch does not hold back the others.
 func (e *Engine) writeGroup(ctx context.Context, group []*commitReq) {
+	var jobs []*commitReq
+	readings := group[:0:0]
+	for _, r := range group {
+		if r.job != nil {
+			jobs = append(jobs, r)
+		} else {
+			readings = append(readings, r)
+		}
+	}
+	if len(readings) > 0 {
+		e.writeReadingsGroup(ctx, readings)
+	}
+	if len(jobs) > 0 {
+		e.runJobs(ctx, jobs)
+	}
+}
+
+// runJobs runs the state jobs of a group in one transaction; when that
+// fails, each alone.
+func (e *Engine) runJobs(ctx context.Context, jobs []*commitReq) {
+	if len(jobs) > 1 {
+		err := e.store.WithTx(ctx, func(tx amigo.Store) error {
+			for _, j := range jobs {
+				if err := j.job(tx); err != nil {
+					return fmt.Errorf("%s: %w", j.what, err)
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for _, j := range jobs {
+				j.done <- nil
+			}
+			return
+		}
+		e.log.Warn("state writes failed together, writing them one by one", "jobs", len(jobs), "err", err)
+	}
+	for _, j := range jobs {
+		err := j.job(e.store)
+		if err != nil {
+			e.log.Warn(j.what, "err", err)
+		}
+		j.done <- err
+	}
+}
+
+// writeReadingsGroup writes the readings of a group's batches in one
+// transaction (each alone when that fails).
+func (e *Engine) writeReadingsGroup(ctx context.Context, group []*commitReq) {
 	if len(group) == 1 {
 		group[0].done <- e.writeBatch(ctx, group[0].rs, group[0].evs)
 		return
@@ -170,11 +250,14 @@ func (e *Engine) writeBatch(ctx context.Context, rs []amigo.Reading, evs []amigo
 }
 
 // lastValues keeps, per meter and kind, the newest stored reading's time,
-// total forward register and power: what validation compares a new reading
-// with, so that the common case (a reading newer than every stored one)
-// needs no query. An entry is made by validation from what it read in the
-// store, and moved on by each commit; a conflict drops the entries of its
-// batch (the store kept another value).
+// total forward register and power, or that nothing of the kind is stored:
+// what validation compares a new reading with, so that the common case (a
+// reading newer than every stored one) needs no query. An entry is made by
+// validation from what it read in the store, or for a collector's meters
+// at once before its pass (warm: one query for them all), moved on by each
+// commit, and dropped by a conflict in its batch (the store kept another
+// value) or when this node takes the collector over from another (which
+// may have stored newer readings).
 type lastValues struct {
 	mu sync.Mutex
 	m  map[lastKey]lastVal
@@ -186,6 +269,7 @@ type lastKey struct {
 }
 
 type lastVal struct {
+	none     bool  // nothing of the kind is stored
 	t        int64 // Unix seconds
 	fwd      amigo.Energy
 	hasFwd   bool
@@ -201,6 +285,18 @@ func lastOf(r amigo.Reading) lastVal {
 		v.power, v.hasPower = *r.PowerW, true
 	}
 	return v
+}
+
+// newer tells whether a reading at t is newer than every stored one.
+func (v lastVal) newer(t time.Time) bool { return v.none || t.Unix() > v.t }
+
+// stored is what validation sees of the series stored before a newer
+// reading: the newest stored reading, or nothing.
+func (v lastVal) stored(k lastKey) []amigo.Reading {
+	if v.none {
+		return nil
+	}
+	return []amigo.Reading{v.reading(k)}
 }
 
 // reading rebuilds the stored reading as far as validation reads it.
@@ -226,8 +322,51 @@ func (l *lastValues) get(k lastKey) (lastVal, bool) {
 func (l *lastValues) seen(k lastKey, r amigo.Reading) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if v, ok := l.m[k]; !ok || v.t < r.Time.Unix() {
+	if v, ok := l.m[k]; !ok || v.newer(r.Time) {
 		l.m[k] = lastOf(r)
+	}
+}
+
+// missing lists the keys of meters of kind without an entry.
+func (l *lastValues) missing(ids []int64, kind string) []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int64
+	for _, id := range ids {
+		if _, ok := l.m[lastKey{id, kind}]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// found records what one query found stored of kind for ids: the newest
+// reading of each meter in latest, nothing for the others. An entry made
+// meanwhile (by a commit) is kept.
+func (l *lastValues) found(ids []int64, kind string, latest map[int64]amigo.Reading) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		k := lastKey{id, kind}
+		if _, ok := l.m[k]; ok {
+			continue
+		}
+		if r, ok := latest[id]; ok {
+			l.m[k] = lastOf(r)
+		} else {
+			l.m[k] = lastVal{none: true}
+		}
+	}
+}
+
+// forget drops the entries of the meters ids (every kind).
+func (l *lastValues) forget(ids []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		for _, kind := range []string{amigo.KindRealtime, amigo.KindDaily, amigo.KindMonthly} {
+			delete(l.m, lastKey{id, kind})
+		}
 	}
 }
 
@@ -242,7 +381,7 @@ func (l *lastValues) committed(rs []amigo.Reading, conflict bool) {
 		switch {
 		case conflict:
 			delete(l.m, k)
-		case ok && v.t < r.Time.Unix():
+		case ok && v.newer(r.Time):
 			l.m[k] = lastOf(r)
 		}
 	}

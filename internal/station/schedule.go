@@ -197,6 +197,7 @@ func (e *Engine) ownCollector(ctx context.Context, c *amigo.Collector, online bo
 		held, fresh := e.nodes.hold(ctx, res)
 		if fresh {
 			e.loadSchedule(ctx, c.ID)
+			e.forgetLast(c.ID)
 		}
 		return held, nothing
 	}
@@ -218,6 +219,23 @@ func (e *Engine) ownCollector(ctx context.Context, c *amigo.Collector, online bo
 	c.Status = cur.Status
 	e.sched.mu.Unlock()
 	return true, release
+}
+
+// forgetLast drops what validation's memory holds of collector id's
+// meters (as last listed): the node that held it before may have stored
+// newer readings.
+func (e *Engine) forgetLast(id int64) {
+	e.sched.mu.Lock()
+	a, ok := e.sched.archives[id]
+	e.sched.mu.Unlock()
+	if !ok {
+		return
+	}
+	ids := make([]int64, len(a.meters))
+	for i, m := range a.meters {
+		ids[i] = m.ID
+	}
+	e.last.forget(ids)
 }
 
 // due tells from memory alone whether collector c has work at now: a

@@ -124,7 +124,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.CommandTTL = 24 * time.Hour
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = 256
 	}
 	if cfg.FrameTimeout <= 0 {
 		cfg.FrameTimeout = 30 * time.Second
@@ -237,15 +237,34 @@ func (e *Engine) trackStatus(ctx context.Context, site amigo.Site, c amigo.Colle
 	now := e.clock.Now()
 	switch {
 	case !online && c.Status == amigo.StatusOnline:
-		e.store.SetCollectorStatus(ctx, c.ID, amigo.StatusOffline, "no connection / 无连接", now)
-		e.store.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorDown, Severity: "alarm", SiteID: site.ID, CollectorID: c.ID,
-			Message: fmt.Sprintf("collector %s is offline / 采集器离线", c.Address)})
-	case online && c.Status != amigo.StatusOnline:
-		e.store.SetCollectorStatus(ctx, c.ID, amigo.StatusOnline, "", now)
-		if c.Status == amigo.StatusOffline {
-			e.store.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorUp, SiteID: site.ID, CollectorID: c.ID,
-				Message: fmt.Sprintf("collector %s is back online / 采集器恢复在线", c.Address)})
+		// Through the committer too (after any online change still queued
+		// there), and waited for: with several nodes, the judgement is
+		// written before the lease is given up.
+		err := e.writeState(ctx, "collector offline", func(tx amigo.Store) error {
+			if err := tx.SetCollectorStatus(ctx, c.ID, amigo.StatusOffline, "no connection / 无连接", now); err != nil {
+				return fmt.Errorf("collector %s offline: %w", c.Address, err)
+			}
+			return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorDown, Severity: "alarm", SiteID: site.ID, CollectorID: c.ID,
+				Message: fmt.Sprintf("collector %s is offline / 采集器离线", c.Address)})
+		})
+		if err != nil {
+			e.log.Warn("collector offline", "collector", c.Address, "err", err)
 		}
+	case online && c.Status != amigo.StatusOnline:
+		// Queued to the group committer: a login storm of a thousand
+		// collectors is a few transactions, and the scheduler's pass does
+		// not wait for any of them.
+		prev := c.Status
+		e.queueState(ctx, "collector online", func(tx amigo.Store) error {
+			if err := tx.SetCollectorStatus(ctx, c.ID, amigo.StatusOnline, "", now); err != nil {
+				return fmt.Errorf("collector %s online: %w", c.Address, err)
+			}
+			if prev != amigo.StatusOffline {
+				return nil
+			}
+			return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorUp, SiteID: site.ID, CollectorID: c.ID,
+				Message: fmt.Sprintf("collector %s is back online / 采集器恢复在线", c.Address)})
+		})
 	}
 }
 
@@ -431,6 +450,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 		byPn[uint16(m.Pn)], byID[m.ID] = m, m
 		units = append(units, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{129}}, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{131}}, q1376.NewUnit(uint16(m.Pn), 25, nil))
 	}
+	e.warm(ctx, ms, amigo.KindRealtime)
 	loc := site.Location()
 	now := e.clock.Now()
 	got := map[int64]bool{}
@@ -528,13 +548,20 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 			off = append(off, m.ID)
 		}
 	}
-	if err := e.store.SetMetersStatus(ctx, on, amigo.StatusOnline, "", now); err != nil {
-		e.log.Warn("meters online", "collector", c.Address, "meters", len(on), "err", err)
+	if len(on)+len(off) == 0 {
+		return nil
 	}
-	if err := e.store.SetMetersStatus(ctx, off, amigo.StatusOffline, "no data from its collector / 采集器无该表数据", now); err != nil {
-		e.log.Warn("meters offline", "collector", c.Address, "meters", len(off), "err", err)
-	}
-	return nil
+	// Written with the other collectors' changes of the same moment, in one
+	// transaction (the group committer's), after this pass's readings.
+	return e.writeState(ctx, "meters status", func(tx amigo.Store) error {
+		if err := tx.SetMetersStatus(ctx, on, amigo.StatusOnline, "", now); err != nil {
+			return fmt.Errorf("meters of collector %s online: %w", c.Address, err)
+		}
+		if err := tx.SetMetersStatus(ctx, off, amigo.StatusOffline, "no data from its collector / 采集器无该表数据", now); err != nil {
+			return fmt.Errorf("meters of collector %s offline: %w", c.Address, err)
+		}
+		return nil
+	})
 }
 
 // scaleTo converts mant×10^-scale to an integer in units of 10^-want (want
@@ -588,6 +615,9 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 		}
 	}
 	sort.SliceStable(missing, func(i, j int) bool { return missing[i].day.Before(missing[j].day) })
+	if len(missing) > 0 {
+		e.warm(ctx, ms, amigo.KindDaily)
+	}
 	var units []q1376.Unit
 	for _, w := range missing {
 		td := q1376.DayOf(w.day).AppendTd(nil)

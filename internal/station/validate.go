@@ -26,7 +26,8 @@ const veeFlags = amigo.FlagReversed | amigo.FlagJump | amigo.FlagStopped
 //
 // The neighbours cost no query in the common case: a series whose new
 // readings are all newer than the last stored one kept in memory
-// (lastValues) is checked against it. The other series of the batch are
+// (lastValues, warmed for a collector's meters in one query before its
+// pass) is checked against it, or against nothing when none is stored. The other series of the batch are
 // read in one query per kind (ReadingsOfMeters over a look-back window);
 // only a series with nothing stored in that window (a new meter, a long
 // silence) is read alone (ReadingsAround). The meter's last power comes
@@ -46,8 +47,8 @@ func (e *Engine) validate(ctx context.Context, rs []amigo.Reading, meters map[in
 	for _, k := range order {
 		idx := groups[k]
 		sort.SliceStable(idx, func(a, b int) bool { return rs[idx[a]].Time.Before(rs[idx[b]].Time) })
-		if v, ok := e.last.get(k); ok && rs[idx[0]].Time.Unix() > v.t {
-			stored[k] = []amigo.Reading{v.reading(k)}
+		if v, ok := e.last.get(k); ok && v.newer(rs[idx[0]].Time) {
+			stored[k] = v.stored(k)
 			continue
 		}
 		miss = append(miss, k)
@@ -58,6 +59,27 @@ func (e *Engine) validate(ctx context.Context, rs []amigo.Reading, meters map[in
 		evs = append(evs, e.validateSeries(ctx, meters[k.meter], rs, groups[k], stored[k])...)
 	}
 	return evs
+}
+
+// warm reads, in one query, the newest stored reading of kind of the
+// meters ms that validation's memory lacks (or that none is stored), so
+// that their new readings need no query at all: a collector's first pass
+// after a start, or after this node took it over.
+func (e *Engine) warm(ctx context.Context, ms []amigo.Meter, kind string) {
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	ids = e.last.missing(ids, kind)
+	if len(ids) == 0 {
+		return
+	}
+	latest, err := e.store.LatestReadings(ctx, ids, kind)
+	if err != nil {
+		e.log.Warn("validate: latest readings", "meters", len(ids), "err", err)
+		return // validation reads them batch by batch
+	}
+	e.last.found(ids, kind, latest)
 }
 
 // lookBack is how far before a batch the one query of neighbours reaches.
@@ -185,6 +207,9 @@ func (e *Engine) powerIfStill(ctx context.Context, m amigo.Meter, nodes []node) 
 		a, b := nodes[i-1].r, nodes[i].r
 		if b.Kind == amigo.KindDaily && (!a.HasForward || !b.HasForward || a.Forward[0] == b.Forward[0]) && (!nodes[i-1].stored || !nodes[i].stored) {
 			if v, ok := e.last.get(lastKey{m.ID, amigo.KindRealtime}); ok {
+				if v.none {
+					return nil
+				}
 				return v.reading(lastKey{m.ID, amigo.KindRealtime}).PowerW
 			}
 			if rt, err := e.store.LastReading(ctx, m.ID, amigo.KindRealtime); err == nil {

@@ -9,6 +9,7 @@ import (
 )
 
 // readingQueries: ReadingsAround finds the neighbours however far they are;
+// LatestReadings the newest of a kind per meter;
 // ReadingsOfMeters keeps to its kinds and range; UpdateReadingFlags changes
 // flags, never values.
 func readingQueries(t *testing.T, s amigo.Store) {
@@ -58,6 +59,19 @@ func readingQueries(t *testing.T, s amigo.Store) {
 	got, _ = s.ReadingsAround(ctx, ms[0].ID, amigo.KindDaily, d0.AddDate(0, 0, -3), d0.AddDate(0, 0, -2))
 	if !same(day(got), []int{0}) {
 		t.Fatalf("around -3..-2: days %v", day(got))
+	}
+	// LatestReadings: the newest of each kind asked, none for a meter
+	// without that kind (meter 1 has no real-time reading).
+	latest, err := s.LatestReadings(ctx, []int64{ms[0].ID, ms[1].ID, ms[1].ID + 1000}, amigo.KindDaily)
+	if err != nil || len(latest) != 2 || day([]amigo.Reading{latest[ms[0].ID]})[0] != 40 || latest[ms[0].ID].Forward[0] != amigo.KWh(140) ||
+		day([]amigo.Reading{latest[ms[1].ID]})[0] != 5 {
+		t.Fatalf("latest daily %+v %v", latest, err)
+	}
+	if latest, err := s.LatestReadings(ctx, []int64{ms[0].ID, ms[1].ID}, amigo.KindRealtime); err != nil || len(latest) != 1 || day([]amigo.Reading{latest[ms[0].ID]})[0] != 10 {
+		t.Fatalf("latest real-time %+v %v", latest, err)
+	}
+	if latest, err := s.LatestReadings(ctx, nil, amigo.KindRealtime); err != nil || len(latest) != 0 {
+		t.Fatalf("latest of none %+v %v", latest, err)
 	}
 	by, err := s.ReadingsOfMeters(ctx, []int64{ms[0].ID, ms[1].ID}, []string{amigo.KindDaily, amigo.KindMonthly}, d0, d0.AddDate(0, 0, 11))
 	if err != nil || len(by[ms[0].ID]) != 4 || len(by[ms[1].ID]) != 1 || by[ms[0].ID][3].Kind != amigo.KindDaily {

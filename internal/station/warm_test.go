@@ -1,0 +1,93 @@
+package station
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/vclock"
+)
+
+// queryCounter counts the store's neighbour queries by name and kind.
+type queryCounter struct {
+	amigo.Store
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (q *queryCounter) add(name string) {
+	q.mu.Lock()
+	q.n[name]++
+	q.mu.Unlock()
+}
+
+func (q *queryCounter) get(name string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n[name]
+}
+
+func (q *queryCounter) ReadingsAround(ctx context.Context, id int64, kind string, from, to time.Time) ([]amigo.Reading, error) {
+	q.add("around " + kind)
+	return q.Store.ReadingsAround(ctx, id, kind, from, to)
+}
+
+func (q *queryCounter) ReadingsOfMeters(ctx context.Context, ids []int64, kinds []string, from, to time.Time) (map[int64][]amigo.Reading, error) {
+	for _, k := range kinds {
+		q.add("window " + k)
+	}
+	return q.Store.ReadingsOfMeters(ctx, ids, kinds, from, to)
+}
+
+func (q *queryCounter) LatestReadings(ctx context.Context, ids []int64, kind string) (map[int64]amigo.Reading, error) {
+	q.add("latest " + kind)
+	return q.Store.LatestReadings(ctx, ids, kind)
+}
+
+// A collector's first pass after a start reads what validation needs in one
+// query for all its meters: a meter with nothing stored costs no query of
+// its own, and a meter whose last stored reading is far older than the
+// look-back window is still checked against it (its register went back:
+// flagged). Three requests of 8 meters each ask the store nothing more.
+func TestFirstPassWarmsValidationInOneQuery(t *testing.T) {
+	base, _ := openStore(t)
+	st := &queryCounter{Store: base, n: map[string]int{}}
+	site, cs, ms := fleet(t, base, 1, 20)
+	loc := site.Location()
+	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
+	// Meter pn 1 reads about 169 kWh today; 3 hours ago it was stored at
+	// 500 kWh (beyond the 1-hour look-back of real-time validation).
+	old := amigo.Reading{MeterID: ms[0][0].ID, Kind: amigo.KindRealtime, Time: now.Add(-3 * time.Hour).UTC(), HasForward: true,
+		Quality: amigo.QualityActual, Source: "test", ReceivedAt: now.Add(-3 * time.Hour).UTC()}
+	old.Forward[0] = amigo.KWh(500)
+	if _, err := base.WriteReadings(context.Background(), []amigo.Reading{old}); err != nil {
+		t.Fatal(err)
+	}
+	clock := vclock.NewManual(now)
+	front := &termFront{terms: map[string]*fakeTerm{cs[0].Address: newFakeTerm(t, cs[0].Address, clock, loc)}}
+	e := New(st, front, clock, Config{Log: quiet()})
+	runEngine(t, e)
+	waitFor(t, "every meter's real-time reading", 20*time.Second, func() bool {
+		for _, m := range ms[0] {
+			if count(t, base, m, amigo.KindRealtime, now.Add(-time.Minute), now.Add(time.Minute)) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	rs, err := base.ListReadings(context.Background(), ms[0][0].ID, amigo.KindRealtime, now.Add(-time.Minute), now.Add(time.Minute))
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("meter 1's new reading: %v %v", rs, err)
+	}
+	if rs[0].Flags&amigo.FlagReversed == 0 {
+		t.Fatalf("a register 331 kWh below the stored one 3 hours before is not flagged reversed: flags %d", rs[0].Flags)
+	}
+	if n := st.get("latest " + amigo.KindRealtime); n != 1 {
+		t.Fatalf("%d LatestReadings queries for the real-time pass, want 1", n)
+	}
+	if n, w := st.get("around "+amigo.KindRealtime), st.get("window "+amigo.KindRealtime); n != 0 || w != 0 {
+		t.Fatalf("the first pass still asked the store per batch or meter: %d ReadingsAround, %d ReadingsOfMeters", n, w)
+	}
+}
