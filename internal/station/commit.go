@@ -72,8 +72,8 @@ type committer struct {
 }
 
 type commitReq struct {
-	rs   []amigo.Reading
-	evs  []amigo.Event // validation's events, appended after the readings
+	rs  []amigo.Reading
+	evs []amigo.Event // validation's events, appended after the readings
 	// job, instead of readings, is a small write of state (a status): the
 	// jobs of a group run in one transaction of their own after its
 	// readings, so that a pass over many collectors does not queue one
