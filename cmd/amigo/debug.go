@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+)
+
+// debugHandler serves Go's profiles (net/http/pprof under /debug/pprof/)
+// to an administrator only: every request needs "Authorization: Bearer
+// <token>" of a user whose role is admin, checked by who (the API's own
+// token check). The profiles name the station's hottest functions under
+// load (docs/benchmarks.md) without a restart; they stay off the API's
+// listener, so that the API's port can face the network while this one
+// listens on loopback.
+func debugHandler(who func(ctx context.Context, token string) (id int64, username, role string, err error)) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="amigo debug"`)
+			http.Error(w, "an administrator's token is needed / 需要管理员令牌", http.StatusUnauthorized)
+			return
+		}
+		_, _, role, err := who(r.Context(), tok)
+		if err != nil {
+			http.Error(w, "token refused / 令牌无效", http.StatusUnauthorized)
+			return
+		}
+		if role != "admin" {
+			http.Error(w, "for administrators only / 仅限管理员", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// serveDebug listens on addr and serves debugHandler until ctx ends.
+func serveDebug(ctx context.Context, addr string, h http.Handler) (net.Addr, func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, &listenError{"debug_listen", addr, err}
+	}
+	// No write timeout: a CPU profile or trace streams for its ?seconds=.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}
+	return l.Addr(), stop, nil
+}
