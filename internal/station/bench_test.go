@@ -131,7 +131,8 @@ func BenchmarkFirstRealtimePass(b *testing.B) {
 			}
 			front.set(c.Address, newFakeTerm(nil, c.Address, clock, loc))
 		}
-		cs := &countingStore{Store: s}
+		qc := &queryCounter{Store: s, n: map[string]int{}}
+		cs := &countingStore{Store: qc}
 		e := New(cs, front, clock, Config{Log: quiet()})
 		done := make(chan struct{})
 		var n atomic.Int64
@@ -146,6 +147,22 @@ func BenchmarkFirstRealtimePass(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "readings/s")
 		b.ReportMetric(float64(cs.txs.Load()), "transactions")
+		b.ReportMetric(float64(qc.get("around "+amigo.KindRealtime)+qc.get("window "+amigo.KindRealtime)), "neighbour-queries")
+		// Then the night: every meter's freeze of the next midnight.
+		var days atomic.Int64
+		cs.onWrite = func(rs []amigo.Reading) {
+			for _, r := range rs {
+				if r.Kind == amigo.KindDaily {
+					days.Add(1)
+				}
+			}
+		}
+		clock.Set(time.Date(2026, 3, 11, 0, 45, 0, 0, loc))
+		e.Wake()
+		for days.Load() < cols*per {
+			<-tick.C
+		}
+		b.ReportMetric(float64(qc.get("around "+amigo.KindDaily)+qc.get("window "+amigo.KindDaily)), "daily-neighbour-queries")
 		tick.Stop()
 		cancel()
 		<-done

@@ -2,6 +2,7 @@ package station
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -278,9 +279,16 @@ func (e *Engine) saveSchedule(ctx context.Context, key string, t time.Time) {
 	if !e.nodes.on() {
 		return
 	}
-	if err := e.store.PutState(ctx, key, strconv.FormatInt(t.Unix(), 10), e.clock.Now()); err != nil {
-		e.log.Warn("save scheduler state", "key", key, "err", err)
-	}
+	// With the other collectors' state of the moment, in one transaction
+	// of the group committer: a node taking the collector over re-reads at
+	// worst a slot whose write was lost, and the store keeps it once.
+	v, now := strconv.FormatInt(t.Unix(), 10), e.clock.Now()
+	e.queueState(ctx, "save scheduler state", func(tx amigo.Store) error {
+		if err := tx.PutState(ctx, key, v, now); err != nil {
+			return fmt.Errorf("scheduler state %s: %w", key, err)
+		}
+		return nil
+	})
 }
 
 // listenCommands wakes the command loop on every command created on any

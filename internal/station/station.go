@@ -442,6 +442,12 @@ func registers(ind q1376.Indication) ([5]amigo.Energy, bool) {
 	return out, true
 }
 
+// realtimeMetersPerRequest is how many meters one real-time request asks
+// for (three data units each: F129, F131, F25); the collector answers them
+// in two frames of at most 32 units. Fewer, larger requests are fewer
+// round trips, commits and confirmations per meter.
+const realtimeMetersPerRequest = 16
+
 func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
 	byPn := map[uint16]amigo.Meter{}
 	byID := map[int64]amigo.Meter{}
@@ -458,7 +464,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	// the next is asked for (its validation needs nothing of the other).
 	var pipe commitPipe
 	defer pipe.wait()
-	for _, req := range chunks(units, 24) {
+	for _, req := range chunks(units, 3*realtimeMetersPerRequest) {
 		answers, err := e.request(ctx, t, q1376.AFNClass1, req...)
 		if err != nil {
 			return err

@@ -50,7 +50,7 @@ func (q *queryCounter) LatestReadings(ctx context.Context, ids []int64, kind str
 // query for all its meters: a meter with nothing stored costs no query of
 // its own, and a meter whose last stored reading is far older than the
 // look-back window is still checked against it (its register went back:
-// flagged). Three requests of 8 meters each ask the store nothing more.
+// flagged). Its two requests ask the store nothing more.
 func TestFirstPassWarmsValidationInOneQuery(t *testing.T) {
 	base, _ := openStore(t)
 	st := &queryCounter{Store: base, n: map[string]int{}}
