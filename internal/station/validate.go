@@ -126,8 +126,29 @@ func (e *Engine) neighbours(ctx context.Context, rs []amigo.Reading, groups map[
 		}
 		for _, k := range keys {
 			idx := groups[k]
-			first, last := rs[idx[0]].Time, rs[idx[len(idx)-1]].Time
 			w := window[k.meter]
+			// A reading whose instant is stored already is the store's to
+			// judge (a duplicate or a conflict): the series starts at its
+			// first new reading. One with none new (a slot read again)
+			// needs nothing more.
+			var first time.Time
+			for _, ix := range idx {
+				if t := rs[ix].Time; !storedAt(w, t) {
+					first = t
+					break
+				}
+			}
+			last := rs[idx[len(idx)-1]].Time
+			if first.IsZero() && err == nil {
+				stored[k] = w
+				if len(w) > 0 {
+					e.last.seen(k, w[len(w)-1])
+				}
+				continue
+			}
+			if first.IsZero() {
+				first = rs[idx[0]].Time
+			}
 			i := sort.Search(len(w), func(i int) bool { return !w[i].Time.Before(first) })
 			if i == 0 {
 				// Nothing stored before the series in the window: read it
@@ -145,15 +166,23 @@ func (e *Engine) neighbours(ctx context.Context, rs []amigo.Reading, groups map[
 				}
 				continue
 			}
-			// The last one before, those within, and the first after (what
+			// The last one before, those within (the series' readings
+			// stored already among them), and the first after (what
 			// ReadingsAround returns).
+			i0 := sort.Search(len(w), func(i int) bool { return !w[i].Time.Before(rs[idx[0]].Time) })
 			j := sort.Search(len(w), func(j int) bool { return w[j].Time.After(last) })
-			stored[k] = w[i-1 : min(j+1, len(w))]
+			stored[k] = w[min(i0, i-1):min(j+1, len(w))]
 			if err == nil {
 				e.last.seen(k, w[len(w)-1])
 			}
 		}
 	}
+}
+
+// storedAt tells whether w (oldest first) holds a reading at t.
+func storedAt(w []amigo.Reading, t time.Time) bool {
+	i := sort.Search(len(w), func(i int) bool { return !w[i].Time.Before(t) })
+	return i < len(w) && w[i].Time.Equal(t)
 }
 
 // node is one reading of a meter's series: stored, or new in the batch.

@@ -91,3 +91,40 @@ func TestFirstPassWarmsValidationInOneQuery(t *testing.T) {
 		t.Fatalf("the first pass still asked the store per batch or meter: %d ReadingsAround, %d ReadingsOfMeters", n, w)
 	}
 }
+
+// A slot read again (its readings stored already) costs validation no
+// query of its own and raises nothing; a new reading after a stored one in
+// the same batch is still checked against the stored reading before it.
+func TestValidateSlotReadAgain(t *testing.T) {
+	base, _ := openStore(t)
+	st := &queryCounter{Store: base, n: map[string]int{}}
+	_, _, ms := fleet(t, base, 1, 1)
+	m := ms[0][0]
+	t0 := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	rd := func(at time.Time, kwh int64) amigo.Reading {
+		r := amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Time: at, HasForward: true, Quality: amigo.QualityActual, Source: "test", ReceivedAt: at}
+		r.Forward[0] = amigo.KWh(kwh)
+		return r
+	}
+	if _, err := base.WriteReadings(context.Background(), []amigo.Reading{rd(t0, 100), rd(t0.Add(15*time.Minute), 101)}); err != nil {
+		t.Fatal(err)
+	}
+	e := New(st, &termFront{terms: map[string]*fakeTerm{}}, vclock.NewManual(t0.Add(time.Hour)), Config{Log: quiet()})
+	meters := map[int64]amigo.Meter{m.ID: m}
+	again := []amigo.Reading{rd(t0, 100), rd(t0.Add(15*time.Minute), 101)}
+	if evs := e.validate(context.Background(), again, meters); len(evs) != 0 {
+		t.Fatalf("a slot read again raised %v", evs)
+	}
+	if n := st.get("around " + amigo.KindRealtime); n != 0 {
+		t.Fatalf("%d ReadingsAround for readings stored already", n)
+	}
+	// The stored 08:15 again, then 08:30 below it: reversed.
+	mixed := []amigo.Reading{rd(t0.Add(15*time.Minute), 101), rd(t0.Add(30*time.Minute), 90)}
+	evs := e.validate(context.Background(), mixed, meters)
+	if mixed[1].Flags&amigo.FlagReversed == 0 || len(evs) == 0 {
+		t.Fatalf("08:30 at 90 kWh after 101 kWh stored: flags %d, events %v", mixed[1].Flags, evs)
+	}
+	if n := st.get("around " + amigo.KindRealtime); n != 0 {
+		t.Fatalf("%d ReadingsAround with the neighbour in the window", n)
+	}
+}
