@@ -233,7 +233,10 @@ const (
 	EventDuplicateReg  = "gprs.duplicate_registration"
 	EventLineLoss      = "lineloss.out_of_band"
 	EventCommandFailed = "command.failed"
-	EventMeterNoAnswer = "meter.no_answer"
+	// EventControlRetried: the wallet asked again for a trip or reconnect
+	// whose command failed or expired.
+	EventControlRetried = "account.control_retried"
+	EventMeterNoAnswer  = "meter.no_answer"
 	// Reported by collectors (their ERC event log).
 	EventMeterCoverOpen     = "meter.cover_open"
 	EventMeterPowerDown     = "meter.power_down"

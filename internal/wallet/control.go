@@ -144,7 +144,11 @@ func (w *Wallet) warn(ctx context.Context, a amigo.Account, now time.Time) error
 }
 
 func (w *Wallet) trip(ctx context.Context, a amigo.Account, now time.Time) error {
-	if _, err := w.submit(ctx, a, amigo.CmdDisconnect, System, now); err != nil {
+	cs, err := w.submit(ctx, a, amigo.CmdDisconnect, System, now)
+	if err != nil {
+		return err
+	}
+	if err := w.remember(ctx, a, amigo.CmdDisconnect, cs, now); err != nil {
 		return err
 	}
 	if err := w.store.DeleteState(ctx, deferredKey(a.ID)); err != nil {
@@ -175,7 +179,11 @@ func reconnectType(pol amigo.ControlPolicy) string {
 }
 
 func (w *Wallet) reconnect(ctx context.Context, a amigo.Account, pol amigo.ControlPolicy, now time.Time) error {
-	if _, err := w.submit(ctx, a, reconnectType(pol), System, now); err != nil {
+	cs, err := w.submit(ctx, a, reconnectType(pol), System, now)
+	if err != nil {
+		return err
+	}
+	if err := w.remember(ctx, a, reconnectType(pol), cs, now); err != nil {
 		return err
 	}
 	state := amigo.ControlWarned
@@ -234,6 +242,11 @@ func (w *Wallet) CustomerSwitch(ctx context.Context, accountID int64, on bool, b
 	}
 	cs, err := w.submit(ctx, a, typ, by, w.clock.Now())
 	if err != nil {
+		return cs, err
+	}
+	// The customer's own choice supersedes a trip or reconnect the wallet
+	// would otherwise ask again for.
+	if err := w.store.DeleteState(ctx, relayKey(a.ID)); err != nil {
 		return cs, err
 	}
 	if len(cs) == 0 {

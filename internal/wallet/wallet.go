@@ -151,6 +151,7 @@ type PassResult struct {
 	Accounts int // prepaid accounts looked at
 	Deducted int // account-days deducted
 	Held     int // accounts waiting for a day's data
+	Retried  int // trips and reconnects asked for again (their command failed)
 }
 
 // Pass deducts every prepaid account's complete days, then runs each
@@ -188,10 +189,16 @@ func (w *Wallet) Pass(ctx context.Context) (PassResult, error) {
 			res.Held++
 		}
 		first = cmp(first, err)
-		if n == 0 && !needsControl(a) {
-			continue // balance and state agree: nothing to look at again
+		if n > 0 || needsControl(a) {
+			if err := w.control(ctx, a.ID); err != nil {
+				first = cmp(first, err)
+			}
 		}
-		if err := w.control(ctx, a.ID); err != nil {
+		// A trip or reconnect not carried out is asked for again: looked
+		// at for tripped accounts and those whose state changed lately.
+		if a.Control == amigo.ControlTripped || w.clock.Now().Sub(a.ControlAt) < relayRecent {
+			asked, err := w.retryRelay(ctx, a.ID, w.clock.Now())
+			res.Retried += asked
 			first = cmp(first, err)
 		}
 	}
