@@ -53,7 +53,7 @@ func FuzzParse(f *testing.F) {
 			{Date: d, FromTotals: true, Total: 98765},
 			{Date: d, Registers: []amigo.Energy{1, 2, 3, 4}},
 		} {
-			q, err := tr.Quote(QuoteInput{Spans: []Span{s}, CycleUsageBefore: 5, InService: Share{3, 7}, Standing: Share{1, 3}})
+			q, err := tr.Quote(QuoteInput{Spans: []Span{s}, CycleUsageBefore: 5, InService: Share{Days: 3, Of: 7}, Standing: Share{Days: 1, Of: 3}})
 			if err != nil {
 				if amigo.ErrorKind(err) != amigo.EINVALID {
 					t.Fatalf("quote: %v", err)

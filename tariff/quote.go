@@ -26,10 +26,15 @@ const TotalName = "total"
 // meter has no tariff registers.
 const NoteFromTotals = "billed from totals / 按总电量计费"
 
-// Share is a part of a cycle: Days of Of days (1 ≤ Of ≤ 366, 0 ≤ Days ≤ Of).
+// Share is a part of a cycle: Days of Of days (1 ≤ Of ≤ 366, 0 ≤ Days ≤ Of)
+// that follow After days of it (standing charges only; After + Days ≤ Of).
+// A standing charge's share is the rounded amount through After + Days
+// less the rounded amount through After, so that the shares of a month's
+// days, charged one by one, add up to the monthly charge to the fen.
 type Share struct {
-	Days int `json:"days"`
-	Of   int `json:"of"`
+	Days  int `json:"days"`
+	Of    int `json:"of"`
+	After int `json:"after,omitempty"`
 }
 
 // Span is usage to price: one site-local day, or a run of days that share
@@ -190,8 +195,9 @@ func (t *Tariff) Quote(in QuoteInput) (Quote, error) {
 	if in.Standing.Of > 0 {
 		for _, s := range t.Standing {
 			l := Line{Kind: KindStanding, Name: s.Name, PerMonth: s.PerMonth.String(),
-				AmountFen: amigo.Fen(prorate(int64(s.PerMonth), int64(in.Standing.Days), int64(in.Standing.Of)))}
-			if in.Standing.Days != in.Standing.Of {
+				AmountFen: amigo.Fen(prorate(int64(s.PerMonth), int64(in.Standing.After+in.Standing.Days), int64(in.Standing.Of)) -
+					prorate(int64(s.PerMonth), int64(in.Standing.After), int64(in.Standing.Of)))}
+			if in.Standing.Days != in.Standing.Of || in.Standing.After != 0 {
 				sh := in.Standing
 				l.Share = &sh
 			}
@@ -265,6 +271,9 @@ func (t *Tariff) checkInput(in QuoteInput) error {
 		s := sh.s
 		if s.Of < 0 || s.Of > maxDaysOf || s.Days < 0 || s.Days > s.Of {
 			return invalid("%s share %d/%d: want 0 ≤ days ≤ of ≤ %d / 天数比例错误", sh.name, s.Days, s.Of, maxDaysOf)
+		}
+		if s.After < 0 || s.After > s.Of-s.Days || (s.After != 0 && sh.name != "standing") {
+			return invalid("%s share after %d days: want 0 ≤ after ≤ of − days (standing charges only) / 天数比例错误", sh.name, s.After)
 		}
 	}
 	var sum amigo.Energy

@@ -146,7 +146,7 @@ func TestQuotePartialCycle(t *testing.T) {
 	if n := CycleDays(CycleYear, day(2026, 9, 23)); n != 365 {
 		t.Fatalf("2026 has %d days", n)
 	}
-	q, err := zj.Quote(QuoteInput{Spans: []Span{usage(day(2026, 12, 31), "peak", "800", "valley", "200")}, InService: Share{100, 365}})
+	q, err := zj.Quote(QuoteInput{Spans: []Span{usage(day(2026, 12, 31), "peak", "800", "valley", "200")}, InService: Share{Days: 100, Of: 365}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +160,13 @@ func TestQuotePartialCycle(t *testing.T) {
 	// 215 × 1 / 2 = 107.5 → 108; 2760 × 1 / 2 = 1380; 4800 × 1 / 2 = 2400;
 	// 2760 × 200 / 365 = 1512.33 → 1512; 4800 × 200 / 365 = 2630.14 → 2630.
 	l := &Ladder{Thresholds: []amigo.Energy{kwh("215"), kwh("2760"), kwh("4800")}}
-	if got := fmt.Sprint(l.applied(Share{1, 2})); got != "[108.00 1380.00 2400.00]" {
+	if got := fmt.Sprint(l.applied(Share{Days: 1, Of: 2})); got != "[108.00 1380.00 2400.00]" {
 		t.Errorf("1/2: %s", got)
 	}
-	if got := fmt.Sprint(l.applied(Share{200, 365})); got != "[118.00 1512.00 2630.00]" { // 215 × 200 / 365 = 117.81 → 118
+	if got := fmt.Sprint(l.applied(Share{Days: 200, Of: 365})); got != "[118.00 1512.00 2630.00]" { // 215 × 200 / 365 = 117.81 → 118
 		t.Errorf("200/365: %s", got)
 	}
-	if got := fmt.Sprint(l.applied(Share{0, 30})); got != "[0.00 0.00 0.00]" {
+	if got := fmt.Sprint(l.applied(Share{Days: 0, Of: 30})); got != "[0.00 0.00 0.00]" {
 		t.Errorf("0/30: %s", got)
 	}
 }
@@ -180,19 +180,46 @@ func TestQuotePartialCycle(t *testing.T) {
 func TestQuoteStandingCharge(t *testing.T) {
 	sh := mustParseFile(t, "../docs/tariffs/sh-commercial-flat.json")
 	d := day(2026, 1, 31)
-	q, err := sh.Quote(QuoteInput{Spans: []Span{{Date: d, FromTotals: true, Total: kwh("1234.5")}}, Standing: Share{1, 1}})
+	q, err := sh.Quote(QuoteInput{Spans: []Span{{Date: d, FromTotals: true, Total: kwh("1234.5")}}, Standing: Share{Days: 1, Of: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := lines(q); got != "energy flat 1234.50×0.7280=89872; standing basic charge=30000" || q.TotalFen != 119872 || q.FromTotals {
 		t.Fatalf("%s = %d (from totals %v: a flat tariff always bills the total, no note)", got, q.TotalFen, q.FromTotals)
 	}
-	q, err = sh.Quote(QuoteInput{Spans: []Span{usage(d, "flat", "0")}, Standing: Share{10, 31}})
+	q, err = sh.Quote(QuoteInput{Spans: []Span{usage(d, "flat", "0")}, Standing: Share{Days: 10, Of: 31}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := lines(q); got != "energy flat 0.00×0.7280=0; standing basic charge 10/31=9677" || q.TotalFen != 9677 {
 		t.Fatalf("%s = %d", got, q.TotalFen)
+	}
+	// A month charged day by day (the prepaid wallet): day n's share is
+	// the rounded charge through day n less the rounded charge through
+	// day n − 1, so the 31 days add up to 30000 fen, not 31 × 968 = 30008.
+	// Day 1: 30000 × 1/31 = 967.74 → 968. Day 2: 30000 × 2/31 = 1935.48 →
+	// 1935, less 968 = 967. Day 31: 30000 less 30000 × 30/31 = 29032.26 →
+	// 29032, = 968.
+	sum := amigo.Fen(0)
+	for n := 1; n <= 31; n++ {
+		q, err := sh.Quote(QuoteInput{Spans: []Span{usage(day(2026, 1, n), "flat", "0")}, Standing: Share{Days: 1, Of: 31, After: n - 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]amigo.Fen{1: 968, 2: 967, 31: 968}[n]
+		if want != 0 && q.TotalFen != want {
+			t.Fatalf("day %d: %d fen, want %d", n, q.TotalFen, want)
+		}
+		sum += q.TotalFen
+	}
+	if sum != 30000 {
+		t.Fatalf("31 days of the basic charge add up to %d fen, want 30000", sum)
+	}
+	if _, err := sh.Quote(QuoteInput{Spans: []Span{usage(d, "flat", "0")}, Standing: Share{Days: 2, Of: 31, After: 30}}); err == nil {
+		t.Fatal("a share past the month's end accepted")
+	}
+	if _, err := sh.Quote(QuoteInput{Spans: []Span{usage(d, "flat", "0")}, InService: Share{Days: 1, Of: 31, After: 3}}); err == nil {
+		t.Fatal("an in-service share with after accepted")
 	}
 	if prorate(12345, 1, 2) != 6173 || prorate(12344, 1, 2) != 6172 {
 		t.Fatal("prorate does not round half-up")
@@ -298,7 +325,7 @@ func TestQuoteRefusesBadInput(t *testing.T) {
 		{"before the version", QuoteInput{Spans: []Span{usage(day(2025, 12, 31), "peak", "1")}}, "before zj-residential@2026-01-01"},
 		{"negative", QuoteInput{Spans: []Span{{Date: d, Usage: map[string]amigo.Energy{"peak": -1}}}}, "energy"},
 		{"two kinds of usage", QuoteInput{Spans: []Span{{Date: d, Usage: map[string]amigo.Energy{}, FromTotals: true}}}, "exactly one"},
-		{"bad share", QuoteInput{Spans: []Span{usage(d, "peak", "1")}, InService: Share{40, 30}}, "share"},
+		{"bad share", QuoteInput{Spans: []Span{usage(d, "peak", "1")}, InService: Share{Days: 40, Of: 30}}, "share"},
 		{"too much", QuoteInput{Spans: []Span{usage(d, "peak", "1000000001")}}, "energy"},
 		{"two years", QuoteInput{Spans: []Span{usage(d, "peak", "1"), usage(day(2027, 1, 1), "peak", "1")}}, "cycle"},
 		{"no date", QuoteInput{Spans: []Span{{Usage: map[string]amigo.Energy{}}}}, "no date"},

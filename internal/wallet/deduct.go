@@ -195,7 +195,9 @@ func quoteInput(t *tariff.Tariff, a amigo.Account, p analysis.Point, date tariff
 	} else {
 		span.FromTotals, span.Total = true, *p.Energy
 	}
-	in := tariff.QuoteInput{Spans: []tariff.Span{span}, Standing: tariff.Share{Days: 1, Of: date.DaysInMonth()}}
+	// The day's share of the month's standing charges, so that a month of
+	// days adds up to the monthly charge exactly (not 31 × a rounded day).
+	in := tariff.QuoteInput{Spans: []tariff.Span{span}, Standing: tariff.Share{Days: 1, Of: date.DaysInMonth(), After: date.Day - 1}}
 	if t.Ladder != nil {
 		in.CycleUsageBefore = cum
 		first, last := tariff.CycleBounds(t.Ladder.Cycle, date)
