@@ -28,6 +28,12 @@ type scheduler struct {
 	slots    chan struct{} // the pool: one token per job at work
 	jobs     sync.WaitGroup
 	freed    chan struct{} // a worker came free while a job waited for one: the loop looks again
+	// cursor is where the next pass starts handing collectors to the pool:
+	// the first collector a full pool turned away, so that every collector
+	// gets its turn (a pass from the head of the list each time would hand
+	// freed workers to the first collectors again and again, and starve
+	// the last).
+	cursor int
 	// starved is set when a job found every worker busy: the next job to
 	// end wakes the loop. Only then: a job that ends wakes nobody
 	// otherwise (a site's job, started every pass, would wake the loop
@@ -86,20 +92,29 @@ func (s *scheduler) list(ctx context.Context, store amigo.Store, force bool) ([]
 	return next, nil
 }
 
+// startResult says what start did.
+type startResult int
+
+const (
+	started startResult = iota
+	busyKey             // a job of the same key is at work
+	poolFull            // every worker is busy: the next pass tries again
+)
+
 // start runs job in the pool unless a job of the same key is at work or
 // every worker is busy (then the next pass tries again); it never blocks.
-func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Context)) bool {
+func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Context)) startResult {
 	s.mu.Lock()
 	if s.busy[key] {
 		s.mu.Unlock()
-		return false
+		return busyKey
 	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
 		s.starved.Store(true)
 		s.mu.Unlock()
-		return false
+		return poolFull
 	}
 	s.busy[key] = true
 	s.jobs.Add(1)
@@ -117,7 +132,7 @@ func (s *scheduler) start(ctx context.Context, key jobKey, job func(context.Cont
 		}()
 		job(ctx)
 	}()
-	return true
+	return started
 }
 
 // wait returns when every job started has returned.
@@ -143,40 +158,67 @@ func (e *Engine) collect(ctx context.Context) {
 	e.nodes.list(ctx, force)
 	now := e.clock.Now()
 	e.pruneMissing(ctx, now)
+	// Each site's own work (its GPRS meters, line loss) first: a few jobs,
+	// never starved by a thousand collectors.
 	for i := range sites {
 		site := sites[i].site
-		for j := range sites[i].collectors {
-			if ctx.Err() != nil {
-				return
-			}
-			c := &sites[i].collectors[j]
-			t, online := e.front.Terminal(c.Address)
-			own, judged := e.ownCollector(ctx, c, online)
-			if !own {
-				continue
-			}
-			e.trackStatus(ctx, site, *c, online)
-			judged()
-			e.sched.mu.Lock()
-			switch {
-			case online:
-				c.Status = amigo.StatusOnline
-			case c.Status == amigo.StatusOnline:
-				c.Status = amigo.StatusOffline
-			}
-			e.sched.mu.Unlock()
-			if !online || !e.due(site, *c, now) {
-				continue
-			}
-			col := *c
-			e.sched.start(ctx, jobKey{collector: col.ID}, func(ctx context.Context) { e.collectCollector(ctx, site, col, t) })
-		}
 		e.sched.start(ctx, jobKey{site: site.ID}, func(ctx context.Context) {
 			e.collectDirect(ctx, site)
 			if held, _ := e.nodes.hold(ctx, siteResource(site)); held {
 				e.checkLineLoss(ctx, site)
 			}
 		})
+	}
+	// Then the collectors, from where the last pass found the pool full,
+	// round the list: every one's status is tracked each pass, and the due
+	// ones are handed to the pool in turn.
+	type ref struct{ site, col int }
+	var refs []ref
+	for i := range sites {
+		for j := range sites[i].collectors {
+			refs = append(refs, ref{i, j})
+		}
+	}
+	e.sched.mu.Lock()
+	first := 0
+	if len(refs) > 0 {
+		first = e.sched.cursor % len(refs)
+	}
+	e.sched.mu.Unlock()
+	full := false
+	for k := range refs {
+		if ctx.Err() != nil {
+			return
+		}
+		pos := (first + k) % len(refs)
+		r := refs[pos]
+		site := sites[r.site].site
+		c := &sites[r.site].collectors[r.col]
+		t, online := e.front.Terminal(c.Address)
+		own, judged := e.ownCollector(ctx, c, online)
+		if !own {
+			continue
+		}
+		e.trackStatus(ctx, site, *c, online)
+		judged()
+		e.sched.mu.Lock()
+		switch {
+		case online:
+			c.Status = amigo.StatusOnline
+		case c.Status == amigo.StatusOnline:
+			c.Status = amigo.StatusOffline
+		}
+		e.sched.mu.Unlock()
+		if full || !online || !e.due(site, *c, now) {
+			continue
+		}
+		col := *c
+		if e.sched.start(ctx, jobKey{collector: col.ID}, func(ctx context.Context) { e.collectCollector(ctx, site, col, t) }) == poolFull {
+			full = true
+			e.sched.mu.Lock()
+			e.sched.cursor = pos
+			e.sched.mu.Unlock()
+		}
 	}
 }
 
