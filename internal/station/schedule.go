@@ -96,9 +96,9 @@ func (s *scheduler) list(ctx context.Context, store amigo.Store, force bool) ([]
 type startResult int
 
 const (
-	started startResult = iota
-	busyKey             // a job of the same key is at work
-	poolFull            // every worker is busy: the next pass tries again
+	started  startResult = iota
+	busyKey              // a job of the same key is at work
+	poolFull             // every worker is busy: the next pass tries again
 )
 
 // start runs job in the pool unless a job of the same key is at work or
