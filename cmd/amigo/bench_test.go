@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -196,5 +197,24 @@ func TestBenchStations(t *testing.T) {
 	}
 	if succeeded != 6 || nodes < 2 {
 		t.Errorf("commands in the store: %d succeeded, carried out by %d nodes; want 6 by at least 2", succeeded, nodes)
+	}
+}
+
+// --stations above 1 needs a PostgreSQL store, and no external station:
+// the bench says so in both languages before it starts anything.
+func TestBenchStationsNeedsPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--stations", "3"}, "--stations 3 needs --store postgres://"},
+		{[]string{"--stations", "2", "--store", "sqlite:" + filepath.Join(t.TempDir(), "a.db")}, "多个主站只能共用 PostgreSQL 存储"},
+		{[]string{"--stations", "0"}, "--stations 0: want 1..64 / 主站数应为1..64"},
+		{[]string{"--stations", "2", "--station", "http://127.0.0.1:1"}, "--stations cannot be used with --station"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(t.Context(), append([]string{"bench"}, tc.args...), &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("amigo bench %q: exit %d, stderr %q; want 1 and %q", tc.args, code, errb.String(), tc.want)
+		}
 	}
 }

@@ -662,7 +662,7 @@ func (g *generator) commands(ctx context.Context, apis []*apiClient, pr *progres
 		}
 		i := int(int64(k) * int64(g.collectorMeters) / int64(n)) // distinct meters while n <= meters
 		addr := g.meterAddress(i).String()
-		node := (k + k/len(apis)) % len(apis)
+		node := commandStation(k, len(apis))
 		api := apis[node]
 		if int(g.collectorOf(i).node.Load()) != node {
 			routed++
@@ -687,6 +687,11 @@ func (g *generator) commands(ctx context.Context, apis []*apiClient, pr *progres
 	wg.Wait()
 	return lat, failed, routed
 }
+
+// commandStation is the station of n the k-th command is posted to: each
+// round of n commands goes to every station once, the round's order turned
+// by one each round.
+func commandStation(k, n int) int { return (k + k/n) % n }
 
 func (g *generator) command(ctx context.Context, api *apiClient, addr string) (float64, error) {
 	read := g.expectStatus(addr)
