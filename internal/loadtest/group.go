@@ -48,6 +48,11 @@ func (g *Group) Start(ctx context.Context, seg Segment) (Addrs, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		// Those that did start are stopped: the caller stops only a
+		// group that started.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		g.Stop(sctx)
 		return Addrs{}, err
 	}
 	g.started = true
@@ -86,16 +91,16 @@ func (g *Group) Stop(ctx context.Context) error {
 // Proc sums the running members' resident and peak memory and CPU time.
 func (g *Group) Proc() (ProcStats, bool) {
 	var sum ProcStats
-	any := false
+	running := false
 	for _, st := range g.Procs() {
 		if st != nil {
 			sum.RSSKB += st.RSSKB
 			sum.PeakKB += st.PeakKB
 			sum.CPU += st.CPU
-			any = true
+			running = true
 		}
 	}
-	return sum, any
+	return sum, running
 }
 
 // Procs is each member's Proc, nil for one not running.
