@@ -50,9 +50,12 @@ type BenchConfig struct {
 	StationAPI  string // an external station's API (http://host:port); "" = embedded
 	StationTLS  string // the external station's collector listener
 	StationGPRS string // the external station's GPRS listener
-	JSON        bool
-	CPUProfile  string
-	Verbose     bool
+	// Stations is how many embedded stations share the store (PostgreSQL
+	// only above 1), each its own node with its own ports.
+	Stations   int
+	JSON       bool
+	CPUProfile string
+	Verbose    bool
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -65,6 +68,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.Store, "store", "", "store: sqlite:PATH or postgres://... (default: a fresh temporary SQLite file) / 存储")
 	fs.StringVar(&c.StationAPI, "station", "", "an external station's API, http://HOST:PORT (default: start one) / 外部主站接口地址")
 	fs.StringVar(&c.StationTLS, "station-tls", "", "the external station's collector listener HOST:PORT / 外部主站采集器端口")
+	fs.IntVar(&c.Stations, "stations", 1, "embedded stations sharing the store, each its own node; above 1 needs --store postgres://... / 共用存储的主站数（大于1时需 PostgreSQL）")
 	fs.StringVar(&c.StationGPRS, "station-gprs", "", "the external station's GPRS listener HOST:PORT / 外部主站GPRS端口")
 	fs.StringVar(&c.CADir, "ca", "", "CA directory that signs collector certificates (external station) / 签发采集器证书的CA目录")
 	fs.StringVar(&c.Token, "token", "", "admin API token (external station) / 管理员接口令牌")
@@ -75,7 +79,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.RawRows, "raw-rows", 100_000, "readings written to measure the store's raw rate / 存储测速写入行数")
 	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "how long a restart waits for the station to end before killing it / 重启时等待主站退出的时限")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table / 输出JSON")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the station's CPU profile to FILE (the load generator's to FILE.loadgen) / CPU剖析文件")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the station's CPU profile to FILE (with --stations N: FILE.node1..N; the load generator's to FILE.loadgen) / CPU剖析文件")
 	fs.BoolVar(&c.Verbose, "v", false, "log to stderr / 输出日志")
 	child := fs.String("station-child", "", "internal: run the embedded station from this configuration / 内部使用")
 	clockLine := fs.String("clock", "", "internal: the station's virtual clock / 内部使用")
@@ -149,6 +153,14 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 	default:
 		return nil, fmt.Errorf("--store %q: want sqlite:PATH or postgres://... / 存储配置错误", c.Store)
 	}
+	switch {
+	case c.Stations < 1 || c.Stations > 64:
+		return nil, fmt.Errorf("--stations %d: want 1..64 / 主站数应为1..64", c.Stations)
+	case c.Stations > 1 && external:
+		return nil, errors.New("--stations cannot be used with --station (an external station) / --stations 不能与外部主站 --station 同用")
+	case c.Stations > 1 && c.StoreKind != "postgres":
+		return nil, fmt.Errorf("--stations %d needs --store postgres://...: several stations share one store only on PostgreSQL / 多个主站只能共用 PostgreSQL 存储，请指定 --store postgres://...", c.Stations)
+	}
 	if !external || storeGiven {
 		spec := c.Store
 		c.OpenStore = func(ctx context.Context) (amigo.Store, error) { return openStore(ctx, spec) }
@@ -174,13 +186,35 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 		b := make([]byte, 10)
 		rand.Read(b)
 		c.Username, c.Password = "admin", strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
-		c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: StationConfig{Store: c.Store, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0", GPRS: "127.0.0.1:0",
+		cfg := StationConfig{Store: c.Store, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0", GPRS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
 			Heartbeat: "60s", DailyAfter: "1s", AdminPassword: c.Password, SecretFile: filepath.Join(work, "api.secret"),
 			// Every virtual collector and GPRS meter connects from
 			// 127.0.0.1: above the default per-source cap the station
 			// would let only 64 in.
-			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS))}}
+			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS))}
+		if c.Stations == 1 {
+			c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: cfg}
+		} else {
+			// Several nodes on the one database: each its own name, ports,
+			// directory (configuration, log) and profile; the same CA,
+			// certificate, admin password and token key.
+			g := &loadtest.Group{}
+			for i := range c.Stations {
+				dir := filepath.Join(work, fmt.Sprintf("node%d", i+1))
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					return nil, err
+				}
+				ncfg := cfg
+				ncfg.Node = fmt.Sprintf("bench-node%d", i+1)
+				profile := ""
+				if c.CPUProfile != "" {
+					profile = fmt.Sprintf("%s.node%d", c.CPUProfile, i+1)
+				}
+				g.Members = append(g.Members, &childStation{dir: dir, profile: profile, cfg: ncfg})
+			}
+			c.Config.Station = g
+		}
 	}
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile + ".loadgen")

@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
 // TestBenchStationHelper is the child station process of TestBench (the
@@ -39,13 +44,7 @@ func TestBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a station process")
 	}
-	old := benchStationCommand
-	benchStationCommand = func(args ...string) *exec.Cmd {
-		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestBenchStationHelper$", "--"}, args...)...)
-		cmd.Env = append(os.Environ(), "AMIGO_BENCH_STATION_HELPER=1")
-		return cmd
-	}
-	t.Cleanup(func() { benchStationCommand = old })
+	useBenchStationHelper(t)
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
 	var out, errb bytes.Buffer
 	code := run(t.Context(), []string{"bench", "--json", "--meters", "50", "--collectors", "5", "--gprs", "2",
@@ -96,6 +95,128 @@ func TestBench(t *testing.T) {
 	for _, p := range []string{prof, prof + ".loadgen"} {
 		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
 			t.Errorf("CPU profile %s missing or empty: %v", p, err)
+		}
+	}
+}
+
+// useBenchStationHelper makes the bench start TestBenchStationHelper (this
+// test binary) as its station processes until the test ends.
+func useBenchStationHelper(t *testing.T) {
+	old := benchStationCommand
+	benchStationCommand = func(args ...string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestBenchStationHelper$", "--"}, args...)...)
+		cmd.Env = append(os.Environ(), "AMIGO_BENCH_STATION_HELPER=1")
+		return cmd
+	}
+	t.Cleanup(func() { benchStationCommand = old })
+}
+
+// TestBenchStations runs `amigo bench --stations 3` on a PostgreSQL
+// database of its own: three station processes, each its own node, with 6
+// collectors (294 meters) and 6 GPRS meters spread across them, and checks
+// that every meter's freeze of the night is stored exactly once (no second,
+// different one kept aside as a conflict), that every command succeeded, some of
+// them posted to a station other than the one holding the meter's
+// collector, and that each station's own figures are there.
+func TestBenchStations(t *testing.T) {
+	dsn := testdb.PostgresDSN(t)
+	if testing.Short() {
+		t.Skip("starts three station processes")
+	}
+	useBenchStationHelper(t)
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"bench", "--json", "--stations", "3", "--store", dsn, "--meters", "300", "--collectors", "6", "--gprs", "6",
+		"--commands", "6", "--commands-per-s", "20", "--phase-timeout", "2m", "--raw-rows", "10000", "--stop-grace", "5s"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("amigo bench exited %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	var res struct {
+		Stations, Meters, Collected int
+		CommandsOK                  int  `json:"commands_succeeded"`
+		CommandsFailed              int  `json:"commands_failed"`
+		CommandsRouted              *int `json:"commands_routed"`
+		Notes                       []string
+		PerStation                  []struct {
+			Node  int
+			RSSMB *float64 `json:"station_rss_mb"`
+			CPUS  *float64 `json:"cpu_s"`
+		} `json:"per_station"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out.String())
+	}
+	if res.Stations != 3 || res.Meters != 300 {
+		t.Errorf("run description: %s", out.String())
+	}
+	if res.Collected != 300 {
+		t.Errorf("collected %d meters, want all 300\n%s", res.Collected, out.String())
+	}
+	if res.CommandsOK != 6 || res.CommandsFailed != 0 {
+		t.Errorf("commands: %d succeeded, %d failed, want 6 and 0\n%s", res.CommandsOK, res.CommandsFailed, out.String())
+	}
+	// Command k goes to meter 50k behind collector k, which dials station k
+	// mod 3 first; it is posted to station (k + k/3) mod 3: commands 3, 4
+	// and 5 are posted to a station not holding the collector.
+	if res.CommandsRouted == nil || *res.CommandsRouted < 1 {
+		t.Errorf("commands_routed %v, want at least 1\n%s", res.CommandsRouted, out.String())
+	}
+	if len(res.PerStation) != 3 {
+		t.Fatalf("per_station has %d entries, want 3\n%s", len(res.PerStation), out.String())
+	}
+	for i, s := range res.PerStation {
+		if s.Node != i+1 || s.RSSMB == nil || *s.RSSMB <= 0 || s.CPUS == nil || *s.CPUS <= 0 {
+			t.Errorf("per_station[%d] = %+v, want node %d with memory and CPU", i, s, i+1)
+		}
+	}
+	if len(res.Notes) > 0 {
+		t.Errorf("notes: %q", res.Notes)
+	}
+
+	// What the store holds: one freeze per meter, no conflict, and the
+	// commands carried out by more than one node.
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, meters, conflicts, nodes, succeeded int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT meter_id) FROM readings WHERE kind = $1`, amigo.KindDaily).Scan(&rows, &meters); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 300 || meters != 300 {
+		t.Errorf("daily readings: %d rows of %d meters, want 300 of 300", rows, meters)
+	}
+	// A second, different freeze of the night would be kept aside as a
+	// conflict (amigo.EventConflict, "a second, different daily reading").
+	if err := db.QueryRow(`SELECT count(*) FROM events WHERE kind = $1 AND message LIKE '%daily reading%'`, amigo.EventConflict).Scan(&conflicts); err != nil {
+		t.Fatal(err)
+	}
+	if conflicts != 0 {
+		t.Errorf("%d conflicting daily readings kept aside, want none", conflicts)
+	}
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT node) FROM commands WHERE status = $1`, amigo.CmdSucceeded).Scan(&succeeded, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if succeeded != 6 || nodes < 2 {
+		t.Errorf("commands in the store: %d succeeded, carried out by %d nodes; want 6 by at least 2", succeeded, nodes)
+	}
+}
+
+// --stations above 1 needs a PostgreSQL store, and no external station:
+// the bench says so in both languages before it starts anything.
+func TestBenchStationsNeedsPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--stations", "3"}, "--stations 3 needs --store postgres://"},
+		{[]string{"--stations", "2", "--store", "sqlite:" + filepath.Join(t.TempDir(), "a.db")}, "多个主站只能共用 PostgreSQL 存储"},
+		{[]string{"--stations", "0"}, "--stations 0: want 1..64 / 主站数应为1..64"},
+		{[]string{"--stations", "2", "--station", "http://127.0.0.1:1"}, "--stations cannot be used with --station"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(t.Context(), append([]string{"bench"}, tc.args...), &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("amigo bench %q: exit %d, stderr %q; want 1 and %q", tc.args, code, errb.String(), tc.want)
 		}
 	}
 }

@@ -28,6 +28,11 @@ type vcollector struct {
 	first int // global index of its meter pn 1
 	n     int // meters, pn 1..n
 
+	dials int // connection attempts so far (run's goroutine only)
+	// node is the index in generator.nodes of the station of its current
+	// (or last) session.
+	node atomic.Int32
+
 	loginAt atomic.Int64 // real Unix ns of the last confirmed login; 0 never
 	online  atomic.Bool
 
@@ -71,7 +76,9 @@ func (c *vcollector) run(ctx context.Context) {
 
 func (c *vcollector) session(ctx context.Context) (bool, error) {
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second}, Config: c.tls}
-	conn, err := d.DialContext(ctx, "tcp", c.g.addrs.TLS)
+	node := c.g.stationIndex(int(c.addr.A2)-1, c.dials)
+	c.dials++
+	conn, err := d.DialContext(ctx, "tcp", c.g.nodes[node].TLS)
 	if err != nil {
 		return false, err
 	}
@@ -101,6 +108,7 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 			break
 		}
 	}
+	c.node.Store(int32(node))
 	c.loginAt.Store(time.Now().UnixNano())
 	c.online.Store(true)
 	go func() {

@@ -36,6 +36,7 @@ type vgprs struct {
 	bus   *sim.Bus
 	addr  dlt645.Address
 	k     int
+	dials int // connection attempts so far (run's goroutine only)
 	// regAt is the real Unix ns at which the station last confirmed the
 	// meter's identity (it answered the wildcard address read).
 	regAt atomic.Int64
@@ -64,7 +65,8 @@ func (m *vgprs) run(ctx context.Context) {
 
 func (m *vgprs) session(ctx context.Context) (bool, error) {
 	d := net.Dialer{Timeout: 15 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", m.g.addrs.GPRS)
+	conn, err := d.DialContext(ctx, "tcp", m.g.nodes[m.g.stationIndex(m.k, m.dials)].GPRS)
+	m.dials++
 	if err != nil {
 		return false, err
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,8 @@ type Addrs struct {
 	API  string // http://host:port
 	TLS  string // collectors, 1376.1 over TLS 1.3
 	GPRS string // direct GPRS meters
+	// More are the other stations of a Group, in order (nil: one station).
+	More []Addrs
 }
 
 // ErrNoClock is returned by Station.SetClock for a station whose clock the
@@ -151,6 +154,7 @@ type generator struct {
 	clock           *Clock
 	loc             *time.Location
 	addrs           Addrs
+	nodes           []Addrs // every station: addrs, then addrs.More
 	targetDay       q1376.Day
 	collectorMeters int
 	cols            []*vcollector
@@ -196,4 +200,20 @@ func (g *generator) statusRead(address string) {
 		close(ch)
 		delete(g.statusWait, address)
 	}
+}
+
+// stationIndex is the station the i-th collector (or GPRS meter) dials on its
+// attempt-th connection: with several, it starts with station i mod N and
+// goes on to the next after each session or failed attempt, as a real
+// collector goes down its list of station addresses (internal/collector/
+// uplink: Config.Stations, tried in turn).
+func (g *generator) stationIndex(i, attempt int) int {
+	return (i + attempt) % len(g.nodes)
+}
+
+// collectorOf returns the collector of the i-th meter behind the
+// collectors.
+func (g *generator) collectorOf(i int) *vcollector {
+	j := sort.Search(len(g.cols), func(j int) bool { return g.cols[j].first+g.cols[j].n > i })
+	return g.cols[min(j, len(g.cols)-1)]
 }

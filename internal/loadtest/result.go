@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +16,10 @@ type Result struct {
 	GPRS       int     `json:"gprs"`
 	Store      string  `json:"store"`
 	Speed      float64 `json:"speed"`
+	// Stations is the number of stations sharing the store when more than
+	// one (a Group); the memory and CPU figures are then their sums, and
+	// PerStation has each one's.
+	Stations int `json:"stations,omitempty"`
 
 	ConnectS           *float64 `json:"connect_s"`
 	NightlyCollectionS *float64 `json:"nightly_collection_s"`
@@ -28,6 +33,10 @@ type Result struct {
 	CommandP99Ms       *float64 `json:"command_p99_ms"`
 	CommandsOK         int      `json:"commands_succeeded"`
 	CommandsFailed     int      `json:"commands_failed"`
+	// CommandsRouted, with several stations, counts the commands posted
+	// to a station other than the one holding the meter's collector's
+	// session, which the stations had to hand over between them.
+	CommandsRouted     *int     `json:"commands_routed,omitempty"`
 	ReconnectS         *float64 `json:"reconnect_s"`
 	RestartStartupS    *float64 `json:"restart_startup_s"`
 	StationRSSMB       *float64 `json:"station_rss_mb"`
@@ -38,6 +47,15 @@ type Result struct {
 	LoadCPUS           float64  `json:"loadgen_cpu_s"`
 	WallS              float64  `json:"wall_s"`
 	Notes              []string `json:"notes,omitempty"`
+
+	PerStation []StationFigures `json:"per_station,omitempty"`
+}
+
+// StationFigures are one station's own figures in a run of several.
+type StationFigures struct {
+	Node  int      `json:"node"`           // 1..N, in the order of the stations
+	RSSMB *float64 `json:"station_rss_mb"` // peak resident memory before the restart
+	CPUS  *float64 `json:"cpu_s"`          // CPU time of all its processes
 }
 
 func num(x float64) *float64 {
@@ -80,6 +98,15 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"cpu_s 主站CPU", f(r.CPUS, " s")},
 		{"loadgen_cpu_s 压测端CPU", trim(r.LoadCPUS) + " s"},
 		{"wall_s 总耗时", trim(r.WallS) + " s"},
+	}
+	if r.Stations > 1 {
+		rows = slices.Insert(rows, 2, [2]string{"stations 主站数", fmt.Sprintf("%d (memory and CPU summed / 内存与CPU为合计)", r.Stations)})
+		if r.CommandsRouted != nil {
+			rows = slices.Insert(rows, 12, [2]string{"commands_routed 经其他主站下发的命令", fmt.Sprint(*r.CommandsRouted)})
+		}
+		for _, s := range r.PerStation {
+			rows = append(rows, [2]string{fmt.Sprintf("station %d rss / cpu 主站%d 内存/CPU", s.Node, s.Node), f(s.RSSMB, " MB") + " / " + f(s.CPUS, " s")})
+		}
 	}
 	fmt.Fprintln(w, "| figure 指标 | value 数值 |")
 	fmt.Fprintln(w, "|---|---|")

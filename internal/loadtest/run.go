@@ -114,12 +114,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, fmt.Errorf("start the station / 启动主站: %w", err)
 	}
 	defer cfg.Station.Stop(context.Background())
-	g.addrs = addrs
-	api := &apiClient{base: addrs.API, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
+	g.addrs, g.nodes = addrs, addrs.nodes()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	api := &apiClient{base: addrs.API, http: hc}
 	if cfg.Token != "" {
 		api.token = cfg.Token
 	} else if api.token, err = api.login(ctx, cfg.Username, cfg.Password); err != nil {
 		return res, err
+	}
+	// Commands go to every station's API in turn, with the token of the
+	// first: the stations share the key that signs it.
+	apis := []*apiClient{api}
+	for _, n := range g.nodes[1:] {
+		apis = append(apis, &apiClient{base: n.API, token: api.token, http: hc})
+	}
+	if len(g.nodes) > 1 {
+		res.Stations = len(g.nodes)
 	}
 	if cfg.External {
 		pr.set("archive through the API / 通过接口建档", nil)
@@ -235,8 +245,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 8. Commands through the API.
 	if cfg.Commands > 0 && g.collectorMeters > 0 {
 		pr.set("commands / 远程命令", nil)
-		lat, failed := g.commands(ctx, api, pr)
+		lat, failed, routed := g.commands(ctx, apis, pr)
 		res.CommandsOK, res.CommandsFailed = len(lat), failed
+		if len(apis) > 1 {
+			res.CommandsRouted = &routed
+		}
 		if len(lat) > 0 {
 			res.CommandP50Ms = num(percentile(lat, 0.50))
 			res.CommandP99Ms = num(percentile(lat, 0.99))
@@ -246,6 +259,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 9. A restart: the reconnect storm.
 	if st, ok := cfg.Station.Proc(); ok {
 		res.StationRSSMB = num(float64(st.PeakKB) / 1024)
+	}
+	group, _ := cfg.Station.(*Group)
+	if group != nil && len(group.Members) > 1 {
+		res.PerStation = make([]StationFigures, len(group.Members))
+		for i, st := range group.Procs() {
+			res.PerStation[i].Node = i + 1
+			if st != nil {
+				res.PerStation[i].RSSMB = num(float64(st.PeakKB) / 1024)
+			}
+		}
 	}
 	if !cfg.External && local {
 		pr.set("station restart / 主站重启", func() string {
@@ -282,6 +305,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cancel()
 	if local {
 		res.CPUS = num(cfg.Station.CPU().Seconds())
+		if res.PerStation != nil {
+			for i, s := range group.Members {
+				res.PerStation[i].CPUS = num(s.CPU().Seconds())
+			}
+		}
 	}
 	if store != nil {
 		res.Collected = collected(ctx, store, ids.all(), midnight)
@@ -600,14 +628,22 @@ func (c *apiClient) login(ctx context.Context, user, password string) (string, e
 }
 
 // commands sends cfg.Commands disconnect commands at cfg.CommandsPerS to
-// distinct meters behind the collectors and returns the latencies (ms, from
-// the POST until GET shows it succeeded) and how many did not succeed.
-func (g *generator) commands(ctx context.Context, api *apiClient, pr *progress) ([]float64, int) {
+// distinct meters behind the collectors, to each station's API in turn,
+// and returns the latencies (ms, from the POST until GET shows it
+// succeeded), how many did not succeed and how many were posted to a
+// station other than the one the meter's collector was connected to.
+//
+// With several stations each round of N commands goes to every station
+// once, the round's order turned by one each round: with meters spread
+// evenly, plain turns would follow the collectors' own spread across the
+// stations and post every command to the station holding its collector,
+// so that no command had to be routed to another node.
+func (g *generator) commands(ctx context.Context, apis []*apiClient, pr *progress) ([]float64, int, int) {
 	n := g.cfg.Commands
 	interval := time.Duration(float64(time.Second) / g.cfg.CommandsPerS)
 	var mu sync.Mutex
 	var lat []float64
-	failed, sent := 0, 0
+	failed, sent, routed := 0, 0, 0
 	pr.set("commands / 远程命令", func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -620,11 +656,17 @@ func (g *generator) commands(ctx context.Context, api *apiClient, pr *progress) 
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
-				return lat, failed + n - k
+				wg.Wait()
+				return lat, failed + n - k, routed
 			}
 		}
 		i := int(int64(k) * int64(g.collectorMeters) / int64(n)) // distinct meters while n <= meters
 		addr := g.meterAddress(i).String()
+		node := commandStation(k, len(apis))
+		api := apis[node]
+		if int(g.collectorOf(i).node.Load()) != node {
+			routed++
+		}
 		mu.Lock()
 		sent++
 		mu.Unlock()
@@ -643,8 +685,13 @@ func (g *generator) commands(ctx context.Context, api *apiClient, pr *progress) 
 		}()
 	}
 	wg.Wait()
-	return lat, failed
+	return lat, failed, routed
 }
+
+// commandStation is the station of n the k-th command is posted to: each
+// round of n commands goes to every station once, the round's order turned
+// by one each round.
+func commandStation(k, n int) int { return (k + k/n) % n }
 
 func (g *generator) command(ctx context.Context, api *apiClient, addr string) (float64, error) {
 	read := g.expectStatus(addr)

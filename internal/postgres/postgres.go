@@ -32,12 +32,24 @@ type Store struct {
 // (payload: the meter id).
 const CommandChannel = "amigo_commands"
 
+// MaxConns is the most connections one Store holds, all kept open once
+// made. Without a bound database/sql opened one per concurrent query (the
+// station runs 64 workers) and kept only 2 idle, so a loaded station
+// connected and disconnected all the time (each connection a server
+// process, and its reading-staging table made again), and three stations
+// ran the server out of connections (max_connections, 100 by default).
+// The same store code runs on SQLite with a single connection, so no
+// caller needs two at once.
+const MaxConns = 16
+
 // Open connects to the database named by dsn and migrates it.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	db.SetMaxOpenConns(MaxConns)
+	db.SetMaxIdleConns(MaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)

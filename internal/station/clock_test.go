@@ -125,3 +125,40 @@ func TestDirectMeterClockOff(t *testing.T) {
 		t.Fatalf("after more passes and a restart: %d events, want 1", n)
 	}
 }
+
+// A direct GPRS meter read in a slot and read again in the same slot by a
+// restarted station (or another node, after the meter moved to it) keeps
+// its first reading of the slot and raises no conflict, though its
+// registers went on in between.
+func TestDirectMeterSlotReadOnce(t *testing.T) {
+	ctx := context.Background()
+	s, reopen := openStore(t)
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	start := time.Date(2026, 3, 7, 12, 0, 0, 0, loc)
+	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
+	clock := vclock.NewManual(start)
+	site := amigo.Site{Name: "gprs", TimeZone: "Asia/Shanghai"}
+	s.CreateSite(ctx, &site)
+	m := amigo.Meter{SiteID: site.ID, Address: "000000000078", Direct: true, InstalledAt: start}
+	if err := s.CreateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := dlt645.ParseAddress(m.Address)
+	bus := sim.NewBus(clock, sim.NewMeter(sim.MeterConfig{Address: addr, Phases: 1, Seed: 1, Auth: sim.DefaultAuth, Profile: sim.Home}, start))
+	front := directFront{m.Address: busLink{bus}}
+	clock.Set(now.Add(time.Minute))
+	newEngine(s, front, clock).collectDirect(ctx, site)
+	first, _ := s.ListReadings(ctx, m.ID, amigo.KindRealtime, now, now.Add(time.Hour))
+	if len(first) != 1 {
+		t.Fatalf("%d real-time readings after the first pass, want 1", len(first))
+	}
+	clock.Set(now.Add(14 * time.Minute))
+	newEngine(reopen(), front, clock).collectDirect(ctx, site)
+	got, _ := s.ListReadings(ctx, m.ID, amigo.KindRealtime, now, now.Add(time.Hour))
+	if len(got) != 1 || got[0].Forward != first[0].Forward {
+		t.Fatalf("real-time readings after the second pass: %+v, want the first one alone %+v", got, first)
+	}
+	if es := events(t, s, amigo.EventConflict); len(es) != 0 {
+		t.Fatalf("conflicts %+v, want none", es)
+	}
+}

@@ -66,6 +66,23 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 	if err != nil {
 		return
 	}
+	// The slot's real-time reading a meter already has was taken by this
+	// node before a restart, or by another node before the meter moved
+	// here: read again now, it would carry a later value under the same
+	// slot time, a conflict. The meter is still read (it must answer),
+	// but the reading is not kept.
+	var direct []int64
+	for _, m := range ms {
+		if m.Direct {
+			direct = append(direct, m.ID)
+		}
+	}
+	var haveSlot map[int64][]time.Time
+	if len(direct) > 0 {
+		if haveSlot, err = e.store.ReadingTimes(ctx, direct, amigo.KindRealtime, slot, slot.Add(time.Second)); err != nil {
+			e.log.Warn("gprs: real-time readings of the slot", "site", site.ID, "err", err)
+		}
+	}
 	loc := site.Location()
 	for _, m := range ms {
 		if !m.Direct || !m.RemovedAt.IsZero() || ctx.Err() != nil {
@@ -97,7 +114,9 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 					w := scaleTo(p[0].Num.Mant, int(p[0].Num.Scale), -3)
 					r.PowerW = &w
 				}
-				rs = append(rs, r)
+				if len(haveSlot[m.ID]) == 0 {
+					rs = append(rs, r)
+				}
 			}
 		} else {
 			e.store.SetMeterStatus(ctx, m.ID, amigo.StatusFaulty, "no answer: "+err.Error(), now)
