@@ -49,16 +49,16 @@ const QualityActual = 2
 
 // Bits of h.
 const (
-	hasFwd      = 1 << iota // Reading.HasForward
-	hasRev                  // Reading.HasReverse
-	hasFwdRegs              // a forward register block follows (some register is not 0)
-	hasRevRegs              // a reverse register block follows
-	hasPower                // PowerW is set
-	hasVoltage              // VoltageDV is set
-	hasQuality              // a quality other than QualityActual
-	hasEdit                 // EditedBy or EditReason is set
-	recvBefore              // ReceivedAt is before Time
-	allBits     = recvBefore<<1 - 1
+	hasFwd     = 1 << iota // Reading.HasForward
+	hasRev                 // Reading.HasReverse
+	hasFwdRegs             // a forward register block follows (some register is not 0)
+	hasRevRegs             // a reverse register block follows
+	hasPower               // PowerW is set
+	hasVoltage             // VoltageDV is set
+	hasQuality             // a quality other than QualityActual
+	hasEdit                // EditedBy or EditReason is set
+	recvBefore             // ReceivedAt is before Time
+	allBits    = recvBefore<<1 - 1
 )
 
 // Names are the name ids of a reading's quality and source.
