@@ -40,6 +40,12 @@ type Dialect struct {
 	// driver that parses every statement anew (SQLite), not for one that
 	// caches statements per connection itself (pgx).
 	TxStatements bool
+	// PackedReadings keeps readings in the packed layout (layout.go): the
+	// key (meter_id, kind, t) as the table's primary key, flags, and the
+	// other fields in one readingblob BLOB, with kind, quality and source
+	// interned in reading_names. For a store that writes one row per
+	// statement (not MultiRow, no CopyReadings): SQLite.
+	PackedReadings bool
 }
 
 // querier is what *sql.DB and *sql.Tx share: every query goes through it,
@@ -57,10 +63,20 @@ type DB struct {
 	x  querier
 	tx *sql.Tx
 	d  Dialect
+	nm *names // the packed layout's names (nil: the columns layout)
+	// added are the reading names the transaction tx inserted, known to
+	// the store once it commits.
+	added *added
 }
 
 // New wraps an open, migrated database.
-func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, x: db, d: d} }
+func New(db *sql.DB, d Dialect) *DB {
+	s := &DB{db: db, x: db, d: d}
+	if d.PackedReadings {
+		s.nm = newNames()
+	}
+	return s
+}
 
 // SQL returns the underlying database.
 func (s *DB) SQL() *sql.DB { return s.db }
@@ -95,7 +111,8 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 	if s.d.TxStatements {
 		x = newTxStmts(tx)
 	}
-	if err := fn(&DB{db: s.db, x: x, tx: tx, d: s.d}); err != nil {
+	txs := &DB{db: s.db, x: x, tx: tx, d: s.d, nm: s.nm, added: newAdded()}
+	if err := fn(txs); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -105,6 +122,7 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 	if err := tx.Commit(); err != nil {
 		return internal("commit", err)
 	}
+	s.nm.publish(txs.added)
 	return nil
 }
 
