@@ -7,7 +7,8 @@
 // Layout (varints are Go's encoding/binary: Uvarint, and Varint for zig-zag
 // signed values):
 //
-//	h        uvarint  bits: see the has* constants; absent parts cost nothing
+//	h        uvarint  the registers' scale code (2 bits), then the has* bits:
+//	                  absent parts cost nothing
 //	regs F   if hasFwdRegs: register block of the forward registers
 //	regs R   if hasRevRegs: register block of the reverse registers
 //	power    if hasPower:   varint, W
@@ -17,14 +18,15 @@
 //	source   uvarint name id
 //	received uvarint |received_at - t| in seconds (recvBefore: negative)
 //
-//	register block: one byte k, then with s = 10^k, as varints,
+//	register block: with s the scale, as varints,
 //	  T1/s, T2/s, T3/s, T4/s, and total/s - (T1+T2+T3+T4)/s
 //
-// k is the largest (up to 9) for which every register of the block is a
-// multiple of 10^k: DL/T 645 registers hold 0.01 kWh, 100 units of
-// amigo.Energy, so k is 2 for most meters and each tariff register of a
-// household takes 3 bytes; the total, usually the sum of the tariffs, one.
-// A daily reading of four tariffs with nothing else takes 18 bytes.
+// The scale s is the largest of 1, 10, 100 and 10,000 that every register
+// divides: DL/T 645 registers hold 0.01 kWh, 100 units of amigo.Energy, so
+// s is 100 for most meters and each tariff register of a household takes 3
+// bytes; the total, usually the sum of the tariffs, one. The bits used by
+// most readings come first, so that h is one byte for them. A daily
+// reading of four tariffs with nothing else takes 17 bytes.
 package readingblob
 
 import (
@@ -47,19 +49,23 @@ var Fixed = [...]string{
 // leaves out.
 const QualityActual = 2
 
-// Bits of h.
+// Bits of h, above its scale code (the low 2 bits: an index of scales).
 const (
-	hasFwd     = 1 << iota // Reading.HasForward
-	hasRev                 // Reading.HasReverse
+	hasFwd     = 4 << iota // Reading.HasForward
 	hasFwdRegs             // a forward register block follows (some register is not 0)
-	hasRevRegs             // a reverse register block follows
 	hasPower               // PowerW is set
 	hasVoltage             // VoltageDV is set
+	hasRev                 // Reading.HasReverse
+	hasRevRegs             // a reverse register block follows
 	hasQuality             // a quality other than QualityActual
 	hasEdit                // EditedBy or EditReason is set
 	recvBefore             // ReceivedAt is before Time
 	allBits    = recvBefore<<1 - 1
+	scaleBits  = 3
 )
+
+// scales are the register scales a blob can say.
+var scales = [...]int64{1, 10, 100, 10000}
 
 // Names are the name ids of a reading's quality and source.
 type Names struct{ Quality, Source int64 }
@@ -97,12 +103,17 @@ func Append(dst []byte, r *amigo.Reading, n Names) []byte {
 		h |= recvBefore
 		recv = -recv
 	}
+	code := len(scales) - 1
+	for code > 0 && !(divides(&r.Forward, scales[code]) && divides(&r.Reverse, scales[code])) {
+		code--
+	}
+	h |= uint64(code)
 	dst = binary.AppendUvarint(dst, h)
 	if h&hasFwdRegs != 0 {
-		dst = appendRegs(dst, &r.Forward)
+		dst = appendRegs(dst, &r.Forward, scales[code])
 	}
 	if h&hasRevRegs != 0 {
-		dst = appendRegs(dst, &r.Reverse)
+		dst = appendRegs(dst, &r.Reverse, scales[code])
 	}
 	if h&hasPower != 0 {
 		dst = binary.AppendVarint(dst, *r.PowerW)
@@ -123,20 +134,11 @@ func Append(dst []byte, r *amigo.Reading, n Names) []byte {
 	return binary.AppendUvarint(dst, recv)
 }
 
-// pow10 are the scales of a register block.
-var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+func divides(v *[5]amigo.Energy, s int64) bool {
+	return int64(v[0])%s == 0 && int64(v[1])%s == 0 && int64(v[2])%s == 0 && int64(v[3])%s == 0 && int64(v[4])%s == 0
+}
 
-func appendRegs(dst []byte, v *[5]amigo.Energy) []byte {
-	k := 0
-	for k+1 < len(pow10) {
-		s := pow10[k+1]
-		if int64(v[0])%s != 0 || int64(v[1])%s != 0 || int64(v[2])%s != 0 || int64(v[3])%s != 0 || int64(v[4])%s != 0 {
-			break
-		}
-		k++
-	}
-	s := pow10[k]
-	dst = append(dst, byte(k))
+func appendRegs(dst []byte, v *[5]amigo.Energy, s int64) []byte {
 	// The total's residue is taken in the scaled domain, where wrapping
 	// arithmetic undoes itself exactly.
 	var sum int64
@@ -161,11 +163,12 @@ func Parse(b []byte, r *amigo.Reading) (Names, error) {
 	}
 	r.HasForward, r.HasReverse = h&hasFwd != 0, h&hasRev != 0
 	r.Forward, r.Reverse = [5]amigo.Energy{}, [5]amigo.Energy{}
+	scale := scales[h&scaleBits]
 	if h&hasFwdRegs != 0 {
-		d.regs(&r.Forward, "forward registers")
+		d.regs(&r.Forward, scale, "forward registers")
 	}
 	if h&hasRevRegs != 0 {
-		d.regs(&r.Reverse, "reverse registers")
+		d.regs(&r.Reverse, scale, "reverse registers")
 	}
 	r.PowerW, r.VoltageDV = nil, nil
 	if h&hasPower != 0 {
@@ -257,21 +260,7 @@ func (d *decoder) str(what string) string {
 	return s
 }
 
-func (d *decoder) regs(v *[5]amigo.Energy, what string) {
-	if d.err != nil {
-		return
-	}
-	if d.i >= len(d.b) {
-		d.err = fmt.Errorf("readingblob: truncated %s at byte %d", what, d.i)
-		return
-	}
-	k := int(d.b[d.i])
-	if k >= len(pow10) {
-		d.err = fmt.Errorf("readingblob: %s scale %d at byte %d: want at most %d", what, k, d.i, len(pow10)-1)
-		return
-	}
-	d.i++
-	s := pow10[k]
+func (d *decoder) regs(v *[5]amigo.Energy, s int64, what string) {
 	var sum int64
 	for i := 1; i < 5; i++ {
 		x := d.varint(what)
