@@ -223,8 +223,12 @@ func (s *DB) LastReading(ctx context.Context, meterID int64, kind string) (amigo
 	}
 	var out []amigo.Reading
 	if ok {
+		q := s.q(`SELECT ` + s.rcols() + ` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`)
 		out, err = s.readReadings(ctx, s.x, s.added, func() (*sql.Rows, error) {
-			return s.x.QueryContext(ctx, s.q(`SELECT `+s.rcols()+` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`), meterID, k)
+			if s.tx != nil {
+				return s.x.QueryContext(ctx, q, meterID, k)
+			}
+			return s.queryDB(ctx, q, meterID, k)
 		})
 	}
 	if err == nil && len(out) == 0 {

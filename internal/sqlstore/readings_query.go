@@ -22,7 +22,7 @@ func (s *DB) ReadingsAround(ctx context.Context, meterID int64, kind string, fro
 	  ORDER BY t`
 	f, t := unix(from), unix(to)
 	out, err := s.readReadings(ctx, s.db, nil, func() (*sql.Rows, error) {
-		return s.db.QueryContext(ctx, s.q(q), meterID, k, meterID, k, f, f, meterID, k, t, t)
+		return s.queryDB(ctx, s.q(q), meterID, k, meterID, k, f, f, meterID, k, t, t)
 	})
 	return out, internal("readings around", err)
 }

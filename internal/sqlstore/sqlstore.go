@@ -64,6 +64,8 @@ type DB struct {
 	tx *sql.Tx
 	d  Dialect
 	nm *names // the packed layout's names (nil: the columns layout)
+	// dbst are the read queries prepared on db (nil: none; TxStatements).
+	dbst *dbStmts
 	// added are the reading names the transaction tx inserted, known to
 	// the store once it commits.
 	added *added
@@ -72,6 +74,9 @@ type DB struct {
 // New wraps an open, migrated database.
 func New(db *sql.DB, d Dialect) *DB {
 	s := &DB{db: db, x: db, d: d}
+	if d.TxStatements {
+		s.dbst = &dbStmts{m: map[string]*sql.Stmt{}}
+	}
 	if d.PackedReadings {
 		s.nm = newNames()
 	}
@@ -111,7 +116,7 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 	if s.d.TxStatements {
 		x = newTxStmts(tx)
 	}
-	txs := &DB{db: s.db, x: x, tx: tx, d: s.d, nm: s.nm, added: newAdded()}
+	txs := &DB{db: s.db, x: x, tx: tx, d: s.d, nm: s.nm, dbst: s.dbst, added: newAdded()}
 	if err := fn(txs); err != nil {
 		return err
 	}
