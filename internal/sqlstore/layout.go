@@ -45,17 +45,34 @@ func newNames() *names {
 	return n
 }
 
-// added are the names a transaction inserted into reading_names.
+// added are the names a transaction inserted into reading_names (safe for
+// the concurrent use a transaction allows).
 type added struct {
+	mu     sync.Mutex
 	byName map[string]int64
 	byID   map[int64]string
 }
 
 func newAdded() *added { return &added{byName: map[string]int64{}, byID: map[int64]string{}} }
 
+func (a *added) name(id int64) (string, bool) {
+	if a == nil {
+		return "", false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name, ok := a.byID[id]
+	return name, ok
+}
+
 // publish makes a committed transaction's names known to all.
 func (n *names) publish(a *added) {
-	if n == nil || a == nil || len(a.byName) == 0 {
+	if n == nil || a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.byName) == 0 {
 		return
 	}
 	n.mu.Lock()
@@ -81,14 +98,20 @@ func (s *DB) nameID(ctx context.Context, q querier, a *added, name string, creat
 		return id, true, nil
 	}
 	if a != nil {
+		// Held until the name is known: every name the transaction adds
+		// is added under it, so one that q finds and a does not hold was
+		// committed before.
+		a.mu.Lock()
+		defer a.mu.Unlock()
 		if id, ok = a.byName[name]; ok {
 			return id, true, nil
 		}
 	}
-	// Not added by this transaction: what q finds was committed before.
 	switch err = q.QueryRowContext(ctx, `SELECT id FROM reading_names WHERE name = ?`, name).Scan(&id); {
 	case err == nil:
-		s.nm.publish(&added{byName: map[string]int64{name: id}})
+		s.nm.mu.Lock()
+		s.nm.byName[name], s.nm.byID[id] = id, name
+		s.nm.mu.Unlock()
 		return id, true, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return 0, false, fmt.Errorf("reading name %q: %w", name, err)
@@ -114,10 +137,8 @@ func (s *DB) nameOf(a *added, id int64) (string, error) {
 	if ok {
 		return name, nil
 	}
-	if a != nil {
-		if name, ok = a.byID[id]; ok {
-			return name, nil
-		}
+	if name, ok = a.name(id); ok {
+		return name, nil
 	}
 	return "", errUnknownName
 }
@@ -136,10 +157,8 @@ func (s *DB) loadNames(ctx context.Context, q querier, a *added) error {
 		if err := rows.Scan(&id, &name); err != nil {
 			return err
 		}
-		if a != nil {
-			if _, mine := a.byID[id]; mine {
-				continue
-			}
+		if _, mine := a.name(id); mine {
+			continue
 		}
 		got.byName[name], got.byID[id] = id, name
 	}
