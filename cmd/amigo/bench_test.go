@@ -58,7 +58,7 @@ func TestBench(t *testing.T) {
 	}
 	for _, k := range []string{"meters", "collectors", "store", "connect_s", "nightly_collection_s", "collected", "ingest_readings_per_s",
 		"raw_store_rows_per_s", "command_p50_ms", "command_p99_ms", "reconnect_s", "station_rss_mb", "rss_per_connection_kb",
-		"bytes_per_reading", "cpu_s"} {
+		"bytes_per_reading", "readings_table_bytes_per_reading", "cpu_s"} {
 		if v, ok := res[k]; !ok || v == nil {
 			t.Errorf("%s missing or null in %s", k, out.String())
 		}
@@ -81,7 +81,7 @@ func TestBench(t *testing.T) {
 		t.Errorf("readings_stored %v, want at least 98", res["readings_stored"])
 	}
 	for _, k := range []string{"connect_s", "nightly_collection_s", "ingest_readings_per_s", "raw_store_rows_per_s", "command_p50_ms",
-		"reconnect_s", "station_rss_mb", "bytes_per_reading", "cpu_s"} {
+		"reconnect_s", "station_rss_mb", "bytes_per_reading", "readings_table_bytes_per_reading", "cpu_s"} {
 		if num(k) <= 0 {
 			t.Errorf("%s = %v, want > 0", k, res[k])
 		}

@@ -76,14 +76,16 @@ func selfCPU() time.Duration {
 
 // storeSize returns the bytes the store holds for readings and their
 // number: the SQLite file (with its WAL) for path != "", or the readings
-// partitions with indexes and TOAST on PostgreSQL.
-func storeSize(ctx context.Context, st amigo.Store, kind, path string) (size, rows int64, err error) {
+// partitions with indexes and TOAST on PostgreSQL; and table, the pages of
+// the readings table with its indexes alone (on SQLite, dbstat's count,
+// which sees the WAL's pages too).
+func storeSize(ctx context.Context, st amigo.Store, kind, path string) (size, rows, table int64, err error) {
 	db, ok := st.(sqlDB)
 	if !ok {
-		return 0, 0, fmt.Errorf("loadtest: the store has no SQL handle")
+		return 0, 0, 0, fmt.Errorf("loadtest: the store has no SQL handle")
 	}
 	if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM readings").Scan(&rows); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	switch kind {
 	case "sqlite":
@@ -92,10 +94,12 @@ func storeSize(ctx context.Context, st amigo.Store, kind, path string) (size, ro
 				size += fi.Size()
 			}
 		}
+		err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(sum(pgsize), 0) FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'readings')`).Scan(&table)
 	case "postgres":
 		err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits WHERE inhparent = 'readings'::regclass`).Scan(&size)
+		table = size
 	}
-	return size, rows, err
+	return size, rows, table, err
 }
 
 // rawStoreRate writes rows readings in batches of batch into a scratch

@@ -42,11 +42,14 @@ type Result struct {
 	StationRSSMB       *float64 `json:"station_rss_mb"`
 	RSSPerConnectionKB *float64 `json:"rss_per_connection_kb"`
 	BytesPerReading    *float64 `json:"bytes_per_reading"`
-	ReadingsStored     int64    `json:"readings_stored"`
-	CPUS               *float64 `json:"cpu_s"`
-	LoadCPUS           float64  `json:"loadgen_cpu_s"`
-	WallS              float64  `json:"wall_s"`
-	Notes              []string `json:"notes,omitempty"`
+	// TableBytesPerReading: the readings table with its indexes alone
+	// (BytesPerReading on SQLite is the whole file, archive and WAL too).
+	TableBytesPerReading *float64 `json:"readings_table_bytes_per_reading"`
+	ReadingsStored       int64    `json:"readings_stored"`
+	CPUS                 *float64 `json:"cpu_s"`
+	LoadCPUS             float64  `json:"loadgen_cpu_s"`
+	WallS                float64  `json:"wall_s"`
+	Notes                []string `json:"notes,omitempty"`
 
 	PerStation []StationFigures `json:"per_station,omitempty"`
 }
@@ -94,6 +97,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"station_rss_mb 主站内存峰值", f(r.StationRSSMB, " MB")},
 		{"rss_per_connection_kb 每连接内存", f(r.RSSPerConnectionKB, " KB")},
 		{"bytes_per_reading 每读数字节", f(r.BytesPerReading, " B")},
+		{"readings_table_bytes_per_reading 读数表每读数字节", f(r.TableBytesPerReading, " B")},
 		{"readings_stored 读数总数", fmt.Sprint(r.ReadingsStored)},
 		{"cpu_s 主站CPU", f(r.CPUS, " s")},
 		{"loadgen_cpu_s 压测端CPU", trim(r.LoadCPUS) + " s"},

@@ -313,7 +313,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if store != nil {
 		res.Collected = collected(ctx, store, ids.all(), midnight)
-		size, rows, err := storeSize(ctx, store, cfg.StoreKind, "")
+		size, rows, table, err := storeSize(ctx, store, cfg.StoreKind, "")
 		if err != nil {
 			res.note("store size: %v", err)
 		}
@@ -325,6 +325,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if rows > 0 && size > 0 {
 			res.BytesPerReading = num(float64(size) / float64(rows))
+		}
+		if rows > 0 && table > 0 {
+			res.TableBytesPerReading = num(float64(table) / float64(rows))
 		}
 	} else {
 		res.Collected = int(g.stats.dayMeters.Load())

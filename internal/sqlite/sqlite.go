@@ -27,20 +27,26 @@ type Store struct{ *sqlstore.DB }
 
 // Open opens (creating) the database file at path and migrates it. Commits
 // are synchronous (FULL): what the station acknowledges is on disk.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string) (*Store, error) { return openAt(ctx, path, -1) }
+
+// openAt opens the database migrated up to version (-1: the latest).
+func openAt(ctx context.Context, path string, version int64) (*Store, error) {
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	p, err := migrator(db)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	up := p.Up
+	if version >= 0 {
+		up = func(ctx context.Context) ([]*goose.MigrationResult, error) { return p.UpTo(ctx, version) }
+	}
+	if _, err := up(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate: %w", err)
 	}
@@ -54,5 +60,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	return &Store{sqlstore.NewSplit(db, reader, sqlstore.Dialect{Name: "sqlite", TxStatements: true})}, nil
+	d := sqlstore.Dialect{Name: "sqlite", TxStatements: true, PackedReadings: version < 0 || version >= packVersion}
+	return &Store{sqlstore.NewSplit(db, reader, d)}, nil
+}
+
+// migrator is the goose provider of the SQL migrations and the Go one.
+func migrator(db *sql.DB) (*goose.Provider, error) {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithGoMigrations(packMigration()))
 }

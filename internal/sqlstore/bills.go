@@ -280,41 +280,46 @@ func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants 
 			ts = append(ts, u)
 		}
 	}
+	kinds := make([]any, 0, 3)
+	for _, kind := range []string{amigo.KindDaily, amigo.KindMonthly, amigo.KindManual} {
+		k, ok, err := s.kindArg(ctx, s.x, s.added, kind)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		if ok {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return out, nil
+	}
 	for start := 0; start < len(meterIDs); start += 500 {
 		ids := meterIDs[start:min(start+500, len(meterIDs))]
-		args := []any{amigo.KindDaily, amigo.KindMonthly, amigo.KindManual}
+		args := append([]any{}, kinds...)
 		for _, id := range ids {
 			args = append(args, id)
 		}
 		args = append(args, ts...)
-		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t, kind, f0, f1, f2, f3, f4, has_fwd, r0, has_rev, quality, flags FROM readings
-		  WHERE kind IN (?, ?, ?) AND meter_id IN (`+marks(len(ids))+`) AND t IN (`+marks(len(ts))+`) ORDER BY meter_id, t`), args...)
+		// What a bill needs of a reading: the registers, the quality.
+		rs, err := s.readReadings(ctx, s.x, s.added, func() (*sql.Rows, error) {
+			return s.x.QueryContext(ctx, s.q(`SELECT `+s.rcols()+` FROM readings
+		  WHERE kind IN (`+marks(len(kinds))+`) AND meter_id IN (`+marks(len(ids))+`) AND t IN (`+marks(len(ts))+`) ORDER BY meter_id, t`), args...)
+		})
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		for rows.Next() {
-			// What a bill needs of a reading: the registers, the quality.
-			var r amigo.Reading
-			var t int64
-			var hf, hr int
-			var f [5]int64
-			var rev int64
-			if err := rows.Scan(&r.MeterID, &t, &r.Kind, &f[0], &f[1], &f[2], &f[3], &f[4], &hf, &rev, &hr, &r.Quality, &r.Flags); err != nil {
-				rows.Close()
-				return nil, internal(op, err)
-			}
-			for i := range 5 {
-				r.Forward[i] = amigo.Energy(f[i])
-			}
-			r.Reverse[0], r.Time, r.HasForward, r.HasReverse = amigo.Energy(rev), fromUnix(t), hf != 0, hr != 0
-			out[r.MeterID] = append(out[r.MeterID], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, internal(op, err)
+		for _, r := range rs {
+			out[r.MeterID] = append(out[r.MeterID], billReading(r))
 		}
 	}
 	return out, nil
+}
+
+// billReading is what a bill uses of a reading: forward registers, reverse
+// total, quality and flags.
+func billReading(r amigo.Reading) amigo.Reading {
+	return amigo.Reading{MeterID: r.MeterID, Time: r.Time, Kind: r.Kind, Forward: r.Forward, HasForward: r.HasForward,
+		Reverse: [5]amigo.Energy{r.Reverse[0]}, HasReverse: r.HasReverse, Quality: r.Quality, Flags: r.Flags}
 }
 
 // CountBillingAccounts counts a site's postpaid accounts.

@@ -64,12 +64,17 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 		return res, internal("write readings", err)
 	}
 	defer rollback()
+	// Names this call adds are the caller's transaction's, or its own.
+	a := s.added
+	if s.tx == nil {
+		a = newAdded()
+	}
 	if s.d.BeforeReadings != nil {
 		if err := s.d.BeforeReadings(ctx, tx, rs); err != nil {
 			return res, internal("write readings", err)
 		}
 	}
-	get, err := tx.PrepareContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE meter_id = ? AND kind = ? AND t = ?`))
+	get, err := tx.PrepareContext(ctx, s.q(`SELECT `+s.rcols()+` FROM readings WHERE meter_id = ? AND kind = ? AND t = ?`))
 	if err != nil {
 		return res, internal("write readings", err)
 	}
@@ -80,7 +85,7 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 			rs[i].Quality = amigo.QualityActual
 		}
 	}
-	inserted, err := s.insertReadings(ctx, tx, rs)
+	inserted, err := s.insertReadings(ctx, tx, a, rs)
 	if err != nil {
 		return res, err
 	}
@@ -89,24 +94,33 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 			res.Inserted++
 			continue
 		}
-		old, err := scanReading(get.QueryRowContext(ctx, r.MeterID, r.Kind, unix(r.Time)))
+		kind, _, err := s.kindArg(ctx, tx, a, r.Kind)
 		if err != nil {
 			return res, internal("write readings", err)
 		}
+		stored, err := s.readReadings(ctx, tx, a, func() (*sql.Rows, error) { return get.QueryContext(ctx, r.MeterID, kind, unix(r.Time)) })
+		if err != nil {
+			return res, internal("write readings", err)
+		}
+		if len(stored) != 1 {
+			return res, internal("write readings", fmt.Errorf("reading of meter %d at %s neither inserted nor stored", r.MeterID, r.Time))
+		}
+		old := stored[0]
 		if old.Same(r) {
 			res.Duplicates++
 			continue
 		}
 		res.Conflicts++
-		conflicts = append(conflicts, amigo.Event{Time: r.ReceivedAt, Kind: amigo.EventConflict, Severity: "warning", MeterID: r.MeterID,
-			Message: fmt.Sprintf("a second, different %s reading for %s was kept aside / 同一时刻收到不同读数", r.Kind, r.Time.Format(time.RFC3339)),
-			Detail:  fmt.Sprintf("stored forward %s, received forward %s (source %s)", old.Forward[0], r.Forward[0], r.Source)})
+		conflicts = append(conflicts, conflictEvent(old, r))
 	}
 	if err := appendEvents(ctx, tx, s, conflicts...); err != nil {
 		return res, err
 	}
 	if err := commit(); err != nil {
 		return res, internal("write readings", err)
+	}
+	if s.tx == nil {
+		s.nm.publish(a)
 	}
 	return res, nil
 }
@@ -115,18 +129,22 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 // was. SQLite is fastest with one prepared statement per row (no network);
 // over a network, multi-row statements of 200 readings whose RETURNING names
 // the new rows save the round trips.
-func (s *DB) insertReadings(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) ([]bool, error) {
+func (s *DB) insertReadings(ctx context.Context, tx *sql.Tx, a *added, rs []amigo.Reading) ([]bool, error) {
 	inserted := make([]bool, len(rs))
-	insertSQL := `INSERT INTO readings (` + readingCols + `) VALUES `
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 23), ", ") + ")"
-	if !s.d.MultiRow {
-		ins, err := tx.PrepareContext(ctx, s.q(insertSQL+row+` ON CONFLICT (meter_id, kind, t) DO NOTHING`))
+	if !s.d.MultiRow || s.nm != nil {
+		cols := s.rcols()
+		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO readings (`+cols+`) VALUES (`+marks(strings.Count(cols, ",")+1)+`) ON CONFLICT (meter_id, kind, t) DO NOTHING`))
 		if err != nil {
 			return nil, internal("write readings", err)
 		}
 		defer ins.Close()
-		for i, r := range rs {
-			out, err := ins.ExecContext(ctx, readingArgs(r)...)
+		w := rowWriter{s: s, q: tx, a: a}
+		for i := range rs {
+			args, err := w.row(ctx, &rs[i])
+			if err != nil {
+				return nil, internal("write readings", err)
+			}
+			out, err := ins.ExecContext(ctx, args...)
 			if err != nil {
 				return nil, internal("write readings", err)
 			}
@@ -141,6 +159,8 @@ func (s *DB) insertReadings(ctx context.Context, tx *sql.Tx, rs []amigo.Reading)
 		t    int64
 	}
 	const chunk = 200
+	insertSQL := `INSERT INTO readings (` + readingCols + `) VALUES `
+	row := "(" + marks(23) + ")"
 	for start := 0; start < len(rs); start += chunk {
 		part := rs[start:min(start+chunk, len(rs))]
 		args := make([]any, 0, len(part)*23)
@@ -179,49 +199,62 @@ func (s *DB) insertReadings(ctx context.Context, tx *sql.Tx, rs []amigo.Reading)
 // ListReadings returns a meter's readings in [from, to), of a kind ("" for
 // every kind), in time order.
 func (s *DB) ListReadings(ctx context.Context, meterID int64, kind string, from, to time.Time) ([]amigo.Reading, error) {
-	q := `SELECT ` + readingCols + ` FROM readings WHERE meter_id = ? AND t >= ? AND t < ?`
+	q := `SELECT ` + s.rcols() + ` FROM readings WHERE meter_id = ? AND t >= ? AND t < ?`
 	args := []any{meterID, unix(from), unix(to)}
 	if kind != "" {
-		q += ` AND kind = ?`
-		args = append(args, kind)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q+` ORDER BY t, kind`), args...)
-	if err != nil {
-		return nil, internal("list readings", err)
-	}
-	defer rows.Close()
-	var out []amigo.Reading
-	for rows.Next() {
-		r, err := scanReading(rows)
-		if err != nil {
+		k, ok, err := s.kindArg(ctx, s.x, s.added, kind)
+		if err != nil || !ok {
 			return nil, internal("list readings", err)
 		}
-		out = append(out, r)
+		q += ` AND kind = ?`
+		args = append(args, k)
 	}
-	return out, internal("list readings", rows.Err())
+	out, err := s.readReadings(ctx, s.x, s.added, func() (*sql.Rows, error) {
+		return s.x.QueryContext(ctx, s.q(q+` ORDER BY t, kind`), args...)
+	})
+	return out, internal("list readings", err)
 }
 
 // LastReading returns a meter's latest reading of a kind (ENOTFOUND).
 func (s *DB) LastReading(ctx context.Context, meterID int64, kind string) (amigo.Reading, error) {
-	r, err := scanReading(s.x.QueryRowContext(ctx, s.q(`SELECT `+readingCols+` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`), meterID, kind))
+	k, ok, err := s.kindArg(ctx, s.x, s.added, kind)
 	if err != nil {
-		return r, notFound("last reading", "reading", err)
+		return amigo.Reading{}, internal("last reading", err)
 	}
-	return r, nil
+	var out []amigo.Reading
+	if ok {
+		q := s.q(`SELECT ` + s.rcols() + ` FROM readings WHERE meter_id = ? AND kind = ? ORDER BY t DESC LIMIT 1`)
+		out, err = s.readReadings(ctx, s.x, s.added, func() (*sql.Rows, error) {
+			if s.tx != nil {
+				return s.x.QueryContext(ctx, q, meterID, k)
+			}
+			return s.queryDB(ctx, q, meterID, k)
+		})
+	}
+	if err == nil && len(out) == 0 {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return amigo.Reading{}, notFound("last reading", "reading", err)
+	}
+	return out[0], nil
 }
 
 // ReadingTimes returns the instants stored per meter of a kind in [from,
 // to).
 func (s *DB) ReadingTimes(ctx context.Context, meterIDs []int64, kind string, from, to time.Time) (map[int64][]time.Time, error) {
 	out := map[int64][]time.Time{}
+	k, ok, err := s.kindArg(ctx, s.x, s.added, kind)
+	if err != nil || !ok {
+		return out, internal("reading times", err)
+	}
 	for start := 0; start < len(meterIDs); start += 500 {
 		ids := meterIDs[start:min(start+500, len(meterIDs))]
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
-		args := []any{kind, unix(from), unix(to)}
+		args := []any{k, unix(from), unix(to)}
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t FROM readings WHERE kind = ? AND t >= ? AND t < ? AND meter_id IN (`+marks+`) ORDER BY t`), args...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT meter_id, t FROM readings WHERE kind = ? AND t >= ? AND t < ? AND meter_id IN (`+marks(len(ids))+`) ORDER BY t`), args...)
 		if err != nil {
 			return nil, internal("reading times", err)
 		}

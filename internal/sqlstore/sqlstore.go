@@ -40,6 +40,12 @@ type Dialect struct {
 	// driver that parses every statement anew (SQLite), not for one that
 	// caches statements per connection itself (pgx).
 	TxStatements bool
+	// PackedReadings keeps readings in the packed layout (layout.go): the
+	// key (meter_id, kind, t) as the table's primary key, flags, and the
+	// other fields in one readingblob BLOB, with kind, quality and source
+	// interned in reading_names. For a store that writes one row per
+	// statement (not MultiRow, no CopyReadings): SQLite.
+	PackedReadings bool
 }
 
 // querier is what *sql.DB and *sql.Tx share: every query goes through it,
@@ -53,15 +59,31 @@ type querier interface {
 // DB is the shared store. Inside WithTx a DB is bound to the transaction
 // (tx set, x the transaction); otherwise x is the database.
 type DB struct {
-	db     *sql.DB
-	x      querier
-	tx     *sql.Tx
-	d      Dialect
-	reader *sql.DB // the read-only pool of NewSplit, or nil
+	db *sql.DB
+	x  querier
+	tx *sql.Tx
+	d  Dialect
+	nm *names // the packed layout's names (nil: the columns layout)
+	// dbst are the read queries prepared on db (nil: none; TxStatements).
+	dbst *dbStmts
+	// added are the reading names the transaction tx inserted, known to
+	// the store once it commits.
+	added *added
+	// reader is the read-only pool of NewSplit, or nil.
+	reader *sql.DB
 }
 
 // New wraps an open, migrated database.
-func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, x: db, d: d} }
+func New(db *sql.DB, d Dialect) *DB {
+	s := &DB{db: db, x: db, d: d}
+	if d.TxStatements {
+		s.dbst = &dbStmts{m: map[string]*sql.Stmt{}}
+	}
+	if d.PackedReadings {
+		s.nm = newNames()
+	}
+	return s
+}
 
 // NewSplit wraps an open, migrated database whose plain reads (a SELECT
 // outside a transaction) go to reader, a pool of read-only connections,
@@ -69,7 +91,18 @@ func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, x: db, d: d} }
 // holds up a read, nor a read the writer (WAL readers see every commit
 // made before they start).
 func NewSplit(db, reader *sql.DB, d Dialect) *DB {
-	return &DB{db: db, x: split{w: db, r: reader}, d: d, reader: reader}
+	s := New(db, d)
+	s.x, s.reader = split{w: db, r: reader}, reader
+	return s
+}
+
+// readDB is where a plain read outside a transaction runs: the reader
+// pool when there is one.
+func (s *DB) readDB() *sql.DB {
+	if s.reader != nil {
+		return s.reader
+	}
+	return s.db
 }
 
 // split sends a SELECT to the reader pool, every other statement to the
@@ -135,7 +168,8 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 	if s.d.TxStatements {
 		x = newTxStmts(tx)
 	}
-	if err := fn(&DB{db: s.db, x: x, tx: tx, d: s.d}); err != nil {
+	txs := &DB{db: s.db, x: x, tx: tx, d: s.d, nm: s.nm, dbst: s.dbst, added: newAdded(), reader: s.reader}
+	if err := fn(txs); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -145,6 +179,7 @@ func (s *DB) WithTx(ctx context.Context, fn func(tx amigo.Store) error) (err err
 	if err := tx.Commit(); err != nil {
 		return internal("commit", err)
 	}
+	s.nm.publish(txs.added)
 	return nil
 }
 

@@ -68,3 +68,33 @@ func (c *txStmts) QueryRowContext(ctx context.Context, query string, args ...any
 	}
 	return st.QueryRowContext(ctx, args...)
 }
+
+// dbStmts keeps the hot read queries prepared on the database (outside any
+// transaction) for a driver that parses every statement anew
+// (Dialect.TxStatements): ReadingsAround runs once per new meter series
+// while a batch is validated, and parsing was most of its cost. Only
+// queries of a fixed text go through it; database/sql prepares each on the
+// connection that runs it, and the statements close with the database.
+type dbStmts struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// queryDB runs query on the database, prepared once when the dialect asks.
+func (s *DB) queryDB(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.dbst == nil {
+		return s.readDB().QueryContext(ctx, query, args...)
+	}
+	s.dbst.mu.Lock()
+	st, ok := s.dbst.m[query]
+	if !ok {
+		var err error
+		if st, err = s.readDB().PrepareContext(ctx, query); err != nil {
+			s.dbst.mu.Unlock()
+			return nil, err
+		}
+		s.dbst.m[query] = st
+	}
+	s.dbst.mu.Unlock()
+	return st.QueryContext(ctx, args...)
+}

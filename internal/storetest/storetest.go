@@ -18,6 +18,7 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("AuditAndEvents", func(t *testing.T) { auditAndEvents(t, open(t)) })
 	t.Run("State", func(t *testing.T) { state(t, open(t)) })
 	t.Run("ReadingQueries", func(t *testing.T) { readingQueries(t, open(t)) })
+	t.Run("ReadingNames", func(t *testing.T) { readingNames(t, open(t)) })
 	t.Run("Archive", func(t *testing.T) { runArchive(t, open) })
 	t.Run("Tariffs", func(t *testing.T) { tariffs(t, open(t)) })
 	t.Run("Nodes", func(t *testing.T) { runNodes(t, open) })
