@@ -52,7 +52,9 @@ type BenchConfig struct {
 	StationGPRS string // the external station's GPRS listener
 	// Stations is how many embedded stations share the store (PostgreSQL
 	// only above 1), each its own node with its own ports.
-	Stations   int
+	Stations int
+	// Workers is the embedded station's pool (its "workers"; 0 = default).
+	Workers    int
 	JSON       bool
 	CPUProfile string
 	Verbose    bool
@@ -68,6 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.Store, "store", "", "store: sqlite:PATH or postgres://... (default: a fresh temporary SQLite file) / 存储")
 	fs.StringVar(&c.StationAPI, "station", "", "an external station's API, http://HOST:PORT (default: start one) / 外部主站接口地址")
 	fs.StringVar(&c.StationTLS, "station-tls", "", "the external station's collector listener HOST:PORT / 外部主站采集器端口")
+	fs.IntVar(&c.Workers, "workers", 0, "the embedded station's worker pool (its \"workers\"; 0 = the default) / 主站工作池大小（0为默认）")
 	fs.IntVar(&c.Stations, "stations", 1, "embedded stations sharing the store, each its own node; above 1 needs --store postgres://... / 共用存储的主站数（大于1时需 PostgreSQL）")
 	fs.StringVar(&c.StationGPRS, "station-gprs", "", "the external station's GPRS listener HOST:PORT / 外部主站GPRS端口")
 	fs.StringVar(&c.CADir, "ca", "", "CA directory that signs collector certificates (external station) / 签发采集器证书的CA目录")
@@ -192,7 +195,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 			// Every virtual collector and GPRS meter connects from
 			// 127.0.0.1: above the default per-source cap the station
 			// would let only 64 in.
-			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS))}
+			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS)), Workers: c.Workers}
 		if c.Stations == 1 {
 			c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: cfg}
 		} else {
