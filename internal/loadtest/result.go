@@ -32,12 +32,15 @@ type Result struct {
 	RestartStartupS    *float64 `json:"restart_startup_s"`
 	StationRSSMB       *float64 `json:"station_rss_mb"`
 	RSSPerConnectionKB *float64 `json:"rss_per_connection_kb"`
-	BytesPerReading    *float64 `json:"bytes_per_reading"`
-	ReadingsStored     int64    `json:"readings_stored"`
-	CPUS               *float64 `json:"cpu_s"`
-	LoadCPUS           float64  `json:"loadgen_cpu_s"`
-	WallS              float64  `json:"wall_s"`
-	Notes              []string `json:"notes,omitempty"`
+	// IdleRSSPerConnectionKB is the same once the real-time pass is done
+	// and the sessions idled (the clock held still) for 15 s.
+	IdleRSSPerConnectionKB *float64 `json:"idle_rss_per_connection_kb"`
+	BytesPerReading        *float64 `json:"bytes_per_reading"`
+	ReadingsStored         int64    `json:"readings_stored"`
+	CPUS                   *float64 `json:"cpu_s"`
+	LoadCPUS               float64  `json:"loadgen_cpu_s"`
+	WallS                  float64  `json:"wall_s"`
+	Notes                  []string `json:"notes,omitempty"`
 }
 
 func num(x float64) *float64 {
@@ -75,6 +78,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"reconnect_s 重启后重连", f(r.ReconnectS, " s")},
 		{"station_rss_mb 主站内存峰值", f(r.StationRSSMB, " MB")},
 		{"rss_per_connection_kb 每连接内存", f(r.RSSPerConnectionKB, " KB")},
+		{"idle_rss_per_connection_kb 空闲每连接内存", f(r.IdleRSSPerConnectionKB, " KB")},
 		{"bytes_per_reading 每读数字节", f(r.BytesPerReading, " B")},
 		{"readings_stored 读数总数", fmt.Sprint(r.ReadingsStored)},
 		{"cpu_s 主站CPU", f(r.CPUS, " s")},
