@@ -7,6 +7,7 @@ package fep
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -397,15 +398,7 @@ func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (
 // it logs out.
 func (s *Session) run(ctx context.Context, sc *frameReader) {
 	defer s.ended()
-	for {
-		sc.setDeadline(time.Now().Add(3*s.f.cfg.Heartbeat + 10*time.Second))
-		if !sc.Scan() {
-			return
-		}
-		if s.handle(ctx, sc.Bytes()) {
-			return
-		}
-	}
+	sc.serve(3*s.f.cfg.Heartbeat+10*time.Second, func(tok []byte) bool { return s.handle(ctx, tok) })
 }
 
 // ended forgets the session and fails the requests waiting on it.
@@ -425,7 +418,10 @@ func (s *Session) ended() {
 // request waiting for it. It reports whether the collector logged out.
 func (s *Session) handle(ctx context.Context, raw []byte) (logout bool) {
 	f := s.f
-	fr, err := q1376.Parse(raw)
+	// The frame's units alias what they were parsed from, and the reader's
+	// buffer goes back to its pool (or is read into) after this frame: an
+	// answer outlives it, so it is parsed from a copy.
+	fr, err := q1376.Parse(bytes.Clone(raw))
 	if err != nil {
 		f.cfg.Log.Warn("bad frame from a collector", "terminal", s.Address, "err", err)
 		return false

@@ -164,7 +164,6 @@ func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src st
 		return nil
 	}
 	c.SetDeadline(time.Time{})
-	sc.setDeadline(time.Now().Add(f.cfg.IdleTimeout))
 	f.cfg.Log.Info("GPRS meter registered / GPRS电表注册", "meter", who, "remote", c.RemoteAddr(), "listener", ln.name)
 	return func() { s.run(sc) }
 }
@@ -272,17 +271,16 @@ func (s *MeterSession) run(sc *frameReader) {
 		}
 		f.mu.Unlock()
 	}()
-	for sc.Scan() {
-		tok := sc.Bytes()
-		sc.setDeadline(time.Now().Add(s.f.cfg.IdleTimeout))
+	sc.serve(s.f.cfg.IdleTimeout, func(tok []byte) bool {
 		if IsLine(tok) {
-			continue // a heartbeat (or a registration packet repeated)
+			return false // a heartbeat (or a registration packet repeated)
 		}
 		select {
 		case s.replies <- append([]byte(nil), tok...):
 		default: // nobody waits: an unsolicited frame
 		}
-	}
+		return false
+	})
 	if errors.Is(sc.Err(), ErrLineTooLong) {
 		src := sourceOf(s.conn.RemoteAddr())
 		s.f.refuse(context.Background(), s.listener, src, s.Address.String(), reasonTooLong, "line longer than 128 bytes")

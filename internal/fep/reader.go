@@ -15,14 +15,19 @@ import (
 // a bufio.Scanner, but holds no buffer while the connection is idle: it
 // waits for the socket to become readable with no buffer at all (a peek at
 // the socket, see wait_unix.go), borrows a buffer from a pool for the bytes
-// that arrive and gives it back once every byte in it was consumed. So an
-// idle session costs its goroutine (parked in the wait, with a small stack)
-// and its connection's own state, not a read buffer.
+// that arrive and gives it back once every byte in it was consumed.
+//
+// A session's loop (serve) alternates two steps: wait, on the session's own
+// goroutine, which stays parked there with a small stack; and burst, on a
+// short-lived goroutine of its own, which takes every token that can be had
+// without waiting and hands it on — decrypting and handling need deep
+// stacks, which the idle goroutine so never grows. An idle session thus
+// costs one goroutine with a small stack and its connection's own state.
 //
 // The read deadline is the reader's: set it with setDeadline, not on the
 // connection (a TLS connection's buffered records are looked for with a
 // deadline in the past before the reader goes idle). A token is valid until
-// the next call of Scan. A frameReader is used by one goroutine.
+// the next call of Scan. A frameReader is used by one goroutine at a time.
 type frameReader struct {
 	conn     net.Conn
 	raw      syscall.RawConn // the socket, to wait on; nil: read at once (no idle release)
@@ -34,10 +39,13 @@ type frameReader struct {
 
 	bufp       *[]byte // the pooled buffer borrowed, if buf is one
 	buf        []byte  // nil while idle
-	start, end int    // pending bytes: buf[start:end]
+	start, end int     // pending bytes: buf[start:end]
 	tok        []byte
 	err        error
 	eof        bool
+	// pendingOnly: Scan stops (errWouldWait) where it would wait for the
+	// socket; readable: the socket was found readable, read it.
+	pendingOnly, readable bool
 }
 
 // readBufSize is the size of the pooled read buffers; a token longer than
@@ -102,7 +110,9 @@ func (r *frameReader) Scan() bool {
 				return false
 			}
 		}
-		if err := r.fill(); err != nil {
+		if err := r.fill(); err == errWouldWait {
+			return false
+		} else if err != nil {
 			r.fail(err)
 			return false
 		}
@@ -149,7 +159,8 @@ func (r *frameReader) idle() error {
 	if r.buf == nil {
 		r.borrow()
 	}
-	if r.raw == nil {
+	if r.raw == nil || r.readable {
+		r.readable = false
 		return nil
 	}
 	if r.tls {
@@ -166,11 +177,63 @@ func (r *frameReader) idle() error {
 		}
 	}
 	r.release()
-	if err := r.raw.Read(peek); err != nil {
+	if r.pendingOnly {
+		return errWouldWait
+	}
+	if err := r.wait(); err != nil {
 		return err
 	}
 	r.borrow()
 	return nil
+}
+
+// wait blocks, holding no buffer, until the socket is readable (or the
+// deadline passes). Call it only where Scan stopped with errWouldWait.
+func (r *frameReader) wait() error {
+	if r.raw == nil {
+		return nil
+	}
+	if err := r.raw.Read(peek); err != nil {
+		return err
+	}
+	r.readable = true
+	return nil
+}
+
+// burst (in serve's loop) hands handle, on a goroutine of its own, every token that can be
+// had without waiting for the socket, renewing the deadline to timeout from
+// now before each; it returns when none is left, reporting whether the
+// stream ended (Err says why) or handle asked to stop.
+func (r *frameReader) burst(timeout time.Duration, handle func(tok []byte) (stop bool)) (stop bool) {
+	done := make(chan bool, 1)
+	go func() {
+		for {
+			r.setDeadline(time.Now().Add(timeout))
+			if !r.Scan() {
+				done <- r.err != nil
+				return
+			}
+			if handle(r.Bytes()) {
+				done <- true
+				return
+			}
+		}
+	}()
+	return <-done
+}
+
+// serve runs a session's loop: bursts of tokens for handle, and waits in
+// between, until the stream ends or handle asks to stop; timeout is the
+// longest silence allowed.
+func (r *frameReader) serve(timeout time.Duration, handle func(tok []byte) (stop bool)) {
+	r.pendingOnly = true
+	for !r.burst(timeout, handle) {
+		r.setDeadline(time.Now().Add(timeout))
+		if err := r.wait(); err != nil {
+			r.fail(err)
+			return
+		}
+	}
 }
 
 func (r *frameReader) borrow() {
@@ -195,5 +258,9 @@ func (r *frameReader) fail(err error) {
 	r.release()
 }
 
-// errEnd marks a clean end of stream; Err reports it as nil.
-var errEnd = errors.New("end of stream")
+var (
+	// errEnd marks a clean end of stream; Err reports it as nil.
+	errEnd = errors.New("end of stream")
+	// errWouldWait: no token can be had without waiting (burst).
+	errWouldWait = errors.New("no token pending")
+)
