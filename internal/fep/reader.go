@@ -183,6 +183,7 @@ func (r *frameReader) idle() error {
 	if err := r.wait(); err != nil {
 		return err
 	}
+	r.readable = false // the read that follows takes it
 	r.borrow()
 	return nil
 }
