@@ -201,10 +201,10 @@ func (r *frameReader) wait() error {
 	return nil
 }
 
-// burst (in serve's loop) hands handle, on a goroutine of its own, every token that can be
-// had without waiting for the socket, renewing the deadline to timeout from
-// now before each; it returns when none is left, reporting whether the
-// stream ended (Err says why) or handle asked to stop.
+// burst (a step of serve) hands handle, on a goroutine of its own, every
+// token that can be had without waiting for the socket, renewing the
+// deadline to timeout from now before each; it returns when none is left,
+// reporting whether the stream ended (Err says why) or handle asked to stop.
 func (r *frameReader) burst(timeout time.Duration, handle func(tok []byte) (stop bool)) (stop bool) {
 	done := make(chan bool, 1)
 	go func() {
