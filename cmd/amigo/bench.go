@@ -137,6 +137,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // benchMain prepares the store, the CA and the station and runs the bench.
 func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
+	// Each connection is a file in the load generator and one in the
+	// station; the rest (store, listeners, API) fits in fileReserve.
+	const fileReserve = 256
+	if limit, ok := openFileLimit(); ok && uint64(c.Collectors+c.GPRS+fileReserve) > limit {
+		return nil, fmt.Errorf("%d connections need about %d open files, the limit is %d (ulimit -n) / 连接数超过打开文件数上限",
+			c.Collectors+c.GPRS, c.Collectors+c.GPRS+fileReserve, limit)
+	}
 	work, err := os.MkdirTemp("", "amigo-bench-")
 	if err != nil {
 		return nil, err
@@ -195,7 +202,8 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 			// Every virtual collector and GPRS meter connects from
 			// 127.0.0.1: above the default per-source cap the station
 			// would let only 64 in.
-			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS)), Workers: c.Workers}
+			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS)),
+			MaxConns:          max(fep.DefaultMaxConns, c.Collectors+c.GPRS+fileReserve), Workers: c.Workers}
 		if c.Stations == 1 {
 			c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: cfg}
 		} else {

@@ -7,6 +7,7 @@ package fep
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -259,22 +260,37 @@ func (f *FEP) accept(ctx context.Context, ln *listener, wg *sync.WaitGroup) {
 			c = f.wrap(c)
 		}
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer ln.lim.release(src)
-			stop := context.AfterFunc(ctx, func() { c.Close() })
-			defer stop()
-			defer c.Close()
-			if ln.tls != nil {
-				c = tls.Server(c, ln.tls)
-			}
-			if ln.gprs {
-				f.serveGPRS(ctx, c, ln, src)
-				return
-			}
-			f.serveConn(ctx, c, ln, src)
-		}()
+		go f.serve(ctx, c, ln, src, func() { ln.lim.release(src); wg.Done() })
 	}
+}
+
+// serve takes an accepted connection through its handshake and login (or
+// registration) and then runs its session on a fresh goroutine: the deep
+// stack of the handshake and of the archive look-ups is not kept while the
+// session idles, and an idle session is that one goroutine, parked with a
+// small stack and no read buffer (reader.go). end is called once the
+// connection is closed.
+func (f *FEP) serve(ctx context.Context, c net.Conn, ln *listener, src string, end func()) {
+	raw := c
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	closed := func() { stop(); raw.Close(); end() }
+	if ln.tls != nil {
+		c = tls.Server(c, ln.tls)
+	}
+	var run func()
+	if ln.gprs {
+		run = f.registerGPRS(ctx, c, ln, src)
+	} else {
+		run = f.login(ctx, c, ln, src)
+	}
+	if run == nil {
+		closed()
+		return
+	}
+	go func() {
+		defer closed()
+		run()
+	}()
 }
 
 // Session returns the logged-in session of a terminal address ("0171-2082").
@@ -317,10 +333,14 @@ func (f *FEP) checkLogin(ctx context.Context, raw []byte, cn string, plain bool)
 	return login, col, who, "", ""
 }
 
-func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src string) {
+// login takes a collector's connection through the TLS handshake and its
+// login; it returns the session's loop, or nil when the connection is
+// refused (the caller closes it).
+func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (run func()) {
 	// One absolute deadline from accept to login: handshake and first
 	// frame. Bytes trickling in do not extend it.
-	c.SetDeadline(time.Now().Add(f.cfg.LoginTimeout))
+	loginBy := time.Now().Add(f.cfg.LoginTimeout)
+	c.SetDeadline(loginBy)
 	cn := ""
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -328,13 +348,13 @@ func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src strin
 			if isTimeout(err) {
 				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")
 			}
-			return
+			return nil
 		}
+		// Only the name is kept of the peer's certificate.
 		cn = pki.PeerName(tc.ConnectionState())
 	}
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 0, 4096), maxFrame)
-	sc.Split(q1376.Split)
+	sc := newFrameReader(c, q1376.Split, maxFrame)
+	sc.setDeadline(loginBy)
 	// The first frame must be a login.
 	if !sc.Scan() {
 		switch err := sc.Err(); {
@@ -343,12 +363,12 @@ func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src strin
 		case isTimeout(err):
 			f.refuse(ctx, ln.name, src, "?", reasonDeadline, "no login in time")
 		}
-		return
+		return nil
 	}
 	login, col, who, reason, why := f.checkLogin(ctx, sc.Bytes(), cn, ln.tls == nil)
 	if reason != "" {
 		f.refuse(ctx, ln.name, src, who, reason, why)
-		return
+		return nil
 	}
 	addr := q1376.Address{A1: login.Address.A1, A2: login.Address.A2}
 	s := &Session{f: f, conn: c, Address: addr, Collector: col, waiting: map[uint8]*call{}}
@@ -361,33 +381,36 @@ func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src strin
 	}
 	f.sessions[who] = s
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.sessions[who] == s {
-			delete(f.sessions, who)
-		}
-		f.mu.Unlock()
-		s.failAll(errors.New("connection closed"))
-		f.cfg.Log.Info("collector disconnected / 采集器断开", "terminal", who)
-	}()
 	if err := s.write(q1376.Confirm(login)); err != nil {
-		return
+		s.ended()
+		return nil
 	}
-	c.SetDeadline(time.Time{})
+	c.SetWriteDeadline(time.Time{})
 	f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
 	f.cfg.Log.Info("collector logged in / 采集器登录", "terminal", who, "remote", c.RemoteAddr())
 	if f.cfg.OnLogin != nil {
 		go f.cfg.OnLogin(col)
 	}
-	for {
-		c.SetReadDeadline(time.Now().Add(3*f.cfg.Heartbeat + 10*time.Second))
-		if !sc.Scan() {
-			return
-		}
-		if s.handle(ctx, sc.Bytes()) {
-			return
-		}
+	return func() { s.run(ctx, sc) }
+}
+
+// run reads the logged-in collector's frames until the connection ends or
+// it logs out.
+func (s *Session) run(ctx context.Context, sc *frameReader) {
+	defer s.ended()
+	sc.serve(3*s.f.cfg.Heartbeat+10*time.Second, func(tok []byte) bool { return s.handle(ctx, tok) })
+}
+
+// ended forgets the session and fails the requests waiting on it.
+func (s *Session) ended() {
+	f, who := s.f, s.Address.String()
+	f.mu.Lock()
+	if f.sessions[who] == s {
+		delete(f.sessions, who)
 	}
+	f.mu.Unlock()
+	s.failAll(errors.New("connection closed"))
+	f.cfg.Log.Info("collector disconnected / 采集器断开", "terminal", who)
 }
 
 // handle takes one frame from a logged-in collector: a link frame
@@ -395,7 +418,10 @@ func (f *FEP) serveConn(ctx context.Context, c net.Conn, ln *listener, src strin
 // request waiting for it. It reports whether the collector logged out.
 func (s *Session) handle(ctx context.Context, raw []byte) (logout bool) {
 	f := s.f
-	fr, err := q1376.Parse(raw)
+	// The frame's units alias what they were parsed from, and the reader's
+	// buffer goes back to its pool (or is read into) after this frame: an
+	// answer outlives it, so it is parsed from a copy.
+	fr, err := q1376.Parse(bytes.Clone(raw))
 	if err != nil {
 		f.cfg.Log.Warn("bad frame from a collector", "terminal", s.Address, "err", err)
 		return false

@@ -1,6 +1,8 @@
 package fep
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/dlt645"
 	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/q1376"
 )
@@ -257,5 +260,79 @@ func TestCollectorPortsMeetTheLoginDeadline(t *testing.T) {
 	}
 	if n := f.Refused(ListenerTLS, reasonCapSource); n != 1 {
 		t.Fatalf("%d per-source refusals on the TLS port, want 1", n)
+	}
+}
+
+// An answer outlives the read buffer it arrived in: the frames a request
+// returns keep their data while the collector goes on sending (the reader's
+// buffer is read into again, or lent to another connection).
+func TestAnswersOutliveTheReadBuffer(t *testing.T) {
+	d := &dir{known: map[string]amigo.Collector{"0171-1": {ID: 1, Address: "0171-1", PlainTCP: true}}, status: map[int64]string{}}
+	f := New(Config{PlainAddr: "127.0.0.1:0", RequestTimeout: 5 * time.Second}, d)
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { f.Serve(ctx); close(served) }()
+	defer func() { cancel(); <-served }()
+	c, err := net.Dial("tcp", f.PlainAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := q1376.Address{A1: 0x0171, A2: 1}
+	send := func(fr *q1376.Frame) {
+		b, _ := q1376.AppendFrame(nil, fr)
+		if _, err := c.Write(b); err != nil {
+			t.Error(err)
+		}
+	}
+	sc := bufio.NewScanner(c)
+	sc.Split(q1376.Split)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	send(q1376.Login(addr, 1))
+	if !sc.Scan() {
+		t.Fatal("no login confirmation")
+	}
+	ind := q1376.Indication{ReadAt: dlt645.DateTimeOf(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)), HasAt: true, Values: make([]q1376.Value, 5)}
+	for k := range ind.Values {
+		ind.Values[k] = q1376.Value{Decimal: dlt645.Decimal{Mant: 123456789 + int64(k), Scale: 4}, Valid: true}
+	}
+	want, err := ind.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	talked := make(chan struct{})
+	go func() {
+		defer close(talked)
+		if !sc.Scan() {
+			return
+		}
+		req, err := q1376.Parse(sc.Bytes())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		send(q1376.Response(req, true, true, false, q1376.NewUnit(1, 129, want)))
+		// Heartbeats after the answer, each confirmed: the station read
+		// them into its buffer.
+		for k := range 20 {
+			send(q1376.Heartbeat(addr, uint8(2+k)&0x0F))
+			if !sc.Scan() {
+				t.Error("heartbeat not confirmed")
+				return
+			}
+		}
+	}()
+	waitFor(t, "the session", 5*time.Second, func() bool { _, ok := f.Session("0171-1"); return ok })
+	s, _ := f.Session("0171-1")
+	ans, err := s.Request(ctx, q1376.AFNClass1, q1376.NewUnit(1, 129, nil))
+	if err != nil || len(ans) != 1 || len(ans[0].Units) != 1 {
+		t.Fatalf("request: %v %v", ans, err)
+	}
+	<-talked
+	if got := ans[0].Units[0].Data; !bytes.Equal(got, want) {
+		t.Fatalf("the answer's data changed after more frames were read: % X", got)
 	}
 }

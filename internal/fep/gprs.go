@@ -1,7 +1,6 @@
 package fep
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -35,7 +34,6 @@ type MeterSession struct {
 	replies   chan []byte
 	done      chan struct{} // closed when the connection ends
 	lastHeard atomic.Int64  // unix nanoseconds of the last matching reply
-	live      atomic.Bool   // registered: complete messages renew the idle deadline
 	dupRaised atomic.Bool   // the duplicate-registration alarm was raised for this session
 }
 
@@ -109,23 +107,27 @@ func (f *FEP) checkRegistration(ctx context.Context, r Registration) (m amigo.Me
 	return m, "", ""
 }
 
-func (f *FEP) serveGPRS(ctx context.Context, c net.Conn, ln *listener, src string) {
+// registerGPRS takes a GPRS connection through its TLS handshake (on the
+// TLS listener), its registration and the address read back; it returns the
+// session's loop, or nil when the connection is refused (the caller closes
+// it).
+func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src string) (run func()) {
 	// One absolute deadline for the whole registration: TLS handshake,
 	// registration line, address read back and the incumbent check. It is
 	// not renewed by arriving bytes.
-	c.SetDeadline(time.Now().Add(f.cfg.RegisterTimeout))
+	regBy := time.Now().Add(f.cfg.RegisterTimeout)
+	c.SetDeadline(regBy)
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			f.cfg.Log.Debug("GPRS TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
 			if isTimeout(err) {
 				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")
 			}
-			return
+			return nil
 		}
 	}
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 0, MaxGPRSBuffer), MaxGPRSBuffer)
-	sc.Split(SplitGPRS)
+	sc := newFrameReader(c, SplitGPRS, MaxGPRSBuffer)
+	sc.setDeadline(regBy)
 	if !sc.Scan() {
 		switch err := sc.Err(); {
 		case errors.Is(err, ErrLineTooLong):
@@ -133,50 +135,62 @@ func (f *FEP) serveGPRS(ctx context.Context, c net.Conn, ln *listener, src strin
 		case isTimeout(err):
 			f.refuse(ctx, ln.name, src, "?", reasonDeadline, "no registration in time")
 		}
-		return
+		return nil
 	}
 	tok := sc.Bytes()
 	if !IsLine(tok) {
 		f.refuse(ctx, ln.name, src, "?", reasonNotReg, "first thing sent is not a registration line (REG <address> <imei> <secret>)")
-		return
+		return nil
 	}
 	reg, err := ParseRegistration(tok)
 	if err != nil {
 		f.refuse(ctx, ln.name, src, "?", reasonNotReg, err.Error())
-		return
+		return nil
 	}
 	who := reg.Address.String()
 	m, reason, why := f.checkRegistration(ctx, reg)
 	if reason != "" {
 		f.refuse(ctx, ln.name, src, who, reason, why)
-		return
+		return nil
 	}
 	s := &MeterSession{f: f, listener: ln.name, conn: c, Address: reg.Address, Meter: m, sem: make(chan struct{}, 1), replies: make(chan []byte, 4), done: make(chan struct{})}
-	go s.read(sc)
-	defer func() { c.Close(); <-s.done }()
 	// Confirm the identity: the meter must answer a wildcard address read
-	// with its own address.
-	reply, err := s.Exchange(ctx, dlt645.ReadRequest(dlt645.Wildcard, dlt645.DIAddress), f.cfg.RegisterTimeout)
-	if err != nil || reply.Address != reg.Address {
+	// with its own address. Nothing else reads the connection yet.
+	if !s.readBack(sc) {
 		f.refuse(ctx, ln.name, src, who, reasonAddress, "it did not read back its address")
-		return
+		return nil
 	}
 	if !f.takeOver(ctx, ln, src, s) {
-		return
+		return nil
 	}
-	s.live.Store(true)
 	c.SetDeadline(time.Time{})
-	c.SetReadDeadline(time.Now().Add(f.cfg.IdleTimeout))
 	f.cfg.Log.Info("GPRS meter registered / GPRS电表注册", "meter", who, "remote", c.RemoteAddr(), "listener", ln.name)
-	select {
-	case <-ctx.Done():
-	case <-s.done:
+	return func() { s.run(sc) }
+}
+
+// readBack sends the wildcard address read on a registering connection and
+// reports whether the meter answered it with its own address before the
+// registration deadline.
+func (s *MeterSession) readBack(sc *frameReader) bool {
+	req := dlt645.ReadRequest(dlt645.Wildcard, dlt645.DIAddress)
+	if err := s.send(&req); err != nil {
+		return false
 	}
-	f.mu.Lock()
-	if f.gprs[who] == s {
-		delete(f.gprs, who)
+	for sc.Scan() {
+		var f dlt645.Frame
+		if IsLine(sc.Bytes()) {
+			continue
+		}
+		if _, err := f.Decode(sc.Bytes()); err != nil {
+			continue
+		}
+		if replyMatches(&req, &f, s.Address) {
+			s.lastHeard.Store(time.Now().UnixNano())
+			return true
+		}
+		s.f.stats.dropped.Add(1)
 	}
-	f.mu.Unlock()
+	return false
 }
 
 // takeOver installs s as the session of its address. When the address has a
@@ -242,25 +256,31 @@ func (s *MeterSession) answers(ctx context.Context, d time.Duration) bool {
 	return err == nil && reply.Address == s.Address
 }
 
-// read splits the stream into lines (heartbeats) and 645 frames. Once the
-// session is live, every complete line or frame renews the idle deadline;
-// bytes alone do not.
-func (s *MeterSession) read(sc *bufio.Scanner) {
-	defer close(s.done)
-	defer s.conn.Close()
-	for sc.Scan() {
-		tok := sc.Bytes()
-		if s.live.Load() {
-			s.conn.SetReadDeadline(time.Now().Add(s.f.cfg.IdleTimeout))
+// run reads the registered meter's stream until the connection ends: lines
+// (heartbeats) and 645 frames, each frame handed to the exchange waiting for
+// it. Every complete line or frame renews the idle deadline; bytes alone do
+// not.
+func (s *MeterSession) run(sc *frameReader) {
+	defer func() {
+		close(s.done)
+		s.conn.Close()
+		f, key := s.f, s.Address.String()
+		f.mu.Lock()
+		if f.gprs[key] == s {
+			delete(f.gprs, key)
 		}
+		f.mu.Unlock()
+	}()
+	sc.serve(s.f.cfg.IdleTimeout, func(tok []byte) bool {
 		if IsLine(tok) {
-			continue // a heartbeat (or a registration packet repeated)
+			return false // a heartbeat (or a registration packet repeated)
 		}
 		select {
 		case s.replies <- append([]byte(nil), tok...):
 		default: // nobody waits: an unsolicited frame
 		}
-	}
+		return false
+	})
 	if errors.Is(sc.Err(), ErrLineTooLong) {
 		src := sourceOf(s.conn.RemoteAddr())
 		s.f.refuse(context.Background(), s.listener, src, s.Address.String(), reasonTooLong, "line longer than 128 bytes")
@@ -305,15 +325,10 @@ func (s *MeterSession) Exchange(ctx context.Context, req dlt645.Frame, timeout t
 		return dlt645.Frame{}, errBusy
 	}
 	defer func() { <-s.sem }()
-	wire, err := dlt645.AppendFrame(dlt645.AppendPreamble(nil), &req)
-	if err != nil {
-		return dlt645.Frame{}, err
-	}
 	for len(s.replies) > 0 {
 		<-s.replies // drop stale replies
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := s.conn.Write(wire); err != nil {
+	if err := s.send(&req); err != nil {
 		return dlt645.Frame{}, err
 	}
 	for {
@@ -338,6 +353,17 @@ func (s *MeterSession) Exchange(ctx context.Context, req dlt645.Frame, timeout t
 			return dlt645.Frame{}, ctx.Err()
 		}
 	}
+}
+
+// send writes a frame to the meter (with its preamble).
+func (s *MeterSession) send(req *dlt645.Frame) error {
+	wire, err := dlt645.AppendFrame(dlt645.AppendPreamble(nil), req)
+	if err != nil {
+		return err
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err = s.conn.Write(wire)
+	return err
 }
 
 func isTimeout(err error) bool {

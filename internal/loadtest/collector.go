@@ -87,7 +87,7 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 	context.AfterFunc(sctx, func() { conn.Close() })
 	w := &frameWriter{conn: conn}
 	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	sc.Buffer(make([]byte, 0, 512), 64<<10) // the station's requests are small
 	sc.Split(q1376.Split)
 	if err := w.send(q1376.Login(c.addr, 1)); err != nil {
 		return false, err

@@ -41,7 +41,10 @@ type Result struct {
 	RestartStartupS    *float64 `json:"restart_startup_s"`
 	StationRSSMB       *float64 `json:"station_rss_mb"`
 	RSSPerConnectionKB *float64 `json:"rss_per_connection_kb"`
-	BytesPerReading    *float64 `json:"bytes_per_reading"`
+	// IdleRSSPerConnectionKB is the same once the real-time pass is done
+	// and the sessions idled (the clock held still) for 15 s.
+	IdleRSSPerConnectionKB *float64 `json:"idle_rss_per_connection_kb"`
+	BytesPerReading        *float64 `json:"bytes_per_reading"`
 	// TableBytesPerReading: the readings table with its indexes alone
 	// (BytesPerReading on SQLite is the whole file, archive and WAL too).
 	TableBytesPerReading *float64 `json:"readings_table_bytes_per_reading"`
@@ -96,6 +99,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"reconnect_s 重启后重连", f(r.ReconnectS, " s")},
 		{"station_rss_mb 主站内存峰值", f(r.StationRSSMB, " MB")},
 		{"rss_per_connection_kb 每连接内存", f(r.RSSPerConnectionKB, " KB")},
+		{"idle_rss_per_connection_kb 空闲每连接内存", f(r.IdleRSSPerConnectionKB, " KB")},
 		{"bytes_per_reading 每读数字节", f(r.BytesPerReading, " B")},
 		{"readings_table_bytes_per_reading 读数表每读数字节", f(r.TableBytesPerReading, " B")},
 		{"readings_stored 读数总数", fmt.Sprint(r.ReadingsStored)},

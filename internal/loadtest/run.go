@@ -182,6 +182,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
+	// 6b. Idle: the clock held still, so that no slot comes due and every
+	// session idles; what the station holds per connection then.
+	if !cfg.External && local {
+		pr.set("idle sessions / 空闲连接", nil)
+		if after, ok, err := g.idleRSS(ctx, idleSettle); err != nil {
+			return res, err
+		} else if ok {
+			res.IdleRSSPerConnectionKB = num(float64(after.RSSKB-before.RSSKB) / float64(max(cfg.Collectors+cfg.GPRS, 1)))
+		}
+	}
+
 	// 7. The nightly frozen collection.
 	midnight := day.AddDate(0, 0, 1)
 	nightAt := stormAt
@@ -333,6 +344,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Collected = int(g.stats.dayMeters.Load())
 	}
 	return res, nil
+}
+
+// idleSettle is how long the sessions idle before the idle figure is read:
+// the passes in flight end, the commits drain and the garbage of the storm
+// is collected.
+const idleSettle = 15 * time.Second
+
+// idleRSS holds the virtual clock (of the bench and the station) still for
+// settle, reads the station's process, and lets the clock run on from where
+// it stood.
+func (g *generator) idleRSS(ctx context.Context, settle time.Duration) (ProcStats, bool, error) {
+	at := g.clock.Now()
+	still := Segment{Start: at, Origin: time.Now(), Speed: 1e-3} // 15 virtual minutes take 10 days
+	g.clock.Set(still)
+	if err := g.cfg.Station.SetClock(still); err != nil {
+		return ProcStats{}, false, err
+	}
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return ProcStats{}, false, ctx.Err()
+	}
+	st, ok := g.cfg.Station.Proc()
+	run := Segment{Start: g.clock.Now(), Origin: time.Now(), Speed: g.cfg.Speed}
+	g.clock.Set(run)
+	return st, ok, g.cfg.Station.SetClock(run)
 }
 
 func fileSize(path string) int64 {

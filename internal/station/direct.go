@@ -62,7 +62,7 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 	if !due {
 		return
 	}
-	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: site.ID})
+	ms, err := e.siteMeters(ctx, site.ID)
 	if err != nil {
 		return
 	}
@@ -213,4 +213,21 @@ func (e *Engine) judgeMeterOffline(ctx context.Context, m amigo.Meter, now time.
 		}
 	}
 	e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
+}
+
+// siteMeters lists every meter of a site, page after page: one listing
+// returns at most 10,000 meters, and a site's GPRS meters may be among the
+// later ones.
+func (e *Engine) siteMeters(ctx context.Context, siteID int64) ([]amigo.Meter, error) {
+	var all []amigo.Meter
+	for {
+		ms, total, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: siteID, Offset: len(all)})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ms...)
+		if len(ms) == 0 || len(all) >= total {
+			return all, nil
+		}
+	}
 }
