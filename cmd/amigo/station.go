@@ -96,7 +96,7 @@ type StationConfig struct {
 	// scheduler finishes for printing (needs Printer).
 	PrintBills bool `json:"print_bills"`
 	// Workers bounds how many collectors and GPRS meters are served at
-	// once (0: station.Config's default, 64).
+	// once (0: station.Config's default, 256).
 	Workers int `json:"workers"`
 	// DebugListen serves Go's profiles (/debug/pprof/) to administrators'
 	// tokens on a listener of its own; "" = off.
@@ -171,7 +171,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"print_job_prefix", `"amigo-job"`, "IPP job names are <this>-<id>: how a job sent before a crash is found on the printer; stations sharing one CUPS need different prefixes / 打印任务名前缀（共用同一 CUPS 的主站须各不相同）"},
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"payment", `null`, "online payments (docs/payments.md): {\"provider\": \"wechat-sandbox\"} runs the WeChat Pay sandbox inside the station (keys in key_dir, default \"pay\", made when missing; sandbox_listen, default 127.0.0.1:7090); {\"provider\": \"wechat\", \"base_url\", \"mchid\", \"appid\", \"notify_url\", \"merchant_key_file\", \"merchant_serial\", \"platform_public_key_file\", \"platform_serial\", \"api_v3_key_file\"} speaks WeChat Pay API v3; null = off / 在线支付配置，空为关闭"},
-	{"workers", `0`, "how many collectors and GPRS meters are served at once (a bounded pool; a silent one holds one worker); 0 = 64 / 同时服务的采集器与GPRS电表数，0为默认64"},
+	{"workers", `0`, "how many collectors and GPRS meters are served at once (a bounded pool; a silent one holds one worker); 0 = 256 / 同时服务的采集器与GPRS电表数，0为默认256"},
 	{"debug_listen", `""`, "address of Go's profiles (/debug/pprof/), for administrators' API tokens only (Authorization: Bearer); keep it on loopback, e.g. 127.0.0.1:6060; \"\" = off / 性能剖析端口（仅管理员令牌可用），空为关闭"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }

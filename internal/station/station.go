@@ -48,7 +48,7 @@ type Config struct {
 	BackfillDays int           // default 31
 	CommandTTL   time.Duration // default validity of a command; 24 h
 	// Workers bounds how many collectors (and GPRS meters) are served at
-	// once; default 64. A silent one holds one worker, nobody else.
+	// once; default 256. A silent one holds one worker, nobody else.
 	Workers int
 	// FrameTimeout bounds the wait for the answer to one request (real
 	// time); default 30 s. It is per frame, not per collector.
