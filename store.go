@@ -11,7 +11,9 @@ type MeterFilter struct {
 	SiteID, AreaID, CollectorID int64
 	Status                      string
 	IncludeRetired              bool
-	Limit, Offset               int
+	// DirectOnly keeps the direct (GPRS) meters only.
+	DirectOnly    bool
+	Limit, Offset int
 }
 
 // ArchiveFilter selects sites, areas, collectors or users for a listing:

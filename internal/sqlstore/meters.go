@@ -133,6 +133,10 @@ func (s *DB) ListMeters(ctx context.Context, f amigo.MeterFilter) ([]amigo.Meter
 	if !f.IncludeRetired {
 		where = append(where, "removed_at = 0")
 	}
+	if f.DirectOnly {
+		where = append(where, "direct = ?")
+		args = append(args, b2i(true))
+	}
 	w := strings.Join(where, " AND ")
 	var total int
 	if err := s.x.QueryRowContext(ctx, s.q(`SELECT count(*) FROM meters WHERE `+w), args...).Scan(&total); err != nil {

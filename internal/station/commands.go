@@ -413,7 +413,8 @@ func (e *Engine) PushArchive(ctx context.Context, c amigo.Collector) error {
 	if !ok {
 		return fmt.Errorf("collector %s is not connected", c.Address)
 	}
-	ms, err := e.meters(ctx, c)
+	// The list the collection uses too (listed once for both at a login).
+	ms, err := e.archive(ctx, c, e.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -215,13 +215,14 @@ func (e *Engine) judgeMeterOffline(ctx context.Context, m amigo.Meter, now time.
 	e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
 }
 
-// siteMeters lists every meter of a site, page after page: one listing
-// returns at most 10,000 meters, and a site's GPRS meters may be among the
-// later ones.
+// siteMeters lists the direct (GPRS) meters of a site, page after page:
+// one listing returns at most 10,000 meters. The meters behind collectors
+// are not read at all (a site of 100,000 meters has them listed by their
+// collectors' jobs).
 func (e *Engine) siteMeters(ctx context.Context, siteID int64) ([]amigo.Meter, error) {
 	var all []amigo.Meter
 	for {
-		ms, total, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: siteID, Offset: len(all)})
+		ms, total, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: siteID, DirectOnly: true, Offset: len(all)})
 		if err != nil {
 			return nil, err
 		}

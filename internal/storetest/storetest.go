@@ -135,6 +135,14 @@ func entities(t *testing.T, s amigo.Store) {
 	if total != 1 || list[0].Reason != "no answer" {
 		t.Fatalf("faulty meters %+v", list)
 	}
+	// The direct (GPRS) meters alone: one, among the site's four.
+	gprs := amigo.Meter{SiteID: site.ID, Address: "000000009901", Direct: true}
+	if err := s.CreateMeter(ctx, &gprs); err != nil {
+		t.Fatal(err)
+	}
+	if list, total, err := s.ListMeters(ctx, amigo.MeterFilter{SiteID: site.ID, DirectOnly: true}); err != nil || total != 1 || len(list) != 1 || list[0].ID != gprs.ID {
+		t.Fatalf("direct meters %d %+v %v", total, list, err)
+	}
 	// Many at once: the status and its reason set, since kept for a meter
 	// whose status stays (meter 3 was faulty at now already).
 	later := now.Add(time.Hour)
