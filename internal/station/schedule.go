@@ -199,7 +199,7 @@ func (e *Engine) collect(ctx context.Context) {
 		if !own {
 			continue
 		}
-		e.trackStatus(ctx, site, *c, online)
+		e.trackStatus(ctx, site, c, online)
 		judged()
 		e.sched.mu.Lock()
 		switch {

@@ -233,38 +233,50 @@ func hash(s string) uint32 {
 
 // trackStatus raises one alarm when a collector goes offline (not one per
 // meter behind it) and one note when it returns.
-func (e *Engine) trackStatus(ctx context.Context, site amigo.Site, c amigo.Collector, online bool) {
+func (e *Engine) trackStatus(ctx context.Context, site amigo.Site, c *amigo.Collector, online bool) {
+	// Every collector each pass: nothing to do unless its status changes.
+	if online == (c.Status == amigo.StatusOnline) {
+		return
+	}
+	if online {
+		e.markOnline(ctx, site, c.ID, c.Address, c.Status)
+	} else {
+		e.markOffline(ctx, site, c.ID, c.Address)
+	}
+}
+
+// markOnline queues a collector's change to online (an event when it was
+// offline) to the group committer: a login storm of a thousand collectors
+// is a few transactions, and the scheduler's pass waits for none of them.
+func (e *Engine) markOnline(ctx context.Context, site amigo.Site, id int64, address, prev string) {
 	now := e.clock.Now()
-	switch {
-	case !online && c.Status == amigo.StatusOnline:
-		// Through the committer too (after any online change still queued
-		// there), and waited for: with several nodes, the judgement is
-		// written before the lease is given up.
-		err := e.writeState(ctx, "collector offline", func(tx amigo.Store) error {
-			if err := tx.SetCollectorStatus(ctx, c.ID, amigo.StatusOffline, "no connection / 无连接", now); err != nil {
-				return fmt.Errorf("collector %s offline: %w", c.Address, err)
-			}
-			return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorDown, Severity: "alarm", SiteID: site.ID, CollectorID: c.ID,
-				Message: fmt.Sprintf("collector %s is offline / 采集器离线", c.Address)})
-		})
-		if err != nil {
-			e.log.Warn("collector offline", "collector", c.Address, "err", err)
+	e.queueState(ctx, "collector online", func(tx amigo.Store) error {
+		if err := tx.SetCollectorStatus(ctx, id, amigo.StatusOnline, "", now); err != nil {
+			return fmt.Errorf("collector %s online: %w", address, err)
 		}
-	case online && c.Status != amigo.StatusOnline:
-		// Queued to the group committer: a login storm of a thousand
-		// collectors is a few transactions, and the scheduler's pass does
-		// not wait for any of them.
-		prev := c.Status
-		e.queueState(ctx, "collector online", func(tx amigo.Store) error {
-			if err := tx.SetCollectorStatus(ctx, c.ID, amigo.StatusOnline, "", now); err != nil {
-				return fmt.Errorf("collector %s online: %w", c.Address, err)
-			}
-			if prev != amigo.StatusOffline {
-				return nil
-			}
-			return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorUp, SiteID: site.ID, CollectorID: c.ID,
-				Message: fmt.Sprintf("collector %s is back online / 采集器恢复在线", c.Address)})
-		})
+		if prev != amigo.StatusOffline {
+			return nil
+		}
+		return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorUp, SiteID: site.ID, CollectorID: id,
+			Message: fmt.Sprintf("collector %s is back online / 采集器恢复在线", address)})
+	})
+}
+
+// markOffline writes a collector's change to offline, with its alarm,
+// through the committer too (after any online change still queued there),
+// and waits for it: with several nodes, the judgement is written before
+// the lease is given up.
+func (e *Engine) markOffline(ctx context.Context, site amigo.Site, id int64, address string) {
+	now := e.clock.Now()
+	err := e.writeState(ctx, "collector offline", func(tx amigo.Store) error {
+		if err := tx.SetCollectorStatus(ctx, id, amigo.StatusOffline, "no connection / 无连接", now); err != nil {
+			return fmt.Errorf("collector %s offline: %w", address, err)
+		}
+		return tx.AppendEvents(ctx, amigo.Event{Time: now, Kind: amigo.EventCollectorDown, Severity: "alarm", SiteID: site.ID, CollectorID: id,
+			Message: fmt.Sprintf("collector %s is offline / 采集器离线", address)})
+	})
+	if err != nil {
+		e.log.Warn("collector offline", "collector", address, "err", err)
 	}
 }
 
