@@ -2,16 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
 
@@ -19,35 +14,9 @@ import (
 // token only: no token 401, a forged one 401, a cashier's 403, the admin's
 // 200 with the profile index, and a CPU profile of one second can be taken.
 func TestDebugListenIsForAdministratorsOnly(t *testing.T) {
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca")
-	if err := pki.InitCA(ca, "test CA"); err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.IssueServer(ca, ca, "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	up := make(chan stationAddrs, 1)
-	done := make(chan error, 1)
-	cfg := StationConfig{Store: "sqlite:" + filepath.Join(dir, "amigo.db"), HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0", DebugListen: "127.0.0.1:0",
-		CAFile: filepath.Join(ca, pki.CACert), CertFile: filepath.Join(ca, "station.crt"), KeyFile: filepath.Join(ca, "station.key"),
-		AdminPassword: "correct-horse-battery", clock: vclock.Real{}, log: slog.New(slog.DiscardHandler), ready: func(a stationAddrs) { up <- a }}
-	go func() { done <- stationMain(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("station: %v", err)
-		}
-	})
-	var a stationAddrs
-	select {
-	case a = <-up:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("station not up in 30 s")
-	}
+	cfg := testStationConfig(t, t.TempDir())
+	cfg.DebugListen, cfg.clock = "127.0.0.1:0", vclock.Real{}
+	a := startStation(t, cfg)
 	if a.Debug == nil || a.Debug.String() == a.API.String() {
 		t.Fatalf("debug address %v (API %v)", a.Debug, a.API)
 	}

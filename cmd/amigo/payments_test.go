@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/payment/wechatsandbox"
-	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/sqlite"
 	"github.com/amigo-metering/amigo/internal/vclock"
 )
@@ -27,36 +25,12 @@ import (
 // account, and `amigo payments reconcile` finds nothing to report.
 func TestStationPaymentsWithTheSandbox(t *testing.T) {
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca")
-	if err := pki.InitCA(ca, "test CA"); err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.IssueServer(ca, ca, "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
 	dbPath := filepath.Join(dir, "amigo.db")
-	ctx, cancel := context.WithCancel(context.Background())
-	up := make(chan stationAddrs, 1)
-	done := make(chan error, 1)
-	cfg := StationConfig{Store: "sqlite:" + dbPath, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0",
-		CAFile: filepath.Join(ca, pki.CACert), CertFile: filepath.Join(ca, "station.crt"), KeyFile: filepath.Join(ca, "station.key"),
-		AdminPassword: "correct-horse-battery", Payment: &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(dir, "pay"), SandboxListen: "127.0.0.1:0"},
-		clock: vclock.Real{}, log: slog.New(slog.DiscardHandler), ready: func(a stationAddrs) { up <- a }}
-	go func() { done <- stationMain(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("station: %v", err)
-		}
-	})
-	var a stationAddrs
-	select {
-	case a = <-up:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("station not up in 30 s")
-	}
+	cfg := testStationConfig(t, dir)
+	cfg.Payment = &PaymentConfig{Provider: providerWeChatSandbox, KeyDir: filepath.Join(dir, "pay"), SandboxListen: "127.0.0.1:0"}
+	cfg.clock = vclock.Real{}
+	ctx := context.Background()
+	a := startStation(t, cfg)
 	if a.PaySandbox == nil {
 		t.Fatal("no sandbox address")
 	}

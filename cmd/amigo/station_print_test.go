@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/amigo-metering/amigo"
-	"github.com/amigo-metering/amigo/internal/pki"
 	"github.com/amigo-metering/amigo/internal/printing"
 	"github.com/amigo-metering/amigo/internal/printing/cupstest"
 	"github.com/amigo-metering/amigo/internal/sqlite"
@@ -34,19 +32,11 @@ func TestStationPrintsItsBills(t *testing.T) {
 	}
 	srv := cupstest.Start(t)
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca")
-	if err := pki.InitCA(ca, "test CA"); err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.IssueServer(ca, ca, "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
 	db := filepath.Join(dir, "amigo.db")
 	billingFleet(t, db, 3)
 	prefix := "amigo-st-" + strings.ToLower(rand.Text()[:8])
-	base := StationConfig{Store: "sqlite:" + db, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0",
-		CAFile: filepath.Join(ca, pki.CACert), CertFile: filepath.Join(ca, "station.crt"), KeyFile: filepath.Join(ca, "station.key"),
-		AdminPassword: "correct-horse-battery", log: slog.New(slog.DiscardHandler), FontFile: os.Getenv("AMIGO_FONT_FILE")}
+	base := testStationConfig(t, dir)
+	base.FontFile = os.Getenv("AMIGO_FONT_FILE")
 
 	// print_bills without a printer is refused at start.
 	bad := base
@@ -58,25 +48,7 @@ func TestStationPrintsItsBills(t *testing.T) {
 	cfg := base
 	cfg.Printer, cfg.PrintBills, cfg.PrintJobPrefix = srv.URI(), true, prefix
 	cfg.clock = vclock.NewVirtual(time.Date(2026, 11, 1, 3, 0, 0, 0, amigo.Site{}.Location()), 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	up := make(chan stationAddrs, 1)
-	done := make(chan error, 1)
-	cfg.ready = func(a stationAddrs) { up <- a }
-	go func() { done <- stationMain(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("station: %v", err)
-		}
-	})
-	var a stationAddrs
-	select {
-	case a = <-up:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("station not up in 30 s")
-	}
+	a := startStation(t, cfg)
 	st, err := sqlite.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
