@@ -595,7 +595,11 @@ func TestReconnectSupersedesPendingDisconnect(t *testing.T) {
 	front.set("0171-1", terms[0])
 	clock.Advance(31 * time.Second) // both retry 30 s later
 	e.Wake()
-	waitFor(t, "the reconnect done", 20*time.Second, func() bool { return command(t, s, on.ID).Status == amigo.CmdSucceeded })
+	// Both are due in the same pass, each in its own worker: the reconnect
+	// may be done before the disconnect's worker has recorded its end.
+	waitFor(t, "the reconnect done and the disconnect ended", 20*time.Second, func() bool {
+		return command(t, s, on.ID).Status == amigo.CmdSucceeded && command(t, s, off.ID).Status != amigo.CmdPending
+	})
 	c := command(t, s, off.ID)
 	want := fmt.Sprintf("superseded by command %d before it was carried out / 已被命令%d取代", on.ID, on.ID)
 	if c.Status != amigo.CmdExpired || c.Reason != want || c.Attempts != 0 {
