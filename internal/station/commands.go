@@ -152,9 +152,27 @@ func (e *Engine) runCommands(ctx context.Context) {
 				l.jobs.Done()
 			}()
 			defer e.unclaim(ctx, c)
-			e.execute(ctx, c)
+			// The list was read before this command's previous turn may
+			// have ended (its worker gone, its outcome written since):
+			// read it again now that it is ours, and leave it when it is
+			// no longer due.
+			fresh, err := e.store.GetCommand(ctx, c.ID)
+			if err != nil {
+				e.log.Warn("command", "id", c.ID, "err", err)
+				return
+			}
+			if !commandDue(fresh, e.clock.Now()) {
+				return
+			}
+			e.execute(ctx, fresh)
 		}()
 	}
+}
+
+// commandDue tells whether command c is to be carried out at now: not ended, and
+// its next attempt reached.
+func commandDue(c amigo.Command, now time.Time) bool {
+	return (c.Status == amigo.CmdPending || c.Status == amigo.CmdSent) && !c.NextAttemptAt.After(now)
 }
 
 // lockLine takes the line of a command (its collector, or its GPRS meter);
