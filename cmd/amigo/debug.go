@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// maxDebugSeconds bounds how long one profile or trace may run.
+const maxDebugSeconds = 300
 
 // debugHandler serves Go's profiles (net/http/pprof under /debug/pprof/)
 // to an administrator only: every request needs "Authorization: Bearer
@@ -38,6 +43,14 @@ func debugHandler(who func(ctx context.Context, token string) (id int64, usernam
 		if role != "admin" {
 			http.Error(w, "for administrators only / 仅限管理员", http.StatusForbidden)
 			return
+		}
+		// A CPU profile or trace streams for ?seconds=: bounded, so that
+		// no request holds the listener for hours.
+		if v := r.URL.Query().Get("seconds"); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > maxDebugSeconds {
+				http.Error(w, fmt.Sprintf("seconds: 1 to %d / seconds 须在 1 到 %d 之间", maxDebugSeconds, maxDebugSeconds), http.StatusBadRequest)
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})

@@ -71,6 +71,11 @@ func TestDebugListenIsForAdministratorsOnly(t *testing.T) {
 	if code, body := get("/debug/pprof/", admin.Token); code != 200 || !bytes.Contains(body, []byte("goroutine")) {
 		t.Fatalf("admin: %d %.200s", code, body)
 	}
+	for _, q := range []string{"seconds=100000", "seconds=0", "seconds=x"} {
+		if code, _ := get("/debug/pprof/profile?"+q, admin.Token); code != 400 {
+			t.Fatalf("%s: %d, want 400", q, code)
+		}
+	}
 	if code, body := get("/debug/pprof/profile?seconds=1", admin.Token); code != 200 || len(body) == 0 {
 		t.Fatalf("CPU profile: %d, %d bytes", code, len(body))
 	}

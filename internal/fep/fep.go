@@ -43,6 +43,10 @@ type Config struct {
 	Log            *slog.Logger
 	// OnLogin is called (in its own goroutine) after a collector logs in.
 	OnLogin func(c amigo.Collector)
+	// OnRegister is called (in its own goroutine) after a GPRS meter's
+	// registration is accepted (its address read back, its session
+	// installed).
+	OnRegister func(m amigo.Meter)
 
 	// Resource limits, each listener on its own; zero takes the default.
 	// MaxConns caps a listener's open connections (DefaultMaxConns);

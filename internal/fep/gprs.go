@@ -165,6 +165,9 @@ func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src st
 	}
 	c.SetDeadline(time.Time{})
 	f.cfg.Log.Info("GPRS meter registered / GPRS电表注册", "meter", who, "remote", c.RemoteAddr(), "listener", ln.name)
+	if f.cfg.OnRegister != nil {
+		go f.cfg.OnRegister(m)
+	}
 	return func() { s.run(sc) }
 }
 

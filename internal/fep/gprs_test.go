@@ -145,7 +145,8 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 }
 
 func TestGPRSRegistrationIsBoundToTheArchive(t *testing.T) {
-	f, d := startGPRS(t, Config{}, nil)
+	registered := make(chan amigo.Meter, 10)
+	f, d := startGPRS(t, Config{OnRegister: func(m amigo.Meter) { registered <- m }}, nil)
 	a42 := mustAddr("000000000042")
 	for _, c := range []struct {
 		name, line, reason string
@@ -184,10 +185,26 @@ func TestGPRSRegistrationIsBoundToTheArchive(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d events for 8 refusals from one source, want 1", n)
 	}
-	// The real meter registers and is served.
+	select {
+	case m := <-registered:
+		t.Fatalf("a refused registration was announced: %+v", m)
+	default:
+	}
+	// The real meter registers (announced once its session is installed)
+	// and is served.
 	m := dialDTU(t, f.GPRSAddr(), "REG 000000000042 "+testIMEI+" "+testSecret+"\r\n", meterAnswers(a42))
-	waitFor(t, "the session", 5*time.Second, func() bool { _, ok := f.MeterSession("000000000042"); return ok })
-	s, _ := f.MeterSession("000000000042")
+	select {
+	case got := <-registered:
+		if got.Address != "000000000042" {
+			t.Fatalf("registered %s", got.Address)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the registration was not announced within 5 s")
+	}
+	s, ok := f.MeterSession("000000000042")
+	if !ok {
+		t.Fatal("an announced registration has no session")
+	}
 	r, err := s.Exchange(context.Background(), dlt645.ReadRequest(a42, dlt645.DIForwardActiveBlock), 2*time.Second)
 	if di, _ := r.DI(); err != nil || di != dlt645.DIForwardActiveBlock {
 		t.Fatalf("exchange: %v %v", di, err)
