@@ -114,38 +114,12 @@ func (s *DB) GetBill(ctx context.Context, id int64) (amigo.Bill, error) {
 // ListBills returns the bills of f, newest first, and how many match.
 func (s *DB) ListBills(ctx context.Context, f amigo.BillFilter) ([]amigo.Bill, int, error) {
 	const op = "list bills"
-	where, args := ` WHERE 1 = 1`, []any{}
-	if f.AccountID != 0 {
-		where += ` AND account_id = ?`
-		args = append(args, f.AccountID)
-	}
-	if f.SiteID != 0 {
-		where += ` AND site_id = ?`
-		args = append(args, f.SiteID)
-	}
-	if f.Cycle != "" {
-		where += ` AND cycle = ?`
-		args = append(args, f.Cycle)
-	}
-	if f.Status != "" {
-		where += ` AND status = ?`
-		args = append(args, f.Status)
-	}
-	var n int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM bills`+where), args...).Scan(&n); err != nil {
-		return nil, 0, internal(op, err)
-	}
-	q := `SELECT ` + billCols + ` FROM bills` + where + ` ORDER BY id DESC`
-	if f.Limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, f.Limit, f.Offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal(op, err)
-	}
-	bs, err := collect(rows, op, scanBill)
-	return bs, n, err
+	var c conds
+	c.add(f.AccountID != 0, `account_id = ?`, f.AccountID)
+	c.add(f.SiteID != 0, `site_id = ?`, f.SiteID)
+	c.add(f.Cycle != "", `cycle = ?`, f.Cycle)
+	c.add(f.Status != "", `status = ?`, f.Status)
+	return page(ctx, s, op, billCols, c.from(`bills`), `id DESC`, c.args, f.Limit, f.Offset, scanBill)
 }
 
 // BillStates returns the status of each account's first bill of cycle.

@@ -57,21 +57,7 @@ func (s *DB) GetCustomer(ctx context.Context, id int64) (amigo.Customer, error) 
 
 // ListCustomers returns customers in id order and their count.
 func (s *DB) ListCustomers(ctx context.Context, limit, offset int) ([]amigo.Customer, int, error) {
-	var total int
-	if err := s.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers`).Scan(&total); err != nil {
-		return nil, 0, internal("list customers", err)
-	}
-	q, args := `SELECT id, name, phone, id_number FROM customers ORDER BY id`, []any{}
-	if limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, limit, offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal("list customers", err)
-	}
-	cs, err := collect(rows, "list customers", scanCustomer)
-	return cs, total, err
+	return page(ctx, s, "list customers", `id, name, phone, id_number`, `FROM customers`, `id`, nil, limit, offset, scanCustomer)
 }
 
 // UpdateCustomer changes a customer's name, phone and ID number.
@@ -219,41 +205,18 @@ func (s *DB) FindAccountByNumber(ctx context.Context, number string) (amigo.Acco
 // match.
 func (s *DB) ListAccounts(ctx context.Context, f amigo.AccountFilter) ([]amigo.Account, int, error) {
 	const op = "list accounts"
-	where, args := ` WHERE 1 = 1`, []any{}
+	var c conds
 	switch f.Mode {
 	case "":
 	case amigo.ModePrepaid, amigo.ModePostpaid:
-		where += ` AND prepaid = ?`
-		args = append(args, b2i(f.Mode == amigo.ModePrepaid))
+		c.add(true, `prepaid = ?`, b2i(f.Mode == amigo.ModePrepaid))
 	default:
 		return nil, 0, amigo.Errorf(amigo.EINVALID, op, "mode: want prepaid or postpaid / 模式应为 prepaid 或 postpaid")
 	}
-	if f.SiteID != 0 {
-		where += ` AND site_id = ?`
-		args = append(args, f.SiteID)
-	}
-	if f.CustomerID != 0 {
-		where += ` AND customer_id = ?`
-		args = append(args, f.CustomerID)
-	}
-	if f.Control != "" {
-		where += ` AND control = ?`
-		args = append(args, f.Control)
-	}
-	var total int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM accounts`+where), args...).Scan(&total); err != nil {
-		return nil, 0, internal(op, err)
-	}
-	q := `SELECT ` + accountCols + ` FROM accounts` + where + ` ORDER BY id`
-	if f.Limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, f.Limit, f.Offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal(op, err)
-	}
-	as, err := collect(rows, op, scanAccount)
+	c.add(f.SiteID != 0, `site_id = ?`, f.SiteID)
+	c.add(f.CustomerID != 0, `customer_id = ?`, f.CustomerID)
+	c.add(f.Control != "", `control = ?`, f.Control)
+	as, total, err := page(ctx, s, op, accountCols, c.from(`accounts`), `id`, c.args, f.Limit, f.Offset, scanAccount)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -357,21 +320,7 @@ func (s *DB) FindLedger(ctx context.Context, reference string) (amigo.LedgerEntr
 
 // ListLedger returns an account's entries newest first and their count.
 func (s *DB) ListLedger(ctx context.Context, accountID int64, limit, offset int) ([]amigo.LedgerEntry, int, error) {
-	var total int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM ledger WHERE account_id = ?`), accountID).Scan(&total); err != nil {
-		return nil, 0, internal("list ledger", err)
-	}
-	q, args := `SELECT `+ledgerCols+` FROM ledger WHERE account_id = ? ORDER BY id DESC`, []any{accountID}
-	if limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, limit, offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal("list ledger", err)
-	}
-	es, err := collect(rows, "list ledger", scanLedger)
-	return es, total, err
+	return page(ctx, s, "list ledger", ledgerCols, `FROM ledger WHERE account_id = ?`, `id DESC`, []any{accountID}, limit, offset, scanLedger)
 }
 
 // LedgerReferences returns the references of an account's entries of a
@@ -783,38 +732,12 @@ func (s *DB) FindPayment(ctx context.Context, reference string) (amigo.Payment, 
 // ListPayments returns payments in id order and how many match.
 func (s *DB) ListPayments(ctx context.Context, f amigo.PaymentFilter) ([]amigo.Payment, int, error) {
 	const op = "list payments"
-	where, args := ` WHERE 1 = 1`, []any{}
-	if f.AccountID != 0 {
-		where += ` AND account_id = ?`
-		args = append(args, f.AccountID)
-	}
-	if f.Method != "" {
-		where += ` AND method = ?`
-		args = append(args, f.Method)
-	}
-	if !f.Since.IsZero() {
-		where += ` AND t >= ?`
-		args = append(args, f.Since.Unix())
-	}
-	if !f.Until.IsZero() {
-		where += ` AND t < ?`
-		args = append(args, f.Until.Unix())
-	}
-	var total int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM payments`+where), args...).Scan(&total); err != nil {
-		return nil, 0, internal(op, err)
-	}
-	q := `SELECT ` + paymentCols + ` FROM payments` + where + ` ORDER BY id`
-	if f.Limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, f.Limit, f.Offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal(op, err)
-	}
-	ps, err := collect(rows, op, scanPayment)
-	return ps, total, err
+	var c conds
+	c.add(f.AccountID != 0, `account_id = ?`, f.AccountID)
+	c.add(f.Method != "", `method = ?`, f.Method)
+	c.add(!f.Since.IsZero(), `t >= ?`, f.Since.Unix())
+	c.add(!f.Until.IsZero(), `t < ?`, f.Until.Unix())
+	return page(ctx, s, op, paymentCols, c.from(`payments`), `id`, c.args, f.Limit, f.Offset, scanPayment)
 }
 
 // AppendNotice adds a notice for an account's customer.
@@ -829,27 +752,13 @@ func (s *DB) AppendNotice(ctx context.Context, n *amigo.Notice) error {
 
 // ListNotices returns an account's notices newest first and their count.
 func (s *DB) ListNotices(ctx context.Context, accountID int64, limit, offset int) ([]amigo.Notice, int, error) {
-	var total int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM notices WHERE account_id = ?`), accountID).Scan(&total); err != nil {
-		return nil, 0, internal("list notices", err)
-	}
-	q, args := `SELECT id, account_id, t, kind, message FROM notices WHERE account_id = ? ORDER BY id DESC`, []any{accountID}
-	if limit > 0 {
-		q += ` LIMIT ? OFFSET ?`
-		args = append(args, limit, offset)
-	}
-	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, 0, internal("list notices", err)
-	}
-	ns, err := collect(rows, "list notices", func(row scanner) (amigo.Notice, error) {
+	return page(ctx, s, "list notices", `id, account_id, t, kind, message`, `FROM notices WHERE account_id = ?`, `id DESC`, []any{accountID}, limit, offset, func(row scanner) (amigo.Notice, error) {
 		var n amigo.Notice
 		var t int64
 		err := row.Scan(&n.ID, &n.AccountID, &t, &n.Kind, &n.Message)
 		n.Time = fromUnix(t)
 		return n, err
 	})
-	return ns, total, err
 }
 
 // GetControlPolicy returns a site's policy, the default when none was set.

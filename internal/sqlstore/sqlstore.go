@@ -337,3 +337,44 @@ func collect[T any](rows *sql.Rows, op string, scan func(scanner) (T, error)) ([
 	}
 	return out, internal(op, rows.Err())
 }
+
+// conds builds a listing's WHERE clause from the filter's set fields.
+type conds struct {
+	sql  string
+	args []any
+}
+
+// add appends "AND clause" with its argument when set is true.
+func (c *conds) add(set bool, clause string, arg any) {
+	if set {
+		c.sql += ` AND ` + clause
+		c.args = append(c.args, arg)
+	}
+}
+
+// from is "FROM table WHERE …" for the conditions added.
+func (c *conds) from(table string) string { return `FROM ` + table + ` WHERE 1 = 1` + c.sql }
+
+// page returns one page of a listing and how many rows match in all: from is
+// "FROM table WHERE …" with its args, order the ORDER BY list; limit 0 means
+// every row.
+func page[T any](ctx context.Context, s *DB, op, cols, from, order string, args []any, limit, offset int, scan func(scanner) (T, error)) ([]T, int, error) {
+	var total int
+	if err := s.x.QueryRowContext(ctx, s.q(`SELECT COUNT(*) `+from), args...).Scan(&total); err != nil {
+		return nil, 0, internal(op, err)
+	}
+	q := `SELECT ` + cols + ` ` + from + ` ORDER BY ` + order
+	if limit > 0 {
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args[:len(args):len(args)], limit, offset)
+	}
+	rows, err := s.x.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, 0, internal(op, err)
+	}
+	out, err := collect(rows, op, scan)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}

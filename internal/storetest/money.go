@@ -166,6 +166,21 @@ func money(t *testing.T, s amigo.Store) {
 		t.Fatalf("balance after rollback %d", acc.BalanceFen)
 	}
 
+	// A page of a filtered listing: the total counts every match, the page
+	// only its rows.
+	for i, m := range []string{amigo.MethodCash, amigo.MethodCard, amigo.MethodCash, amigo.MethodCash} {
+		q := amigo.Payment{AccountID: a.ID, AmountFen: 100, Method: m, Reference: fmt.Sprintf("page/%d", i), By: "c", Time: at.Add(time.Duration(i+1) * time.Minute)}
+		if _, _, err := s.Credit(ctx, &q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ps, n, err := s.ListPayments(ctx, amigo.PaymentFilter{AccountID: a.ID, Method: amigo.MethodCash, Since: at.Add(time.Minute), Limit: 1, Offset: 1}); err != nil || n != 3 || len(ps) != 1 || ps[0].Reference != "page/2" {
+		t.Fatalf("a page of payments %+v %d %v", ps, n, err)
+	}
+	if ps, n, err := s.ListPayments(ctx, amigo.PaymentFilter{AccountID: a.ID, Method: amigo.MethodWeChat}); err != nil || n != 0 || len(ps) != 0 {
+		t.Fatalf("payments by another method %+v %d %v", ps, n, err)
+	}
+
 	n1 := amigo.Notice{AccountID: a.ID, Time: at, Kind: amigo.NoticeLowBalance, Message: "low / 余额不足"}
 	if err := s.AppendNotice(ctx, &n1); err != nil {
 		t.Fatal(err)
