@@ -135,3 +135,46 @@ func readAll(t *testing.T, s *Store, meters []int64) map[int64][]amigo.Reading {
 	}
 	return out
 }
+
+// TestPackMigrationGivesBackTheOldPages: after packing, the old table's
+// pages are not left free inside the file (VACUUM runs once, after 00011).
+func TestPackMigrationGivesBackTheOldPages(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := openAt(ctx, path, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := amigo.Site{Name: "s", TimeZone: amigo.DefaultTimeZone}
+	if err := old.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	m := amigo.Meter{SiteID: site.ID, Address: "000000000001", Protocol: "dlt645-2007", Phases: 1, RatedAmps: 60, Direct: true}
+	if err := old.CreateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var rs []amigo.Reading
+	for i := range 3000 {
+		at := t0.Add(time.Duration(i) * 15 * time.Minute)
+		rs = append(rs, amigo.Reading{MeterID: m.ID, Time: at, Kind: amigo.KindRealtime, Forward: [5]amigo.Energy{amigo.Energy(1_000_000 + i*25)}, HasForward: true,
+			Quality: amigo.QualityActual, Source: "collector 000000000001", ReceivedAt: at.Add(time.Minute)})
+	}
+	if res, err := old.WriteReadings(ctx, rs); err != nil || res.Inserted != len(rs) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	old.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var free int
+	if err := s.SQL().QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil || free != 0 {
+		t.Fatalf("%d free pages after the migration (%v), want 0", free, err)
+	}
+	if got, err := s.ListReadings(ctx, m.ID, amigo.KindRealtime, t0, t0.AddDate(1, 0, 0)); err != nil || len(got) != len(rs) {
+		t.Fatalf("%d readings after the migration (%v), want %d", len(got), err, len(rs))
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the pure-Go driver
@@ -46,9 +48,14 @@ func openAt(ctx context.Context, path string, version int64) (*Store, error) {
 	if version >= 0 {
 		up = func(ctx context.Context) ([]*goose.MigrationResult, error) { return p.UpTo(ctx, version) }
 	}
-	if _, err := up(ctx); err != nil {
+	results, err := up(ctx)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := compactAfterPack(ctx, db, path, results); err != nil {
+		db.Close()
+		return nil, err
 	}
 	// Plain reads go to a pool of read-only connections: with one writer
 	// connection alone, every read waited for the write transaction ahead
@@ -62,6 +69,24 @@ func openAt(ctx context.Context, path string, version int64) (*Store, error) {
 	reader.SetMaxIdleConns(readers)
 	d := sqlstore.Dialect{Name: "sqlite", TxStatements: true, PackedReadings: version < 0 || version >= packVersion}
 	return &Store{sqlstore.NewSplit(db, reader, d)}, nil
+}
+
+// compactAfterPack runs VACUUM once, right after the packed-readings
+// migration (00011) rewrote the readings: the old table's pages are free
+// inside the file until then, and the file never shrinks on its own. It
+// needs as much free disk as the file again, for the time it runs.
+func compactAfterPack(ctx context.Context, db *sql.DB, path string, results []*goose.MigrationResult) error {
+	for _, r := range results {
+		if r.Source == nil || r.Source.Version != packVersion || r.Direction != "up" || r.Error != nil {
+			continue
+		}
+		began := time.Now()
+		if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+			return fmt.Errorf("sqlite: compact %s after packing the readings (VACUUM; it needs as much free disk as the file) / 压缩数据库失败: %w", path, err)
+		}
+		slog.Info("sqlite: compacted after packing the readings", "path", path, "took", time.Since(began))
+	}
+	return nil
 }
 
 // migrator is the goose provider of the SQL migrations and the Go one.
