@@ -118,9 +118,17 @@ func SleepUntil(ctx context.Context, c Clock, t time.Time) error {
 
 // Manual is a clock that moves only when told; for tests.
 type Manual struct {
-	mu   sync.Mutex
-	t    time.Time
-	wake chan struct{}
+	mu     sync.Mutex
+	t      time.Time
+	wake   chan struct{}
+	asleep int // goroutines in Sleep waiting on wake
+	watch  []sleepWatch
+}
+
+// sleepWatch is a Sleeping channel waiting for n sleepers.
+type sleepWatch struct {
+	n  int
+	ch chan struct{}
 }
 
 // NewManual returns a manual clock reading t.
@@ -139,11 +147,38 @@ func (m *Manual) Set(t time.Time) {
 	m.t = t
 	close(m.wake)
 	m.wake = make(chan struct{})
+	m.asleep = 0
 	m.mu.Unlock()
 }
 
 // Advance moves the clock by d.
 func (m *Manual) Advance(d time.Duration) { m.Set(m.Now().Add(d)) }
+
+// Sleeping returns a channel closed once at least n goroutines are asleep
+// on the clock at its current time (in Sleep, since the clock last moved):
+// a test moves the clock once what it drives is waiting, instead of
+// guessing with a real sleep.
+func (m *Manual) Sleeping(n int) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := sleepWatch{n: n, ch: make(chan struct{})}
+	m.watch = append(m.watch, w)
+	m.notify()
+	return w.ch
+}
+
+// notify closes the Sleeping channels whose count is reached; m.mu held.
+func (m *Manual) notify() {
+	kept := m.watch[:0]
+	for _, w := range m.watch {
+		if m.asleep >= w.n {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	m.watch = kept
+}
 
 // Sleep waits until the clock has been moved d past now.
 func (m *Manual) Sleep(ctx context.Context, d time.Duration) error {
@@ -151,10 +186,17 @@ func (m *Manual) Sleep(ctx context.Context, d time.Duration) error {
 	until := m.t.Add(d)
 	for m.t.Before(until) {
 		wake := m.wake
+		m.asleep++
+		m.notify()
 		m.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			m.mu.Lock()
+			if m.wake == wake {
+				m.asleep--
+			}
+			m.mu.Unlock()
 			return ctx.Err()
 		}
 		m.mu.Lock()

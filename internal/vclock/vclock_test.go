@@ -29,12 +29,13 @@ func TestManual(t *testing.T) {
 	m := NewManual(time.Unix(0, 0))
 	done := make(chan error)
 	go func() { done <- m.Sleep(context.Background(), time.Hour) }()
-	time.Sleep(20 * time.Millisecond) // let the sleeper start
+	<-m.Sleeping(1)
 	m.Advance(30 * time.Minute)
+	// After half the time the sleeper is asleep again, not done.
 	select {
-	case <-done:
-		t.Fatal("woke after half the time")
-	case <-time.After(20 * time.Millisecond):
+	case err := <-done:
+		t.Fatalf("woke after half the time (%v)", err)
+	case <-m.Sleeping(1):
 	}
 	m.Advance(30 * time.Minute)
 	if err := <-done; err != nil {
@@ -61,10 +62,14 @@ func TestTickAndAfterOnManual(t *testing.T) {
 		// Move in 5-minute steps until the tick arrives.
 		var got time.Time
 		for got.IsZero() {
-			time.Sleep(2 * time.Millisecond)
+			// The ticker sleeps, and so does After until its 40 minutes.
+			want := 1
+			if m.Now().Before(time.Date(2026, 1, 1, 0, 40, 0, 0, time.UTC)) {
+				want = 2
+			}
 			select {
 			case got = <-ticks:
-			default:
+			case <-m.Sleeping(want):
 				m.Advance(5 * time.Minute)
 			}
 		}
