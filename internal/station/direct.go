@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -47,9 +48,18 @@ func energies(vals []dlt645.FieldValue) ([5]amigo.Energy, bool) {
 	return out, true
 }
 
+// directParallel bounds how many GPRS meters of a site one pass reads at
+// once: each meter is a few round trips over its own connection, and one
+// meter after another left a site of 19,000 meters unread within its slot.
+const directParallel = 64
+
 // collectDirect polls the GPRS meters of a site with DL/T 645: real-time
 // registers each slot, and every missing daily freeze of the last 31 days
 // from the meter's own 62-day memory; it also checks the meter's clock.
+// Up to directParallel meters are read at once; what the store already
+// holds of the slot and of the freezes is read for all of them in one
+// query per 500 meters, and a meter's status is written only when it
+// changes, through the group committer.
 func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 	now := e.clock.Now()
 	slot := now.Truncate(e.cfg.RealtimeEvery)
@@ -66,102 +76,144 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 	if err != nil {
 		return
 	}
+	var direct []int64
+	for _, m := range ms {
+		if m.Direct && m.RemovedAt.IsZero() {
+			direct = append(direct, m.ID)
+		}
+	}
+	if len(direct) == 0 {
+		return
+	}
+	p := directPass{site: site, loc: site.Location(), now: now, slot: slot}
+	p.today = amigo.Day(now, p.loc)
+	p.daily = now.Sub(p.today) >= e.cfg.DailyAfter
 	// The slot's real-time reading a meter already has was taken by this
 	// node before a restart, or by another node before the meter moved
 	// here: read again now, it would carry a later value under the same
 	// slot time, a conflict. The meter is still read (it must answer),
 	// but the reading is not kept.
-	var direct []int64
-	for _, m := range ms {
-		if m.Direct {
-			direct = append(direct, m.ID)
+	if p.haveSlot, err = e.store.ReadingTimes(ctx, direct, amigo.KindRealtime, slot, slot.Add(time.Second)); err != nil {
+		e.log.Warn("gprs: real-time readings of the slot", "site", site.ID, "err", err)
+	}
+	if p.daily {
+		if p.haveDaily, err = e.store.ReadingTimes(ctx, direct, amigo.KindDaily, p.today.AddDate(0, 0, -e.cfg.BackfillDays), p.today.Add(time.Hour)); err != nil {
+			e.log.Warn("gprs: daily readings stored", "site", site.ID, "err", err)
+			p.daily = false // read again next slot rather than every freeze now
 		}
 	}
-	var haveSlot map[int64][]time.Time
-	if len(direct) > 0 {
-		if haveSlot, err = e.store.ReadingTimes(ctx, direct, amigo.KindRealtime, slot, slot.Add(time.Second)); err != nil {
-			e.log.Warn("gprs: real-time readings of the slot", "site", site.ID, "err", err)
-		}
-	}
-	loc := site.Location()
+	sem := make(chan struct{}, directParallel)
+	var wg sync.WaitGroup
 	for _, m := range ms {
 		if !m.Direct || !m.RemovedAt.IsZero() || ctx.Err() != nil {
 			continue
 		}
-		l, ok := e.front.Meter(m.Address)
-		if !ok {
-			if m.Status != amigo.StatusOffline {
-				e.judgeMeterOffline(ctx, m, now)
-			} else {
-				e.nodes.drop(ctx, meterResource(m))
-			}
-			continue
-		}
-		if held, _ := e.nodes.hold(ctx, meterResource(m)); !held {
-			continue // another node's until its lease ends
-		}
-		a, err := dlt645.ParseAddress(m.Address)
-		if err != nil {
-			continue
-		}
-		var rs []amigo.Reading
-		var clockOff *time.Duration
-		var clockAt time.Time
-		if v, err := e.readDirect(ctx, l, a, dlt645.DIForwardActiveBlock); err == nil {
-			if f, ok := energies(v); ok {
-				r := amigo.Reading{MeterID: m.ID, Time: slot.UTC(), Kind: amigo.KindRealtime, Forward: f, HasForward: true, Quality: amigo.QualityActual, Source: "gprs", ReceivedAt: now}
-				if p, err := e.readDirect(ctx, l, a, dlt645.DI(0x02030000)); err == nil && len(p) == 1 {
-					w := scaleTo(p[0].Num.Mant, int(p[0].Num.Scale), -3)
-					r.PowerW = &w
-				}
-				if len(haveSlot[m.ID]) == 0 {
-					rs = append(rs, r)
-				}
-			}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			e.collectDirectMeter(ctx, &p, m)
+		}()
+	}
+	wg.Wait()
+}
+
+// directPass is what one pass over a site's GPRS meters shares.
+type directPass struct {
+	site                amigo.Site
+	loc                 *time.Location
+	now, slot, today    time.Time
+	daily               bool // the day's freezes are due
+	haveSlot, haveDaily map[int64][]time.Time
+}
+
+// collectDirectMeter reads one GPRS meter in a pass.
+func (e *Engine) collectDirectMeter(ctx context.Context, p *directPass, m amigo.Meter) {
+	now := p.now
+	l, ok := e.front.Meter(m.Address)
+	if !ok {
+		if m.Status != amigo.StatusOffline {
+			e.judgeMeterOffline(ctx, m, now)
 		} else {
-			e.store.SetMeterStatus(ctx, m.ID, amigo.StatusFaulty, "no answer: "+err.Error(), now)
-			continue
+			e.nodes.drop(ctx, meterResource(m))
 		}
-		e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOnline, "", now)
-		today := amigo.Day(now, loc)
-		if now.Sub(today) >= e.cfg.DailyAfter {
-			rs = append(rs, e.directDaily(ctx, l, a, m, today, now)...)
-			if off, ok := e.directClockOffset(ctx, l, a, loc); ok && off.Abs() > ClockTolerance {
-				for i := range rs {
-					if !rs[i].Time.Before(today) {
-						rs[i].Flags |= amigo.FlagClockOff // read with the clock off
-					}
+		return
+	}
+	if held, _ := e.nodes.hold(ctx, meterResource(m)); !held {
+		return // another node's until its lease ends
+	}
+	a, err := dlt645.ParseAddress(m.Address)
+	if err != nil {
+		return
+	}
+	var rs []amigo.Reading
+	var clockOff *time.Duration
+	var clockAt time.Time
+	if v, err := e.readDirect(ctx, l, a, dlt645.DIForwardActiveBlock); err == nil {
+		if f, ok := energies(v); ok {
+			r := amigo.Reading{MeterID: m.ID, Time: p.slot.UTC(), Kind: amigo.KindRealtime, Forward: f, HasForward: true, Quality: amigo.QualityActual, Source: "gprs", ReceivedAt: now}
+			if pw, err := e.readDirect(ctx, l, a, dlt645.DI(0x02030000)); err == nil && len(pw) == 1 {
+				w := scaleTo(pw[0].Num.Mant, int(pw[0].Num.Scale), -3)
+				r.PowerW = &w
+			}
+			if len(p.haveSlot[m.ID]) == 0 {
+				rs = append(rs, r)
+			}
+		}
+	} else {
+		e.setDirectStatus(ctx, m, amigo.StatusFaulty, "no answer: "+err.Error(), now)
+		return
+	}
+	e.setDirectStatus(ctx, m, amigo.StatusOnline, "", now)
+	if p.daily {
+		rs = append(rs, e.directDaily(ctx, l, a, m, p.haveDaily[m.ID], p.today, now)...)
+		if off, ok := e.directClockOffset(ctx, l, a, p.loc); ok && off.Abs() > ClockTolerance {
+			for i := range rs {
+				if !rs[i].Time.Before(p.today) {
+					rs[i].Flags |= amigo.FlagClockOff // read with the clock off
 				}
-				clockOff, clockAt = &off, now
 			}
+			clockOff, clockAt = &off, now
 		}
-		byID := map[int64]amigo.Meter{m.ID: m}
-		if err := e.commit(ctx, nil, nil, rs, byID); err != nil {
-			e.log.Warn("gprs commit", "meter", m.Address, "err", err)
-		}
-		if clockOff != nil {
-			if err := e.reportClockOff(ctx, m, *clockOff, clockAt); err != nil {
-				e.log.Warn("clock off", "meter", m.Address, "err", err)
-			}
+	}
+	byID := map[int64]amigo.Meter{m.ID: m}
+	if err := e.commit(ctx, nil, nil, rs, byID); err != nil {
+		e.log.Warn("gprs commit", "meter", m.Address, "err", err)
+	}
+	if clockOff != nil {
+		if err := e.reportClockOff(ctx, m, *clockOff, clockAt); err != nil {
+			e.log.Warn("clock off", "meter", m.Address, "err", err)
 		}
 	}
 }
 
+// setDirectStatus records a GPRS meter's status through the group
+// committer, and only when it differs from what was listed this pass: a
+// site of 19,000 meters online is no write per meter per slot.
+func (e *Engine) setDirectStatus(ctx context.Context, m amigo.Meter, status, reason string, now time.Time) {
+	if m.Status == status && m.Reason == reason {
+		return
+	}
+	e.queueState(ctx, "gprs meter status", func(tx amigo.Store) error {
+		if err := tx.SetMeterStatus(ctx, m.ID, status, reason, now); err != nil {
+			return fmt.Errorf("meter %s %s: %w", m.Address, status, err)
+		}
+		return nil
+	})
+}
+
 // directDaily reads the freezes the store lacks: freeze n=1 is the latest
 // (today 00:00), n=k is k-1 days earlier.
-func (e *Engine) directDaily(ctx context.Context, l MeterLink, a dlt645.Address, m amigo.Meter, today, now time.Time) []amigo.Reading {
-	have, err := e.store.ReadingTimes(ctx, []int64{m.ID}, amigo.KindDaily, today.AddDate(0, 0, -e.cfg.BackfillDays), today.Add(time.Hour))
-	if err != nil {
-		return nil
-	}
-	got := map[int64]bool{}
-	for _, t := range have[m.ID] {
+// have is what the store holds of the meter's freezes over those days.
+func (e *Engine) directDaily(ctx context.Context, l MeterLink, a dlt645.Address, m amigo.Meter, have []time.Time, today, now time.Time) []amigo.Reading {
+	got := make(map[int64]bool, len(have))
+	for _, t := range have {
 		got[t.Unix()] = true
 	}
 	var out []amigo.Reading
 	for n := e.cfg.BackfillDays; n >= 1; n-- { // oldest first
 		at := today.AddDate(0, 0, 1-n)
-		if got[at.Unix()] || (!m.InstalledAt.IsZero() && at.Before(amigo.Day(m.InstalledAt, at.Location()))) {
+		if got[at.Unix()] || installedAfter(m, at) { // the same rule as behind collectors
 			continue
 		}
 		tv, err := e.readDirect(ctx, l, a, dlt645.DailyFreezeTime(n))
