@@ -264,7 +264,15 @@ func (e *Engine) judgeMeterOffline(ctx context.Context, m amigo.Meter, now time.
 			return
 		}
 	}
-	e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
+	// Through the committer, and waited for (the judgement is written
+	// before the lease is given up): the meters judged side by side in a
+	// pass share its transactions.
+	err := e.writeState(ctx, "gprs meter offline", func(tx amigo.Store) error {
+		return tx.SetMeterStatus(ctx, m.ID, amigo.StatusOffline, "not connected / 未连接", now)
+	})
+	if err != nil {
+		e.log.Warn("gprs meter offline", "meter", m.Address, "err", err)
+	}
 }
 
 // siteMeters lists the direct (GPRS) meters of a site, page after page:
