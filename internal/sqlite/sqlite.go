@@ -76,6 +76,9 @@ func openAt(ctx context.Context, path string, version int64) (*Store, error) {
 // inside the file until then, and the file never shrinks on its own. It
 // needs as much free disk as the file again, for the time it runs.
 func compactAfterPack(ctx context.Context, db *sql.DB, path string, results []*goose.MigrationResult) error {
+	if len(results) > 0 && results[0].Source != nil && results[0].Source.Version == 1 {
+		return nil // a new database: nothing was packed
+	}
 	for _, r := range results {
 		if r.Source == nil || r.Source.Version != packVersion || r.Direction != "up" || r.Error != nil {
 			continue
