@@ -161,12 +161,13 @@ func TestPrepaidTripAndReconnect(t *testing.T) {
 			}
 		}
 	})
-	// 50.00 yuan at the desk on the first day.
-	clock.Set(start.Add(9 * time.Hour))
-	p := amigo.Payment{AccountID: a.ID, AmountFen: 5000, Method: amigo.MethodCash, Reference: "desk-0001", By: "cashier1", Time: clock.Now()}
+	// 50.00 yuan at the desk on the first day, paid before the clock
+	// gets there: a wallet pass at 09:00 on the empty account would trip it.
+	p := amigo.Payment{AccountID: a.ID, AmountFen: 5000, Method: amigo.MethodCash, Reference: "desk-0001", By: "cashier1", Time: start.Add(9 * time.Hour)}
 	if _, _, err := w.Pay(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
+	clock.Set(start.Add(9 * time.Hour))
 	// Day by day: at 00:30 the engine reads yesterday's freeze, at 02:30
 	// (two wallet passes later) the day is deducted; within the window
 	// the trip waits.
