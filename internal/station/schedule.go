@@ -34,12 +34,39 @@ type scheduler struct {
 	// freed workers to the first collectors again and again, and starve
 	// the last).
 	cursor int
+	// refs is the listing flattened, collector by collector; look holds
+	// each one's session as last looked up, valid while the front end's
+	// generation stays lookGen (lookOK) and the listing is the same: a
+	// pass over a thousand collectors whose sessions did not change looks
+	// none of them up again.
+	refs   []collectorRef
+	known  map[int64]bool // the collectors listed
+	look   []lookup
+	lookOK bool
+	// lookGen is the generation the lookups were made at.
+	lookGen uint64
 	// starved is set when a job found every worker busy: the next job to
 	// end wakes the loop. Only then: a job that ends wakes nobody
 	// otherwise (a site's job, started every pass, would wake the loop
 	// at once, and so on: a pass without pause, the CPU of an idle
 	// station).
 	starved atomic.Bool
+}
+
+// collectorRef is one collector of the listing: sites[site].collectors[col].
+type collectorRef struct{ site, col int }
+
+// lookup is a collector's session as last looked up.
+type lookup struct {
+	t      Terminal
+	online bool
+}
+
+// Generational is a Front that counts the changes of its sessions: the
+// generation changes whenever a session starts or ends, so that a
+// scheduler's pass may keep the lookups of the last pass while it stays.
+type Generational interface {
+	Generation() uint64
 }
 
 type siteCollectors struct {
@@ -79,15 +106,26 @@ func (s *scheduler) list(ctx context.Context, store amigo.Store, force bool) ([]
 		return out, err
 	}
 	next := make([]siteCollectors, 0, len(sites))
+	n := 0
 	for _, site := range sites {
 		cols, err := store.ListCollectors(ctx, site.ID)
 		if err != nil {
 			return out, err
 		}
 		next = append(next, siteCollectors{site, cols})
+		n += len(cols)
+	}
+	refs := make([]collectorRef, 0, n)
+	known := make(map[int64]bool, n)
+	for i := range next {
+		for j, c := range next[i].collectors {
+			refs = append(refs, collectorRef{i, j})
+			known[c.ID] = true
+		}
 	}
 	s.mu.Lock()
 	s.sites, s.listedAt = next, time.Now()
+	s.refs, s.known, s.look, s.lookOK = refs, known, make([]lookup, n), false
 	s.mu.Unlock()
 	return next, nil
 }
@@ -171,20 +209,29 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	// Then the collectors, from where the last pass found the pool full,
 	// round the list: every one's status is tracked each pass, and the due
-	// ones are handed to the pool in turn.
-	type ref struct{ site, col int }
-	var refs []ref
-	for i := range sites {
-		for j := range sites[i].collectors {
-			refs = append(refs, ref{i, j})
-		}
-	}
+	// ones are handed to the pool in turn. Each one's session is looked up
+	// again only when the front end's sessions changed since the last
+	// pass (or the listing did).
 	e.sched.mu.Lock()
+	refs, look := e.sched.refs, e.sched.look
 	first := 0
 	if len(refs) > 0 {
 		first = e.sched.cursor % len(refs)
 	}
 	e.sched.mu.Unlock()
+	gen, genOK := uint64(0), false
+	if g, ok := e.front.(Generational); ok {
+		gen, genOK = g.Generation(), true // before the lookups: a change during them shows next pass
+	}
+	fresh := !(genOK && e.sched.lookOK && e.sched.lookGen == gen)
+	if fresh {
+		e.sched.lookOK = false // until every lookup of this pass is made
+	}
+	defer func() {
+		if fresh && ctx.Err() == nil {
+			e.sched.lookOK, e.sched.lookGen = genOK, gen
+		}
+	}()
 	full := false
 	for k := range refs {
 		if ctx.Err() != nil {
@@ -194,21 +241,27 @@ func (e *Engine) collect(ctx context.Context) {
 		r := refs[pos]
 		site := sites[r.site].site
 		c := &sites[r.site].collectors[r.col]
-		t, online := e.front.Terminal(c.Address)
+		if fresh {
+			t, online := e.front.Terminal(c.Address)
+			look[pos] = lookup{t, online}
+		}
+		t, online := look[pos].t, look[pos].online
 		own, judged := e.ownCollector(ctx, c, online)
 		if !own {
 			continue
 		}
 		e.trackStatus(ctx, site, c, online)
 		judged()
-		e.sched.mu.Lock()
 		switch {
-		case online:
+		case online && c.Status != amigo.StatusOnline:
+			e.sched.mu.Lock()
 			c.Status = amigo.StatusOnline
-		case c.Status == amigo.StatusOnline:
+			e.sched.mu.Unlock()
+		case !online && c.Status == amigo.StatusOnline:
+			e.sched.mu.Lock()
 			c.Status = amigo.StatusOffline
+			e.sched.mu.Unlock()
 		}
-		e.sched.mu.Unlock()
 		if full || !online || !e.due(site, *c, now) {
 			continue
 		}
@@ -332,6 +385,20 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 	e.sched.archives[c.ID] = archiveCache{meters: ms, at: now}
 	e.sched.mu.Unlock()
 	return ms, nil
+}
+
+// LoggedIn tells the engine that collector id logged in: the next pass
+// looks at it at once. The collectors are read again from the store only
+// when id is not among those listed (one added since): a storm of ten
+// thousand logins is not ten thousand listings.
+func (e *Engine) LoggedIn(id int64) {
+	e.sched.mu.Lock()
+	known := e.sched.known[id]
+	e.sched.mu.Unlock()
+	if !known {
+		signal(e.relist)
+	}
+	signal(e.collectWake)
 }
 
 // ArchiveChanged tells the engine that collector id's meters changed (0:

@@ -203,12 +203,18 @@ func (e *Engine) Run(ctx context.Context) {
 }
 
 // loop runs work every 200 ms, and at once when woken or when one of its
-// workers comes free (so that the pool never idles while work is due).
+// workers comes free (so that the pool never idles while work is due) —
+// but never more than a third of the time: after a pass that took d, the
+// next starts d×passRest later at the earliest. A pass over ten thousand
+// collectors woken by every login of a storm, or by every job that ends
+// while the pool is full, would otherwise take a core of its own.
 func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
+		start := time.Now()
 		work(ctx)
+		rest := time.Since(start) * passRest
 		select {
 		case <-ctx.Done():
 			return
@@ -216,8 +222,21 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 		case <-wake:
 		case <-freed:
 		}
+		if wait := time.Until(start.Add(rest)); wait > time.Millisecond {
+			r := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				r.Stop()
+				return
+			case <-r.C:
+			}
+		}
 	}
 }
+
+// passRest is how long a loop rests after a pass, in multiples of the
+// pass's own time (see loop).
+const passRest = 3
 
 // offset spreads collectors over the first half of the collection
 // interval, so that ten thousand of them are not asked in the same second.
