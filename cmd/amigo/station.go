@@ -309,6 +309,13 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return err
 	}
+	// Session tickets that outlive a restart (pki/tickets.go): a
+	// reconnecting collector resumes instead of a full handshake.
+	if err := pki.KeepTicketKeys(ctx, tlsCfg, cfg.KeyFile, time.Now, func(err error) {
+		log.Warn("TLS session ticket keys / 会话票据密钥", "err", err)
+	}); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
