@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -84,65 +85,91 @@ func (e *Engine) collectDirect(ctx context.Context, site amigo.Site) {
 		}
 	}
 	loc := site.Location()
+	// The meters are polled directPar at a time: one after the other, a
+	// slot's round trips to twenty thousand meters take longer than the
+	// slot.
+	var wg sync.WaitGroup
+	par := make(chan struct{}, directPar)
 	for _, m := range ms {
 		if !m.Direct || !m.RemovedAt.IsZero() || ctx.Err() != nil {
 			continue
 		}
-		l, ok := e.front.Meter(m.Address)
-		if !ok {
-			if m.Status != amigo.StatusOffline {
-				e.judgeMeterOffline(ctx, m, now)
-			} else {
-				e.nodes.drop(ctx, meterResource(m))
-			}
-			continue
-		}
-		if held, _ := e.nodes.hold(ctx, meterResource(m)); !held {
-			continue // another node's until its lease ends
-		}
-		a, err := dlt645.ParseAddress(m.Address)
-		if err != nil {
-			continue
-		}
-		var rs []amigo.Reading
-		var clockOff *time.Duration
-		var clockAt time.Time
-		if v, err := e.readDirect(ctx, l, a, dlt645.DIForwardActiveBlock); err == nil {
-			if f, ok := energies(v); ok {
-				r := amigo.Reading{MeterID: m.ID, Time: slot.UTC(), Kind: amigo.KindRealtime, Forward: f, HasForward: true, Quality: amigo.QualityActual, Source: "gprs", ReceivedAt: now}
-				if p, err := e.readDirect(ctx, l, a, dlt645.DI(0x02030000)); err == nil && len(p) == 1 {
-					w := scaleTo(p[0].Num.Mant, int(p[0].Num.Scale), -3)
-					r.PowerW = &w
-				}
-				if len(haveSlot[m.ID]) == 0 {
-					rs = append(rs, r)
-				}
-			}
+		par <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-par; wg.Done() }()
+			e.pollDirect(ctx, m, slot, now, loc, haveSlot)
+		}()
+	}
+	wg.Wait()
+}
+
+// directPar is how many GPRS meters of a site one pass polls at once.
+const directPar = 16
+
+// pollDirect does GPRS meter m's work of a pass: its status when it has no
+// session, else the slot's real-time registers, and after DailyAfter its
+// missing freezes and its clock. A status is written only when it changes:
+// a pass over twenty thousand meters answering as before writes none.
+func (e *Engine) pollDirect(ctx context.Context, m amigo.Meter, slot, now time.Time, loc *time.Location, haveSlot map[int64][]time.Time) {
+	l, ok := e.front.Meter(m.Address)
+	if !ok {
+		if m.Status != amigo.StatusOffline {
+			e.judgeMeterOffline(ctx, m, now)
 		} else {
+			e.nodes.drop(ctx, meterResource(m))
+		}
+		return
+	}
+	if held, _ := e.nodes.hold(ctx, meterResource(m)); !held {
+		return // another node's until its lease ends
+	}
+	a, err := dlt645.ParseAddress(m.Address)
+	if err != nil {
+		return
+	}
+	var rs []amigo.Reading
+	var clockOff *time.Duration
+	var clockAt time.Time
+	if v, err := e.readDirect(ctx, l, a, dlt645.DIForwardActiveBlock); err == nil {
+		if f, ok := energies(v); ok {
+			r := amigo.Reading{MeterID: m.ID, Time: slot.UTC(), Kind: amigo.KindRealtime, Forward: f, HasForward: true, Quality: amigo.QualityActual, Source: "gprs", ReceivedAt: now}
+			if p, err := e.readDirect(ctx, l, a, dlt645.DI(0x02030000)); err == nil && len(p) == 1 {
+				w := scaleTo(p[0].Num.Mant, int(p[0].Num.Scale), -3)
+				r.PowerW = &w
+			}
+			if len(haveSlot[m.ID]) == 0 {
+				rs = append(rs, r)
+			}
+		}
+	} else {
+		if m.Status != amigo.StatusFaulty {
 			e.store.SetMeterStatus(ctx, m.ID, amigo.StatusFaulty, "no answer: "+err.Error(), now)
-			continue
 		}
+		return
+	}
+	if m.Status != amigo.StatusOnline {
 		e.store.SetMeterStatus(ctx, m.ID, amigo.StatusOnline, "", now)
-		today := amigo.Day(now, loc)
-		if now.Sub(today) >= e.cfg.DailyAfter {
-			rs = append(rs, e.directDaily(ctx, l, a, m, today, now)...)
-			if off, ok := e.directClockOffset(ctx, l, a, loc); ok && off.Abs() > ClockTolerance {
-				for i := range rs {
-					if !rs[i].Time.Before(today) {
-						rs[i].Flags |= amigo.FlagClockOff // read with the clock off
-					}
+	}
+	today := amigo.Day(now, loc)
+	if now.Sub(today) >= e.cfg.DailyAfter {
+		rs = append(rs, e.directDaily(ctx, l, a, m, today, now)...)
+		if off, ok := e.directClockOffset(ctx, l, a, loc); ok && off.Abs() > ClockTolerance {
+			for i := range rs {
+				if !rs[i].Time.Before(today) {
+					rs[i].Flags |= amigo.FlagClockOff // read with the clock off
 				}
-				clockOff, clockAt = &off, now
 			}
+			clockOff, clockAt = &off, now
 		}
-		byID := map[int64]amigo.Meter{m.ID: m}
-		if err := e.commit(ctx, nil, nil, rs, byID); err != nil {
-			e.log.Warn("gprs commit", "meter", m.Address, "err", err)
-		}
-		if clockOff != nil {
-			if err := e.reportClockOff(ctx, m, *clockOff, clockAt); err != nil {
-				e.log.Warn("clock off", "meter", m.Address, "err", err)
-			}
+	}
+	byID := map[int64]amigo.Meter{m.ID: m}
+	if err := e.commit(ctx, nil, nil, rs, byID); err != nil {
+		e.log.Warn("gprs commit", "meter", m.Address, "err", err)
+	}
+	if clockOff != nil {
+		if err := e.reportClockOff(ctx, m, *clockOff, clockAt); err != nil {
+			e.log.Warn("clock off", "meter", m.Address, "err", err)
 		}
 	}
 }

@@ -204,8 +204,8 @@ func (e *Engine) Run(ctx context.Context) {
 
 // loop runs work every 200 ms, and at once when woken or when one of its
 // workers comes free (so that the pool never idles while work is due) —
-// but never more than a third of the time: after a pass that took d, the
-// next starts d×passRest later at the earliest. A pass over ten thousand
+// but never more than a tenth of the time: after a pass that took d, the
+// next starts d×passRest after its start at the earliest. A pass over ten thousand
 // collectors woken by every login of a storm, or by every job that ends
 // while the pool is full, would otherwise take a core of its own.
 func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
@@ -236,7 +236,7 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 
 // passRest is how long a loop rests after a pass, in multiples of the
 // pass's own time (see loop).
-const passRest = 3
+const passRest = 10
 
 // offset spreads collectors over the first half of the collection
 // interval, so that ten thousand of them are not asked in the same second.
