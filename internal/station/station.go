@@ -92,6 +92,7 @@ type Engine struct {
 	missingSent map[string]bool     // meter/day already reported missing (cache of "missing/…" in the state store)
 	pushed      map[int64]string    // collector -> signature of the archive it has
 	prunedAt    time.Time           // day the missing days were last pruned
+	clockDay    map[int64]string    // collector -> day its clock was last checked (terminal_clock.go)
 
 	// Two loops, two wake channels: a command's wake never lands in the
 	// collection loop.
@@ -142,7 +143,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.RealNow = time.Now
 	}
 	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{},
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{},
 		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
 	e.sched.init(cfg.Workers)
 	e.group.init()
