@@ -394,8 +394,8 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 	return ms, nil
 }
 
-// LoggedIn tells the engine that collector id logged in: the next pass
-// looks at it at once. The collectors are read again from the store only
+// LoggedIn tells the engine that collector id logged in: the next pass of
+// each loop looks at it at once. The collectors are read again from the store only
 // when id is not among those listed (one added since): a storm of ten
 // thousand logins is not ten thousand listings.
 func (e *Engine) LoggedIn(id int64) {
@@ -406,6 +406,7 @@ func (e *Engine) LoggedIn(id int64) {
 		signal(e.relist)
 	}
 	signal(e.collectWake)
+	signal(e.commandWake) // commands that waited for it
 }
 
 // ArchiveChanged tells the engine that collector id's meters changed (0:
