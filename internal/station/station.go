@@ -206,16 +206,20 @@ func (e *Engine) Run(ctx context.Context) {
 // loop runs work every 200 ms, and at once when woken or when one of its
 // workers comes free (so that the pool never idles while work is due) —
 // but never more than a tenth of the time: after a pass that took d, the
-// next starts d×passRest after its start at the earliest. A pass over ten thousand
-// collectors woken by every login of a storm, or by every job that ends
-// while the pool is full, would otherwise take a core of its own.
+// next starts d×passRest after its start at the earliest, and at the
+// latest maxRest after it ended (a pass that waited on the store, not on
+// the CPU, must not put the next one off for minutes). A pass over ten
+// thousand collectors woken by every login of a storm, or by every job
+// that ends while the pool is full, would otherwise take a core of its
+// own.
 func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		start := time.Now()
 		work(ctx)
-		rest := time.Since(start) * passRest
+		took := time.Since(start)
+		rest := took + min(took*(passRest-1), maxRest)
 		select {
 		case <-ctx.Done():
 			return
@@ -238,6 +242,9 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 // passRest is how long a loop rests after a pass, in multiples of the
 // pass's own time (see loop).
 const passRest = 10
+
+// maxRest bounds a loop's rest after a pass.
+const maxRest = time.Second
 
 // offset spreads collectors over the first half of the collection
 // interval, so that ten thousand of them are not asked in the same second.
