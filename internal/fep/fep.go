@@ -120,6 +120,7 @@ type FEP struct {
 	stats     counters
 	agg       refusals
 	hs        *handshakeGate
+	status    statusWriter // online marks of logins and heartbeats (status.go)
 	// wrap, when set (tests), wraps each accepted connection.
 	wrap func(net.Conn) net.Conn
 }
@@ -162,7 +163,7 @@ func New(cfg Config, dir Directory) *FEP {
 		cfg.MaxHandshakes = DefaultMaxHandshakes
 	}
 	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}, claiming: map[string]bool{}, stamps: map[string]*stamp{},
-		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}, hs: newHandshakeGate(cfg.MaxHandshakes)}
+		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}, hs: newHandshakeGate(cfg.MaxHandshakes), status: statusWriter{wake: make(chan struct{}, 1)}}
 }
 
 func (f *FEP) addListener(name string, l net.Listener, tc *tls.Config) {
@@ -212,6 +213,12 @@ func (f *FEP) PlainAddr() net.Addr { return f.addr(ListenerPlain) }
 // connection it served has ended; then it writes the refusal counts still
 // held by the aggregator.
 func (f *FEP) Serve(ctx context.Context) error {
+	// The status writer outlives the connections: the marks of the last
+	// ones are written before Serve returns.
+	sctx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := make(chan struct{})
+	go func() { defer close(statusDone); f.runStatus(sctx) }()
+	defer func() { stopStatus(); <-statusDone }()
 	var wg sync.WaitGroup
 	for _, ln := range f.listeners {
 		wg.Add(1)
@@ -429,7 +436,7 @@ func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (
 		return nil
 	}
 	c.SetWriteDeadline(time.Time{})
-	f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
+	f.status.mark(col.ID, f.cfg.Now())
 	f.cfg.Log.Info("collector logged in / 采集器登录", "terminal", who, "remote", c.RemoteAddr())
 	if f.cfg.OnLogin != nil {
 		go f.cfg.OnLogin(col)
@@ -479,7 +486,7 @@ func (s *Session) handle(ctx context.Context, raw []byte) (logout bool) {
 		if fn == 2 { // logout
 			return true
 		}
-		f.dir.SetCollectorStatus(ctx, s.Collector.ID, amigo.StatusOnline, "", f.cfg.Now())
+		f.status.mark(s.Collector.ID, f.cfg.Now())
 		return false
 	}
 	s.deliver(fr)

@@ -179,6 +179,8 @@ type counters struct {
 	duplicates atomic.Int64        // registrations refused because the incumbent answered
 	suppressed atomic.Int64        // refusals counted but not written as their own event
 	events     atomic.Int64        // refusal events written
+	// statusBatches counts the batches of online marks written (status.go).
+	statusBatches atomic.Int64
 }
 
 func (c *counters) refuse(listener, reason string) {
