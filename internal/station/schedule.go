@@ -45,6 +45,11 @@ type scheduler struct {
 	lookOK bool
 	// lookGen is the generation the lookups were made at.
 	lookGen uint64
+	// bulkAt is the station time of the last listing of every meter at
+	// once (warmArchives); archiveGen counts ArchiveChanged calls, so that
+	// a listing that raced with a change is not kept.
+	bulkAt     time.Time
+	archiveGen uint64
 	// starved is set when a job found every worker busy: the next job to
 	// end wakes the loop. Only then: a job that ends wakes nobody
 	// otherwise (a site's job, started every pass, would wake the loop
@@ -195,6 +200,7 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	e.nodes.list(ctx, force)
 	now := e.clock.Now()
+	e.warmArchives(ctx, sites, now)
 	e.pruneMissing(ctx, now)
 	// Each site's own work (its GPRS meters, line loss) first: a few jobs,
 	// never starved by a thousand collectors.
@@ -409,6 +415,52 @@ func (e *Engine) LoggedIn(id int64) {
 	signal(e.commandWake) // commands that waited for it
 }
 
+// warmArchives fills every listed collector's archive cache from one
+// listing of all the meters (a few pages per site) when the last such
+// listing is half a collection interval old: a restart's storm of logins,
+// each pushing its collector's archive, and the collectors' slots then
+// find their meters listed instead of asking the store one collector at a
+// time.
+func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now time.Time) {
+	e.sched.mu.Lock()
+	due := e.sched.bulkAt.IsZero() || now.Sub(e.sched.bulkAt) >= e.cfg.RealtimeEvery/2 || now.Before(e.sched.bulkAt)
+	gen := e.sched.archiveGen
+	e.sched.mu.Unlock()
+	if !due || len(sites) == 0 {
+		return
+	}
+	by := map[int64][]amigo.Meter{}
+	for _, sc := range sites {
+		for n := 0; ; {
+			ms, total, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: sc.site.ID, Offset: n})
+			if err != nil {
+				e.log.Warn("list the meters", "site", sc.site.ID, "err", err)
+				return
+			}
+			for _, m := range ms {
+				if m.CollectorID != 0 && m.RemovedAt.IsZero() && m.Pn > 0 { // as meters() lists them
+					by[m.CollectorID] = append(by[m.CollectorID], m)
+				}
+			}
+			n += len(ms)
+			if len(ms) == 0 || n >= total {
+				break
+			}
+		}
+	}
+	e.sched.mu.Lock()
+	defer e.sched.mu.Unlock()
+	e.sched.bulkAt = now
+	if e.sched.archiveGen != gen {
+		return // an archive changed meanwhile: the next listing
+	}
+	for _, sc := range sites {
+		for _, c := range sc.collectors {
+			e.sched.archives[c.ID] = archiveCache{meters: by[c.ID], at: now}
+		}
+	}
+}
+
 // ArchiveChanged tells the engine that collector id's meters changed (0:
 // any collector's): the next pass lists them again, pushes the new archive
 // to the collector and reads its real-time values at once, so that a meter
@@ -416,6 +468,7 @@ func (e *Engine) LoggedIn(id int64) {
 // possible.
 func (e *Engine) ArchiveChanged(id int64) {
 	e.sched.mu.Lock()
+	e.sched.archiveGen++
 	if id == 0 {
 		clear(e.sched.archives)
 	} else {
