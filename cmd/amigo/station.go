@@ -215,6 +215,10 @@ func (a frontAdapter) Meter(address string) (station.MeterLink, bool) {
 	return s, true
 }
 
+// Generation lets the scheduler keep its session lookups while no
+// collector's session started or ended (station.Generational).
+func (a frontAdapter) Generation() uint64 { return a.f.Generation() }
+
 func (a frontAdapter) Terminal(address string) (station.Terminal, bool) {
 	s, ok := a.f.Session(address)
 	if !ok {
@@ -305,6 +309,13 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if err != nil {
 		return err
 	}
+	// Session tickets that outlive a restart (pki/tickets.go): a
+	// reconnecting collector resumes instead of a full handshake.
+	if err := pki.KeepTicketKeys(ctx, tlsCfg, cfg.KeyFile, time.Now, func(err error) {
+		log.Warn("TLS session ticket keys / 会话票据密钥", "err", err)
+	}); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
@@ -328,7 +339,7 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 			if err := eng.PushArchive(ctx, c); err != nil {
 				log.Warn("archive push", "collector", c.Address, "err", err)
 			}
-			eng.Wake()
+			eng.LoggedIn(c.ID)
 		}}, store)
 	if cfg.Workers < 0 || cfg.Workers > 100_000 {
 		return fmt.Errorf("\"workers\" %d: 0 to 100000 / \"workers\" 须在 0 到 100000 之间", cfg.Workers)

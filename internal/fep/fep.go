@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -54,6 +55,10 @@ type Config struct {
 	// (DefaultMaxConnsPerSource: GPRS meters behind a carrier's NAT share
 	// addresses, so raise it for a large public-APN fleet).
 	MaxConns, MaxConnsPerSource int
+	// MaxHandshakes caps the TLS handshakes in progress, all listeners
+	// together (DefaultMaxHandshakes); a connection over it waits its
+	// turn (see handshakeGate).
+	MaxHandshakes int
 	// LoginTimeout is the absolute time from accepting a collector's
 	// connection to its login (TLS handshake included); RegisterTimeout the
 	// same for a GPRS registration, the address read back included. Neither
@@ -101,10 +106,12 @@ type listener struct {
 
 // FEP is a running front end.
 type FEP struct {
-	cfg       Config
-	dir       Directory
-	mu        sync.Mutex
-	sessions  map[string]*Session
+	cfg      Config
+	dir      Directory
+	mu       sync.Mutex
+	sessions map[string]*Session
+	// gen counts the changes of sessions (Generation).
+	gen       atomic.Uint64
 	listeners []*listener
 	gprs      map[string]*MeterSession
 	claiming  map[string]bool   // GPRS addresses whose incumbent is being checked
@@ -112,6 +119,8 @@ type FEP struct {
 	meters    MeterDirectory
 	stats     counters
 	agg       refusals
+	hs        *handshakeGate
+	status    statusWriter // online marks of logins and heartbeats (status.go)
 	// wrap, when set (tests), wraps each accepted connection.
 	wrap func(net.Conn) net.Conn
 }
@@ -150,8 +159,11 @@ func New(cfg Config, dir Directory) *FEP {
 	if cfg.MaxConnsPerSource <= 0 {
 		cfg.MaxConnsPerSource = DefaultMaxConnsPerSource
 	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
 	return &FEP{cfg: cfg, dir: dir, sessions: map[string]*Session{}, gprs: map[string]*MeterSession{}, claiming: map[string]bool{}, stamps: map[string]*stamp{},
-		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}}
+		agg: refusals{window: cfg.RefusalWindow, src: map[string]*refusalWindow{}}, hs: newHandshakeGate(cfg.MaxHandshakes), status: statusWriter{wake: make(chan struct{}, 1)}}
 }
 
 func (f *FEP) addListener(name string, l net.Listener, tc *tls.Config) {
@@ -201,6 +213,12 @@ func (f *FEP) PlainAddr() net.Addr { return f.addr(ListenerPlain) }
 // connection it served has ended; then it writes the refusal counts still
 // held by the aggregator.
 func (f *FEP) Serve(ctx context.Context) error {
+	// The status writer outlives the connections: the marks of the last
+	// ones are written before Serve returns.
+	sctx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := make(chan struct{})
+	go func() { defer close(statusDone); f.runStatus(sctx) }()
+	defer func() { stopStatus(); <-statusDone }()
 	var wg sync.WaitGroup
 	for _, ln := range f.listeners {
 		wg.Add(1)
@@ -297,6 +315,27 @@ func (f *FEP) serve(ctx context.Context, c net.Conn, ln *listener, src string, e
 	}()
 }
 
+// Generation changes whenever a collector's session starts or ends: while
+// it stays, Session answers as it did (the scheduler keeps its lookups).
+func (f *FEP) Generation() uint64 { return f.gen.Load() }
+
+// handshakeSlot takes a slot of the handshake gate for a TLS connection c
+// (plain ones need none), waiting at most wait; a connection that gets
+// none in time is refused (the caller closes it). The caller gives the
+// slot back when the handshake ends.
+func (f *FEP) handshakeSlot(ctx context.Context, c net.Conn, ln *listener, src string, wait time.Duration) bool {
+	if _, ok := c.(*tls.Conn); !ok {
+		return true
+	}
+	if f.hs.enter(ctx, wait) {
+		return true
+	}
+	if ctx.Err() == nil {
+		f.refuse(ctx, ln.name, src, "?", reasonHandshakeQ, "no TLS handshake slot in time")
+	}
+	return false
+}
+
 // Session returns the logged-in session of a terminal address ("0171-2082").
 func (f *FEP) Session(address string) (*Session, bool) {
 	f.mu.Lock()
@@ -341,13 +380,19 @@ func (f *FEP) checkLogin(ctx context.Context, raw []byte, cn string, plain bool)
 // login; it returns the session's loop, or nil when the connection is
 // refused (the caller closes it).
 func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (run func()) {
-	// One absolute deadline from accept to login: handshake and first
-	// frame. Bytes trickling in do not extend it.
+	// One absolute deadline from the handshake's slot (handshakeGate) to
+	// login: handshake and first frame. Bytes trickling in do not extend
+	// it.
+	if !f.handshakeSlot(ctx, c, ln, src, f.cfg.LoginTimeout) {
+		return nil
+	}
 	loginBy := time.Now().Add(f.cfg.LoginTimeout)
 	c.SetDeadline(loginBy)
 	cn := ""
 	if tc, ok := c.(*tls.Conn); ok {
-		if err := tc.HandshakeContext(ctx); err != nil {
+		err := tc.HandshakeContext(ctx)
+		f.hs.leave()
+		if err != nil {
 			f.cfg.Log.Debug("TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
 			if isTimeout(err) {
 				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")
@@ -384,13 +429,14 @@ func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (
 		old.conn.Close() // a new login replaces a stale connection
 	}
 	f.sessions[who] = s
+	f.gen.Add(1)
 	f.mu.Unlock()
 	if err := s.write(q1376.Confirm(login)); err != nil {
 		s.ended()
 		return nil
 	}
 	c.SetWriteDeadline(time.Time{})
-	f.dir.SetCollectorStatus(ctx, col.ID, amigo.StatusOnline, "", f.cfg.Now())
+	f.status.mark(col.ID, f.cfg.Now())
 	f.cfg.Log.Info("collector logged in / 采集器登录", "terminal", who, "remote", c.RemoteAddr())
 	if f.cfg.OnLogin != nil {
 		go f.cfg.OnLogin(col)
@@ -411,6 +457,7 @@ func (s *Session) ended() {
 	f.mu.Lock()
 	if f.sessions[who] == s {
 		delete(f.sessions, who)
+		f.gen.Add(1)
 	}
 	f.mu.Unlock()
 	s.failAll(errors.New("connection closed"))
@@ -439,7 +486,7 @@ func (s *Session) handle(ctx context.Context, raw []byte) (logout bool) {
 		if fn == 2 { // logout
 			return true
 		}
-		f.dir.SetCollectorStatus(ctx, s.Collector.ID, amigo.StatusOnline, "", f.cfg.Now())
+		f.status.mark(s.Collector.ID, f.cfg.Now())
 		return false
 	}
 	s.deliver(fr)

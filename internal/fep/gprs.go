@@ -115,10 +115,15 @@ func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src st
 	// One absolute deadline for the whole registration: TLS handshake,
 	// registration line, address read back and the incumbent check. It is
 	// not renewed by arriving bytes.
+	if !f.handshakeSlot(ctx, c, ln, src, f.cfg.RegisterTimeout) {
+		return nil
+	}
 	regBy := time.Now().Add(f.cfg.RegisterTimeout)
 	c.SetDeadline(regBy)
 	if tc, ok := c.(*tls.Conn); ok {
-		if err := tc.HandshakeContext(ctx); err != nil {
+		err := tc.HandshakeContext(ctx)
+		f.hs.leave()
+		if err != nil {
 			f.cfg.Log.Debug("GPRS TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
 			if isTimeout(err) {
 				f.refuse(ctx, ln.name, src, "?", reasonDeadline, "TLS handshake not done in time")

@@ -22,6 +22,13 @@ const (
 	DefaultIdleTimeout       = 10 * time.Minute
 	DefaultRefusalWindow     = 10 * time.Minute
 	DefaultIncumbentCheck    = 5 * time.Second
+	// DefaultMaxHandshakes caps the TLS handshakes in progress (all
+	// listeners together). Enough for the round trips of a fleet on
+	// GPRS (256 at 0.3 s each: 850 a second), few enough that on a
+	// machine short of CPU each admitted handshake gets its share and
+	// finishes in well under a second instead of all of them starving
+	// past their deadlines.
+	DefaultMaxHandshakes = 256
 	// maxRefusalSources bounds the refusal aggregator's memory: beyond it,
 	// refusals from further sources are aggregated under "*".
 	maxRefusalSources = 4096
@@ -83,12 +90,72 @@ func (l *connLimit) open() int {
 	return l.total
 }
 
+// handshakeGate caps the TLS handshakes in progress. A connection takes a
+// slot after it is accepted and before its handshake, and gives it back
+// when the handshake ends; one that finds every slot taken waits, in the
+// order of arrival (a channel's blocked senders are served first in,
+// first out), at most its login or registration timeout — and that
+// connection's own deadline starts only once it has its slot, so a
+// handshake admitted late is not already out of time. The waiting are
+// bounded by the connection caps.
+type handshakeGate struct {
+	slots   chan struct{}
+	waiting atomic.Int64
+	// event, when set (tests), is told "wait", "enter" and "leave".
+	event func(string)
+}
+
+func newHandshakeGate(n int) *handshakeGate {
+	return &handshakeGate{slots: make(chan struct{}, n)}
+}
+
+// enter takes a slot, waiting at most wait; it reports whether it got one.
+func (g *handshakeGate) enter(ctx context.Context, wait time.Duration) bool {
+	select {
+	case g.slots <- struct{}{}:
+		g.note("enter")
+		return true
+	default:
+	}
+	g.waiting.Add(1)
+	g.note("wait")
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	defer g.waiting.Add(-1)
+	select {
+	case g.slots <- struct{}{}:
+		g.note("enter")
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func (g *handshakeGate) leave() {
+	<-g.slots
+	g.note("leave")
+}
+
+func (g *handshakeGate) note(ev string) {
+	if g.event != nil {
+		g.event(ev)
+	}
+}
+
+// Handshakes returns the TLS handshakes in progress and those waiting for
+// a slot.
+func (f *FEP) Handshakes() (inProgress, waiting int) {
+	return len(f.hs.slots), int(f.hs.waiting.Load())
+}
+
 // Refusal reasons: the label of the refusal counter.
 const (
 	reasonCapTotal     = "cap_total"         // the listener's connection cap
 	reasonCapSource    = "cap_source"        // the per-source connection cap
 	reasonTooLong      = "too_long"          // a line or frame over the limit
 	reasonDeadline     = "deadline"          // login or registration not done in time
+	reasonHandshakeQ   = "handshake_queue"   // no handshake slot within the login or registration timeout
 	reasonNotLogin     = "not_login"         // first frame is not a 1376.1 login
 	reasonBadFrame     = "bad_frame"         // first frame does not decode
 	reasonUnknown      = "unknown"           // not in the archive (or not a direct meter)
@@ -112,6 +179,8 @@ type counters struct {
 	duplicates atomic.Int64        // registrations refused because the incumbent answered
 	suppressed atomic.Int64        // refusals counted but not written as their own event
 	events     atomic.Int64        // refusal events written
+	// statusBatches counts the batches of online marks written (status.go).
+	statusBatches atomic.Int64
 }
 
 func (c *counters) refuse(listener, reason string) {

@@ -29,6 +29,9 @@ type vcollector struct {
 	n     int // meters, pn 1..n
 
 	dials int // connection attempts so far (run's goroutine only)
+	// endTurn gives up the collector's turn among those dialing (run's
+	// goroutine only).
+	endTurn func()
 	// node is the index in generator.nodes of the station of its current
 	// (or last) session.
 	node atomic.Int32
@@ -75,6 +78,24 @@ func (c *vcollector) run(ctx context.Context) {
 }
 
 func (c *vcollector) session(ctx context.Context) (bool, error) {
+	// A turn among those dialing (maxDialing), until logged in; the dial
+	// timeout runs from the turn.
+	if c.g.dialing != nil {
+		select {
+		case c.g.dialing <- struct{}{}:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		turn := true
+		done := func() {
+			if turn {
+				turn = false
+				<-c.g.dialing
+			}
+		}
+		defer done()
+		c.endTurn = done
+	}
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second}, Config: c.tls}
 	node := c.g.stationIndex(int(c.addr.A2)-1, c.dials)
 	c.dials++
@@ -108,25 +129,38 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 			break
 		}
 	}
+	if c.endTurn != nil {
+		c.endTurn()
+	}
 	c.node.Store(int32(node))
 	c.loginAt.Store(time.Now().UnixNano())
 	c.online.Store(true)
-	go func() {
-		t := time.NewTicker(60 * time.Second)
-		defer t.Stop()
-		seq := uint8(2)
-		for {
-			select {
-			case <-t.C:
-				seq = (seq + 1) & 0x0F
-				if w.send(q1376.Heartbeat(c.addr, seq)) != nil {
-					cancel()
-					return
-				}
-			case <-sctx.Done():
-				return
-			}
+	// Heartbeats from a timer, not a goroutine of their own per session.
+	var (
+		hmu     sync.Mutex
+		hb      *time.Timer
+		stopped bool
+	)
+	seq := uint8(2)
+	hmu.Lock()
+	hb = time.AfterFunc(60*time.Second, func() {
+		seq = (seq + 1) & 0x0F
+		if w.send(q1376.Heartbeat(c.addr, seq)) != nil {
+			cancel()
+			return
 		}
+		hmu.Lock()
+		if !stopped {
+			hb.Reset(60 * time.Second)
+		}
+		hmu.Unlock()
+	})
+	hmu.Unlock()
+	defer func() {
+		hmu.Lock()
+		stopped = true
+		hb.Stop()
+		hmu.Unlock()
 	}()
 	var f q1376.Frame
 	for {

@@ -168,7 +168,18 @@ type generator struct {
 
 	statusMu   sync.Mutex
 	statusWait map[string]chan struct{}
+
+	// dialing bounds the collectors between dial and login (maxDialing).
+	dialing chan struct{}
 }
+
+// maxDialing is how many virtual collectors may be between their dial and
+// their login at once. They share the machine (often with the station):
+// nineteen thousand handshakes started at once would each get a sliver of
+// CPU and run out their dial timeout together; a real fleet has a CPU per
+// collector. Above the station's own handshake cap (fep), so that the
+// station always has handshakes to serve.
+const maxDialing = 512
 
 func (g *generator) debug(msg string, args ...any) { g.cfg.Log.Debug(msg, args...) }
 

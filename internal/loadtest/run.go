@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	began, cpu0 := time.Now(), selfCPU()
 	res := &Result{Meters: cfg.Meters, Collectors: cfg.Collectors, GPRS: cfg.GPRS, Store: cfg.StoreName, Speed: cfg.Speed}
-	g := &generator{cfg: cfg, loc: shanghai, collectorMeters: cfg.Meters - cfg.GPRS, statusWait: map[string]chan struct{}{}}
+	g := &generator{cfg: cfg, loc: shanghai, collectorMeters: cfg.Meters - cfg.GPRS, statusWait: map[string]chan struct{}{}, dialing: make(chan struct{}, maxDialing)}
 	pr := newProgress(cfg.Progress, cfg.Live)
 	defer pr.stop()
 	defer func() {
@@ -432,15 +433,30 @@ func (g *generator) build(certDir, caDir string) error {
 		per, extra = g.collectorMeters/g.cfg.Collectors, g.collectorMeters%g.cfg.Collectors
 	}
 	first := 0
+	var base *tls.Config // one CA pool for all of them
 	for j := range g.cfg.Collectors {
 		n := per
 		if j < extra {
 			n++
 		}
 		name := "collector-" + pki.CollectorName(benchA1, uint16(j+1))
-		tc, err := pki.ClientConfig(filepath.Join(caDir, pki.CACert), filepath.Join(certDir, name+".crt"), filepath.Join(certDir, name+".key"), host)
-		if err != nil {
-			return err
+		crt, key := filepath.Join(certDir, name+".crt"), filepath.Join(certDir, name+".key")
+		var tc *tls.Config
+		if base == nil {
+			if base, err = pki.ClientConfig(filepath.Join(caDir, pki.CACert), crt, key, host); err != nil {
+				return err
+			}
+			tc = base
+		} else {
+			cert, err := tls.LoadX509KeyPair(crt, key)
+			if err != nil {
+				return fmt.Errorf("collector certificate %s: %w", name, err)
+			}
+			tc = base.Clone()
+			tc.Certificates = []tls.Certificate{cert}
+			// Its own session cache: a ticket is the session of its own
+			// certificate.
+			tc.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 		}
 		g.cols = append(g.cols, &vcollector{g: g, addr: q1376.Address{A1: benchA1, A2: uint16(j + 1)}, tls: tc, first: first, n: n,
 			pending: map[uint8]pendingData{}, rtSeen: make([]bool, n), daySeen: make([]bool, n), cmdMeter: map[dlt645.Address]*sim.Bus{}})

@@ -197,7 +197,10 @@ func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, er
 	if err != nil {
 		return nil, fmt.Errorf("pki: load client certificate: %w", err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, RootCAs: p, ServerName: serverName}, nil
+	// The session cache keeps the station's ticket: a reconnection resumes
+	// the session (tickets.go) instead of signing and verifying again.
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, RootCAs: p, ServerName: serverName,
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}, nil
 }
 
 // PeerName returns the CommonName of the verified client certificate of a

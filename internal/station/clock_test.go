@@ -2,6 +2,7 @@ package station
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,5 +161,55 @@ func TestDirectMeterSlotReadOnce(t *testing.T) {
 	}
 	if es := events(t, s, amigo.EventConflict); len(es) != 0 {
 		t.Fatalf("conflicts %+v, want none", es)
+	}
+}
+
+// statusCounter counts the meter status writes.
+type statusCounter struct {
+	amigo.Store
+	mu     sync.Mutex
+	status int
+}
+
+func (c *statusCounter) SetMeterStatus(ctx context.Context, id int64, status, reason string, at time.Time) error {
+	c.mu.Lock()
+	c.status++
+	c.mu.Unlock()
+	return c.Store.SetMeterStatus(ctx, id, status, reason, at)
+}
+
+// A GPRS meter that answers pass after pass has its status written once,
+// when it comes online, not every pass.
+func TestDirectMeterStatusWrittenOnChange(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	start := time.Date(2026, 3, 7, 12, 0, 0, 0, loc)
+	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
+	clock := vclock.NewManual(start)
+	site := amigo.Site{Name: "gprs", TimeZone: "Asia/Shanghai"}
+	s.CreateSite(ctx, &site)
+	m := amigo.Meter{SiteID: site.ID, Address: "000000000079", Direct: true, InstalledAt: start}
+	if err := s.CreateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := dlt645.ParseAddress(m.Address)
+	bus := sim.NewBus(clock, sim.NewMeter(sim.MeterConfig{Address: addr, Phases: 1, Seed: 1, Auth: sim.DefaultAuth, Profile: sim.Home}, start))
+	cs := &statusCounter{Store: s}
+	e := newEngine(cs, directFront{m.Address: busLink{bus}}, clock)
+	for i := range 3 {
+		clock.Set(now.Add(time.Duration(i) * 15 * time.Minute))
+		e.collectDirect(ctx, site)
+	}
+	got, err := s.GetMeter(ctx, m.ID)
+	if err != nil || got.Status != amigo.StatusOnline {
+		t.Fatalf("meter status %q, %v; want online", got.Status, err)
+	}
+	rs, _ := s.ListReadings(ctx, m.ID, amigo.KindRealtime, now, now.Add(time.Hour))
+	if len(rs) != 3 {
+		t.Fatalf("%d real-time readings after three passes, want 3", len(rs))
+	}
+	if cs.status != 1 {
+		t.Fatalf("%d status writes in three passes, want 1", cs.status)
 	}
 }

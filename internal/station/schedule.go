@@ -34,12 +34,44 @@ type scheduler struct {
 	// freed workers to the first collectors again and again, and starve
 	// the last).
 	cursor int
+	// refs is the listing flattened, collector by collector; look holds
+	// each one's session as last looked up, valid while the front end's
+	// generation stays lookGen (lookOK) and the listing is the same: a
+	// pass over a thousand collectors whose sessions did not change looks
+	// none of them up again.
+	refs   []collectorRef
+	known  map[int64]bool // the collectors listed
+	look   []lookup
+	lookOK bool
+	// lookGen is the generation the lookups were made at.
+	lookGen uint64
+	// bulkAt is the station time of the last listing of every meter at
+	// once (warmArchives); archiveGen counts ArchiveChanged calls, so that
+	// a listing that raced with a change is not kept.
+	bulkAt     time.Time
+	archiveGen uint64
 	// starved is set when a job found every worker busy: the next job to
 	// end wakes the loop. Only then: a job that ends wakes nobody
 	// otherwise (a site's job, started every pass, would wake the loop
 	// at once, and so on: a pass without pause, the CPU of an idle
 	// station).
 	starved atomic.Bool
+}
+
+// collectorRef is one collector of the listing: sites[site].collectors[col].
+type collectorRef struct{ site, col int }
+
+// lookup is a collector's session as last looked up.
+type lookup struct {
+	t      Terminal
+	online bool
+}
+
+// Generational is a Front that counts the changes of its sessions: the
+// generation changes whenever a session starts or ends, so that a
+// scheduler's pass may keep the lookups of the last pass while it stays.
+type Generational interface {
+	Generation() uint64
 }
 
 type siteCollectors struct {
@@ -79,15 +111,26 @@ func (s *scheduler) list(ctx context.Context, store amigo.Store, force bool) ([]
 		return out, err
 	}
 	next := make([]siteCollectors, 0, len(sites))
+	n := 0
 	for _, site := range sites {
 		cols, err := store.ListCollectors(ctx, site.ID)
 		if err != nil {
 			return out, err
 		}
 		next = append(next, siteCollectors{site, cols})
+		n += len(cols)
+	}
+	refs := make([]collectorRef, 0, n)
+	known := make(map[int64]bool, n)
+	for i := range next {
+		for j, c := range next[i].collectors {
+			refs = append(refs, collectorRef{i, j})
+			known[c.ID] = true
+		}
 	}
 	s.mu.Lock()
 	s.sites, s.listedAt = next, time.Now()
+	s.refs, s.known, s.look, s.lookOK = refs, known, make([]lookup, n), false
 	s.mu.Unlock()
 	return next, nil
 }
@@ -157,6 +200,7 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	e.nodes.list(ctx, force)
 	now := e.clock.Now()
+	e.warmArchives(ctx, sites, now)
 	e.pruneMissing(ctx, now)
 	// Each site's own work (its GPRS meters, line loss) first: a few jobs,
 	// never starved by a thousand collectors.
@@ -171,44 +215,66 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	// Then the collectors, from where the last pass found the pool full,
 	// round the list: every one's status is tracked each pass, and the due
-	// ones are handed to the pool in turn.
-	type ref struct{ site, col int }
-	var refs []ref
-	for i := range sites {
-		for j := range sites[i].collectors {
-			refs = append(refs, ref{i, j})
-		}
-	}
+	// ones are handed to the pool in turn. Each one's session is looked up
+	// again only when the front end's sessions changed since the last
+	// pass (or the listing did).
 	e.sched.mu.Lock()
+	refs, look := e.sched.refs, e.sched.look
 	first := 0
 	if len(refs) > 0 {
 		first = e.sched.cursor % len(refs)
 	}
 	e.sched.mu.Unlock()
+	gen, genOK := uint64(0), false
+	if g, ok := e.front.(Generational); ok {
+		gen, genOK = g.Generation(), true // before the lookups: a change during them shows next pass
+	}
+	fresh := !(genOK && e.sched.lookOK && e.sched.lookGen == gen)
+	if fresh {
+		e.sched.lookOK = false // until every lookup of this pass is made
+	}
+	defer func() {
+		if fresh && ctx.Err() == nil {
+			e.sched.lookOK, e.sched.lookGen = genOK, gen
+		}
+	}()
 	full := false
+	multi := e.nodes.on()
 	for k := range refs {
-		if ctx.Err() != nil {
+		if k%256 == 0 && ctx.Err() != nil {
 			return
 		}
 		pos := (first + k) % len(refs)
 		r := refs[pos]
-		site := sites[r.site].site
-		c := &sites[r.site].collectors[r.col]
-		t, online := e.front.Terminal(c.Address)
+		sc := &sites[r.site]
+		c := &sc.collectors[r.col]
+		if fresh {
+			t, online := e.front.Terminal(c.Address)
+			look[pos] = lookup{t, online}
+		}
+		t, online := look[pos].t, look[pos].online
+		if !multi && online == (c.Status == amigo.StatusOnline) && (!online || full) {
+			// The only node, the status as it was, and nothing to hand
+			// to the pool: the common case of a pass, at no cost.
+			continue
+		}
+		site := sc.site
 		own, judged := e.ownCollector(ctx, c, online)
 		if !own {
 			continue
 		}
 		e.trackStatus(ctx, site, c, online)
 		judged()
-		e.sched.mu.Lock()
 		switch {
-		case online:
+		case online && c.Status != amigo.StatusOnline:
+			e.sched.mu.Lock()
 			c.Status = amigo.StatusOnline
-		case c.Status == amigo.StatusOnline:
+			e.sched.mu.Unlock()
+		case !online && c.Status == amigo.StatusOnline:
+			e.sched.mu.Lock()
 			c.Status = amigo.StatusOffline
+			e.sched.mu.Unlock()
 		}
-		e.sched.mu.Unlock()
 		if full || !online || !e.due(site, *c, now) {
 			continue
 		}
@@ -334,6 +400,67 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 	return ms, nil
 }
 
+// LoggedIn tells the engine that collector id logged in: the next pass of
+// each loop looks at it at once. The collectors are read again from the store only
+// when id is not among those listed (one added since): a storm of ten
+// thousand logins is not ten thousand listings.
+func (e *Engine) LoggedIn(id int64) {
+	e.sched.mu.Lock()
+	known := e.sched.known[id]
+	e.sched.mu.Unlock()
+	if !known {
+		signal(e.relist)
+	}
+	signal(e.collectWake)
+	signal(e.commandWake) // commands that waited for it
+}
+
+// warmArchives fills every listed collector's archive cache from one
+// listing of all the meters (a few pages per site) when the last such
+// listing is half a collection interval old: a restart's storm of logins,
+// each pushing its collector's archive, and the collectors' slots then
+// find their meters listed instead of asking the store one collector at a
+// time.
+func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now time.Time) {
+	e.sched.mu.Lock()
+	due := e.sched.bulkAt.IsZero() || now.Sub(e.sched.bulkAt) >= e.cfg.RealtimeEvery/2 || now.Before(e.sched.bulkAt)
+	gen := e.sched.archiveGen
+	e.sched.mu.Unlock()
+	if !due || len(sites) == 0 {
+		return
+	}
+	by := map[int64][]amigo.Meter{}
+	for _, sc := range sites {
+		for n := 0; ; {
+			ms, total, err := e.store.ListMeters(ctx, amigo.MeterFilter{SiteID: sc.site.ID, Offset: n})
+			if err != nil {
+				e.log.Warn("list the meters", "site", sc.site.ID, "err", err)
+				return
+			}
+			for _, m := range ms {
+				if m.CollectorID != 0 && m.RemovedAt.IsZero() && m.Pn > 0 { // as meters() lists them
+					by[m.CollectorID] = append(by[m.CollectorID], m)
+				}
+			}
+			n += len(ms)
+			if len(ms) == 0 || n >= total {
+				break
+			}
+		}
+	}
+	e.sched.mu.Lock()
+	defer e.sched.mu.Unlock()
+	e.sched.bulkAt = now
+	if e.sched.archiveGen != gen {
+		return // an archive changed meanwhile: the next listing
+	}
+	for _, sc := range sites {
+		for _, c := range sc.collectors {
+			e.sched.archives[c.ID] = archiveCache{meters: by[c.ID], at: now}
+		}
+	}
+}
+
 // ArchiveChanged tells the engine that collector id's meters changed (0:
 // any collector's): the next pass lists them again, pushes the new archive
 // to the collector and reads its real-time values at once, so that a meter
@@ -341,6 +468,7 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 // possible.
 func (e *Engine) ArchiveChanged(id int64) {
 	e.sched.mu.Lock()
+	e.sched.archiveGen++
 	if id == 0 {
 		clear(e.sched.archives)
 	} else {

@@ -92,6 +92,7 @@ type Engine struct {
 	missingSent map[string]bool     // meter/day already reported missing (cache of "missing/…" in the state store)
 	pushed      map[int64]string    // collector -> signature of the archive it has
 	prunedAt    time.Time           // day the missing days were last pruned
+	clockDay    map[int64]string    // collector -> day its clock was last checked (terminal_clock.go)
 
 	// Two loops, two wake channels: a command's wake never lands in the
 	// collection loop.
@@ -142,7 +143,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.RealNow = time.Now
 	}
 	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{},
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{},
 		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
 	e.sched.init(cfg.Workers)
 	e.group.init()
@@ -203,12 +204,22 @@ func (e *Engine) Run(ctx context.Context) {
 }
 
 // loop runs work every 200 ms, and at once when woken or when one of its
-// workers comes free (so that the pool never idles while work is due).
+// workers comes free (so that the pool never idles while work is due) —
+// but never more than a tenth of the time: after a pass that took d, the
+// next starts d×passRest after its start at the earliest, and at the
+// latest maxRest after it ended (a pass that waited on the store, not on
+// the CPU, must not put the next one off for minutes). A pass over ten
+// thousand collectors woken by every login of a storm, or by every job
+// that ends while the pool is full, would otherwise take a core of its
+// own.
 func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
+		start := time.Now()
 		work(ctx)
+		took := time.Since(start)
+		rest := took + min(took*(passRest-1), maxRest)
 		select {
 		case <-ctx.Done():
 			return
@@ -216,8 +227,24 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 		case <-wake:
 		case <-freed:
 		}
+		if wait := time.Until(start.Add(rest)); wait > time.Millisecond {
+			r := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				r.Stop()
+				return
+			case <-r.C:
+			}
+		}
 	}
 }
+
+// passRest is how long a loop rests after a pass, in multiples of the
+// pass's own time (see loop).
+const passRest = 10
+
+// maxRest bounds a loop's rest after a pass.
+const maxRest = time.Second
 
 // offset spreads collectors over the first half of the collection
 // interval, so that ten thousand of them are not asked in the same second.

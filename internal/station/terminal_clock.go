@@ -48,7 +48,18 @@ func (e *Engine) checkTerminalClock(ctx context.Context, site amigo.Site, c amig
 		return nil
 	}
 	day := today.Format("2006-01-02")
+	// Checked today: known from memory after the first look, so that a
+	// collector's every real-time slot does not query the store for it.
+	e.mu.Lock()
+	done := e.clockDay[c.ID] == day
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
 	if v, ok, err := e.store.GetState(ctx, terminalClockKey(c)); err != nil || (ok && v == day) {
+		if err == nil {
+			e.noteClockDay(c.ID, day)
+		}
 		return err
 	}
 	before := e.clock.Now()
@@ -82,7 +93,18 @@ func (e *Engine) checkTerminalClock(ctx context.Context, site amigo.Site, c amig
 		}
 		e.log.Info("collector clock set / 终端对时", "collector", c.Address, "was_off", off.Round(time.Second).String())
 	}
-	return e.store.PutState(ctx, terminalClockKey(c), day, e.clock.Now())
+	if err := e.store.PutState(ctx, terminalClockKey(c), day, e.clock.Now()); err != nil {
+		return err
+	}
+	e.noteClockDay(c.ID, day)
+	return nil
+}
+
+// noteClockDay remembers that collector id's clock was checked on day.
+func (e *Engine) noteClockDay(id int64, day string) {
+	e.mu.Lock()
+	e.clockDay[id] = day
+	e.mu.Unlock()
 }
 
 // terminalClock finds the AFN 0C F2 clock in answers.
