@@ -92,7 +92,7 @@ func New(db *sql.DB, d Dialect) *DB {
 // made before they start).
 func NewSplit(db, reader *sql.DB, d Dialect) *DB {
 	s := New(db, d)
-	s.x, s.reader = split{w: db, r: reader}, reader
+	s.x, s.reader = split{w: db, r: reader, st: s.dbst}, reader
 	return s
 }
 
@@ -107,7 +107,14 @@ func (s *DB) readDB() *sql.DB {
 
 // split sends a SELECT to the reader pool, every other statement to the
 // writer.
-type split struct{ w, r *sql.DB }
+//
+// A read is prepared once on the reader pool (st, when the dialect parses
+// every statement anew): a login's collector look-up and a collector's
+// meter listing were mostly SQLite parsing the same text again.
+type split struct {
+	w, r *sql.DB
+	st   *dbStmts
+}
 
 func isRead(query string) bool {
 	q := strings.TrimLeft(query, " \t\r\n(")
@@ -120,6 +127,11 @@ func (s split) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 func (s split) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if isRead(query) {
+		if s.st != nil {
+			if st := s.st.get(ctx, s.r, query); st != nil {
+				return st.QueryContext(ctx, args...)
+			}
+		}
 		return s.r.QueryContext(ctx, query, args...)
 	}
 	return s.w.QueryContext(ctx, query, args...)
@@ -127,6 +139,11 @@ func (s split) QueryContext(ctx context.Context, query string, args ...any) (*sq
 
 func (s split) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if isRead(query) {
+		if s.st != nil {
+			if st := s.st.get(ctx, s.r, query); st != nil {
+				return st.QueryRowContext(ctx, args...)
+			}
+		}
 		return s.r.QueryRowContext(ctx, query, args...)
 	}
 	return s.w.QueryRowContext(ctx, query, args...)

@@ -80,21 +80,36 @@ type dbStmts struct {
 	m  map[string]*sql.Stmt
 }
 
+// maxReadStmts bounds the prepared read statements: queries whose text
+// varies (an IN list's length) would otherwise fill the cache without end;
+// past the bound a query runs unprepared, as before.
+const maxReadStmts = 512
+
+// get returns query prepared on db, preparing it on first use while there
+// is room; nil when it is not cached (then the caller runs it as it is).
+func (c *dbStmts) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	if len(c.m) >= maxReadStmts {
+		return nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // run unprepared: its error, if any, comes from there
+	}
+	c.m[query] = st
+	return st
+}
+
 // queryDB runs query on the database, prepared once when the dialect asks.
 func (s *DB) queryDB(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s.dbst == nil {
-		return s.readDB().QueryContext(ctx, query, args...)
-	}
-	s.dbst.mu.Lock()
-	st, ok := s.dbst.m[query]
-	if !ok {
-		var err error
-		if st, err = s.readDB().PrepareContext(ctx, query); err != nil {
-			s.dbst.mu.Unlock()
-			return nil, err
+	if s.dbst != nil {
+		if st := s.dbst.get(ctx, s.readDB(), query); st != nil {
+			return st.QueryContext(ctx, args...)
 		}
-		s.dbst.m[query] = st
 	}
-	s.dbst.mu.Unlock()
-	return st.QueryContext(ctx, args...)
+	return s.readDB().QueryContext(ctx, query, args...)
 }
