@@ -281,7 +281,8 @@ func (e *Engine) markOffline(ctx context.Context, site amigo.Site, id int64, add
 }
 
 func (e *Engine) meters(ctx context.Context, c amigo.Collector) ([]amigo.Meter, error) {
-	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID})
+	// A collector has at most 2,040 points: one page, no count needed.
+	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID, NoTotal: true})
 	if err != nil {
 		return nil, err
 	}
