@@ -12,7 +12,10 @@ type MeterFilter struct {
 	Status                      string
 	IncludeRetired              bool
 	// DirectOnly keeps the direct (GPRS) meters only.
-	DirectOnly    bool
+	DirectOnly bool
+	// NoTotal skips counting the matching meters (a second query): the
+	// total returned is then -1. For callers that page through no list.
+	NoTotal       bool
 	Limit, Offset int
 }
 

@@ -3,6 +3,7 @@ package q1376
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sort"
 )
 
@@ -45,13 +46,38 @@ func appendDADT(dst []byte, pns, fns []uint16) ([]byte, error) {
 	return append(dst, da1, da2, dt1, dt2), nil
 }
 
+// idTable holds 0..2048: a unit of one point or one function (nearly
+// every unit) gets its Pn or Fn as a one-element, capacity-capped slice of
+// it instead of an allocation. The decoded slices are read-only (nothing
+// writes into a parsed unit's Pn or Fn; an append copies).
+var idTable = func() (t [2049]uint16) {
+	for i := range t {
+		t[i] = uint16(i)
+	}
+	return t
+}()
+
+// oneID returns the read-only slice {id}, id <= 2048.
+func oneID(id uint16) []uint16 { return idTable[id : id+1 : id+1] }
+
+// singleBit returns the bit set in b when exactly one is.
+func singleBit(b byte) (int, bool) {
+	if b == 0 || b&(b-1) != 0 {
+		return 0, false
+	}
+	return bits.TrailingZeros8(b), true
+}
+
 // pnsOf decodes DA1 DA2.
 func pnsOf(da1, da2 byte) []uint16 {
 	switch {
 	case da1 == 0 && da2 == 0:
-		return []uint16{0}
+		return oneID(0)
 	case da1 == 0xFF && da2 == 0:
 		return []uint16{AllPoints}
+	}
+	if bit, ok := singleBit(da1); ok && da2 != 0 {
+		return oneID(uint16(da2-1)*8 + uint16(bit) + 1)
 	}
 	var out []uint16
 	for bit := range 8 {
@@ -64,6 +90,9 @@ func pnsOf(da1, da2 byte) []uint16 {
 
 // fnsOf decodes DT1 DT2.
 func fnsOf(dt1, dt2 byte) []uint16 {
+	if bit, ok := singleBit(dt1); ok {
+		return oneID(uint16(dt2)*8 + uint16(bit) + 1)
+	}
 	var out []uint16
 	for bit := range 8 {
 		if dt1&(1<<bit) != 0 {
@@ -264,7 +293,11 @@ func splitUnits(afn AFN, up bool, b []byte, off int, dst []Unit) ([]Unit, error)
 // Items returns the (pn, Fn, data) items of a unit in pn-major, Fn-minor
 // order, splitting its data with the function table.
 func (u Unit) Items(afn AFN, uplink bool) ([]Item, error) {
-	var out []Item
+	return u.appendItems(nil, afn, uplink)
+}
+
+// appendItems appends the unit's items to out.
+func (u Unit) appendItems(out []Item, afn AFN, uplink bool) ([]Item, error) {
 	b := u.Data
 	for _, pn := range u.Pn {
 		for _, fn := range u.Fn {
@@ -294,13 +327,17 @@ type Item struct {
 
 // Items returns every (pn, Fn, data) item of the frame.
 func (f *Frame) Items() ([]Item, error) {
-	var out []Item
+	n := 0
 	for _, u := range f.Units {
-		it, err := u.Items(f.AFN, f.Control.Dir())
-		if err != nil {
-			return out, err
+		n += len(u.Pn) * len(u.Fn)
+	}
+	out := make([]Item, 0, n)
+	for _, u := range f.Units {
+		before := len(out)
+		var err error
+		if out, err = u.appendItems(out, f.AFN, f.Control.Dir()); err != nil {
+			return out[:before], err // the items of the units before it
 		}
-		out = append(out, it...)
 	}
 	return out, nil
 }

@@ -517,10 +517,18 @@ func (s *Session) write(fr *q1376.Frame) error {
 	if err != nil {
 		return err
 	}
+	return s.writeBytes(b)
+}
+
+// writeBytes writes encoded frames.
+func (s *Session) writeBytes(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err = s.conn.Write(b)
+	_, err := s.conn.Write(b)
 	return err
 }
 
@@ -601,7 +609,21 @@ func (s *Session) RequestWithin(ctx context.Context, delay time.Duration, afn q1
 // Confirm tells the collector its answer was committed (AFN 00 F1 echoing
 // the answer's sequence number); only then does it mark the data delivered.
 func (s *Session) Confirm(resp *q1376.Frame) error {
+	return s.ConfirmAll([]*q1376.Frame{resp})
+}
+
+// ConfirmAll confirms answers as Confirm does each, the confirmations
+// written back to back in one write (one TLS record, one system call).
+func (s *Session) ConfirmAll(resps []*q1376.Frame) error {
 	a := s.Address
 	a.MSA = 1
-	return s.write(&q1376.Frame{Control: q1376.CtlMasterAck, Address: a, AFN: q1376.AFNConfirm, Seq: q1376.Single(resp.Seq.Num, false), Units: []q1376.Unit{q1376.NewUnit(0, 1, nil)}})
+	var b []byte
+	for _, resp := range resps {
+		var err error
+		b, err = q1376.AppendFrame(b, &q1376.Frame{Control: q1376.CtlMasterAck, Address: a, AFN: q1376.AFNConfirm, Seq: q1376.Single(resp.Seq.Num, false), Units: []q1376.Unit{q1376.NewUnit(0, 1, nil)}})
+		if err != nil {
+			return err
+		}
+	}
+	return s.writeBytes(b)
 }

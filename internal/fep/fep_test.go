@@ -336,3 +336,83 @@ func TestAnswersOutliveTheReadBuffer(t *testing.T) {
 		t.Fatalf("the answer's data changed after more frames were read: % X", got)
 	}
 }
+
+// TestConfirmAllConfirmsEachFrame: a two-frame answer asking for
+// confirmation is confirmed frame by frame (AFN 00 F1 echoing its SEQ), the
+// confirmations written together.
+func TestConfirmAllConfirmsEachFrame(t *testing.T) {
+	d := &dir{known: map[string]amigo.Collector{"0171-1": {ID: 1, Address: "0171-1", PlainTCP: true}}, status: map[int64]string{}}
+	f := New(Config{PlainAddr: "127.0.0.1:0", RequestTimeout: 5 * time.Second}, d)
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { f.Serve(ctx); close(served) }()
+	defer func() { cancel(); <-served }()
+	c, err := net.Dial("tcp", f.PlainAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := q1376.Address{A1: 0x0171, A2: 1}
+	send := func(frs ...*q1376.Frame) {
+		var b []byte
+		for _, fr := range frs {
+			b, _ = q1376.AppendFrame(b, fr)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Error(err)
+		}
+	}
+	sc := bufio.NewScanner(c)
+	sc.Split(q1376.Split)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	send(q1376.Login(addr, 1))
+	if !sc.Scan() {
+		t.Fatal("no login confirmation")
+	}
+	confirms := make(chan []*q1376.Frame, 1)
+	go func() {
+		defer close(confirms)
+		if !sc.Scan() {
+			return
+		}
+		req, err := q1376.Parse(sc.Bytes())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		clock := q1376.AppendClock(nil, q1376.ClockOf(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)))
+		send(q1376.Response(req, true, false, true, q1376.NewUnit(0, 2, clock)),
+			q1376.Response(req, false, true, true, q1376.NewUnit(0, 2, clock)))
+		var got []*q1376.Frame
+		for len(got) < 2 && sc.Scan() {
+			fr, err := q1376.Parse(sc.Bytes())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got = append(got, fr)
+		}
+		confirms <- got
+	}()
+	waitFor(t, "the session", 5*time.Second, func() bool { _, ok := f.Session("0171-1"); return ok })
+	s, _ := f.Session("0171-1")
+	ans, err := s.Request(ctx, q1376.AFNClass1, q1376.NewUnit(0, 2, nil))
+	if err != nil || len(ans) != 2 {
+		t.Fatalf("request: %v %v", ans, err)
+	}
+	if err := s.ConfirmAll(ans); err != nil {
+		t.Fatal(err)
+	}
+	got := <-confirms
+	if len(got) != 2 {
+		t.Fatalf("%d confirmations, want 2", len(got))
+	}
+	for _, fr := range got {
+		if ok, isConfirm := fr.IsConfirm(); !ok || !isConfirm || fr.Seq.Num != ans[0].Seq.Num || fr.Control.Dir() {
+			t.Fatalf("confirmation %+v, want AFN 00 F1 SEQ %d", fr, ans[0].Seq.Num)
+		}
+	}
+}

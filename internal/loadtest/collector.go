@@ -176,10 +176,10 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 			c.g.debug("bad frame from the station", "terminal", c.addr, "err", err)
 			continue
 		}
-		for _, r := range c.handle(&f) {
-			if err := w.send(r); err != nil {
-				return true, err
-			}
+		// All the frames of an answer in one write: one TLS record and
+		// one system call rather than one per frame.
+		if err := w.sendAll(c.handle(&f)); err != nil {
+			return true, err
 		}
 	}
 }
@@ -191,15 +191,26 @@ type frameWriter struct {
 }
 
 func (w *frameWriter) send(f *q1376.Frame) error {
+	return w.sendAll([]*q1376.Frame{f})
+}
+
+// sendAll writes frames back to back in one write.
+func (w *frameWriter) sendAll(fs []*q1376.Frame) error {
+	if len(fs) == 0 {
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b, err := q1376.AppendFrame(w.buf[:0], f)
-	if err != nil {
-		return err
+	b := w.buf[:0]
+	for _, f := range fs {
+		var err error
+		if b, err = q1376.AppendFrame(b, f); err != nil {
+			return err
+		}
 	}
 	w.buf = b
 	w.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err = w.conn.Write(b)
+	_, err := w.conn.Write(b)
 	return err
 }
 
@@ -279,27 +290,37 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 	}
 	loc := c.g.loc
 	now := c.g.clock.Now().In(loc).Truncate(time.Minute)
-	var units []q1376.Unit
+	// The units' data share one buffer (about 40 bytes an indication, 60
+	// an F25): units hold offsets into it until it stops growing.
+	type span struct {
+		pn, fn     uint16
+		start, end int
+	}
+	spans := make([]span, 0, len(items))
+	buf := make([]byte, 0, 64*len(items))
 	var p pendingData
 	for _, it := range items {
 		if f.AFN == q1376.AFNClass1 && it.Fn == 2 && it.Pn == 0 {
-			units = append(units, q1376.NewUnit(0, 2, q1376.AppendClock(nil, q1376.ClockOf(c.g.clock.Now().In(loc)))))
+			start := len(buf)
+			buf = q1376.AppendClock(buf, q1376.ClockOf(c.g.clock.Now().In(loc)))
+			spans = append(spans, span{0, 2, start, len(buf)})
 			continue
 		}
 		if it.Pn == 0 || int(it.Pn) > c.n {
 			continue // no such point: left out
 		}
 		i := c.first + int(it.Pn) - 1
+		start := len(buf)
 		var data []byte
 		var err error
 		switch {
 		case f.AFN == q1376.AFNClass1 && it.Fn == 129:
-			data, err = indication(nil, forwardAt(i, now), now)
+			data, err = indication(buf, forwardAt(i, now), now)
 			p.rt = append(p.rt, it.Pn)
 		case f.AFN == q1376.AFNClass1 && it.Fn == 131:
-			data, err = indication(nil, [5]int64{}, now)
+			data, err = indication(buf, [5]int64{}, now)
 		case f.AFN == q1376.AFNClass1 && it.Fn == 25:
-			data, err = instant(nil, i, now)
+			data, err = instant(buf, i, now)
 		case f.AFN == q1376.AFNClass2 && (it.Fn == 161 || it.Fn == 163):
 			day, derr := q1376.ParseDay(it.Data)
 			if derr != nil {
@@ -318,7 +339,7 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 					p.other++
 				}
 			}
-			data, err = indication(day.AppendTd(nil), regs, at)
+			data, err = indication(day.AppendTd(buf), regs, at)
 		default:
 			continue
 		}
@@ -326,9 +347,10 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 			c.g.debug("encode", "err", err)
 			continue
 		}
-		units = append(units, q1376.NewUnit(it.Pn, it.Fn, data))
+		buf = data
+		spans = append(spans, span{it.Pn, it.Fn, start, len(buf)})
 	}
-	if len(units) == 0 {
+	if len(spans) == 0 {
 		return []*q1376.Frame{q1376.Deny(f)}
 	}
 	con := len(p.rt) > 0 || len(p.daily) > 0 || p.other > 0
@@ -337,7 +359,14 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 		c.pending[f.Seq.Num] = p
 		c.mu.Unlock()
 	}
-	var out []*q1376.Frame
+	// Each unit's one pn and one Fn point into one array each.
+	pnfn := make([]uint16, 2*len(spans))
+	units := make([]q1376.Unit, len(spans))
+	for k, sp := range spans {
+		pnfn[2*k], pnfn[2*k+1] = sp.pn, sp.fn
+		units[k] = q1376.Unit{Pn: pnfn[2*k : 2*k+1 : 2*k+1], Fn: pnfn[2*k+1 : 2*k+2 : 2*k+2], Data: buf[sp.start:sp.end:sp.end]}
+	}
+	out := make([]*q1376.Frame, 0, (len(units)+31)/32)
 	for k := 0; k < len(units); k += 32 {
 		end := min(k+32, len(units))
 		out = append(out, q1376.Response(f, k == 0, end == len(units), con, units[k:end]...))

@@ -39,10 +39,11 @@ func forwardAt(i int, t time.Time) [5]int64 {
 
 // indication encodes registers read at t as F129/F131/F161/F163 data.
 func indication(dst []byte, regs [5]int64, t time.Time) ([]byte, error) {
-	ind := q1376.Indication{ReadAt: dlt645.DateTimeOf(t), HasAt: true, Values: make([]q1376.Value, 5)}
+	var vals [5]q1376.Value
 	for k, v := range regs {
-		ind.Values[k] = q1376.Value{Decimal: dlt645.Decimal{Mant: v, Scale: 4}, Valid: true}
+		vals[k] = q1376.Value{Decimal: dlt645.Decimal{Mant: v, Scale: 4}, Valid: true}
 	}
+	ind := q1376.Indication{ReadAt: dlt645.DateTimeOf(t), HasAt: true, Values: vals[:]}
 	return ind.Append(dst)
 }
 

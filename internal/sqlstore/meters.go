@@ -138,8 +138,10 @@ func (s *DB) ListMeters(ctx context.Context, f amigo.MeterFilter) ([]amigo.Meter
 		args = append(args, b2i(true))
 	}
 	w := strings.Join(where, " AND ")
-	var total int
-	if err := s.x.QueryRowContext(ctx, s.q(`SELECT count(*) FROM meters WHERE `+w), args...).Scan(&total); err != nil {
+	total := -1
+	if f.NoTotal {
+		// not counted
+	} else if err := s.x.QueryRowContext(ctx, s.q(`SELECT count(*) FROM meters WHERE `+w), args...).Scan(&total); err != nil {
 		return nil, 0, internal("list meters", err)
 	}
 	if f.Limit <= 0 || f.Limit > 10000 {

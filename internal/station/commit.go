@@ -22,14 +22,35 @@ func (e *Engine) commit(ctx context.Context, t Terminal, answers []*q1376.Frame,
 			return fmt.Errorf("commit readings: %w", err)
 		}
 	}
+	if t == nil {
+		return nil
+	}
+	var con []*q1376.Frame
 	for _, a := range answers {
-		if a.Seq.CON && t != nil {
-			if err := t.Confirm(a); err != nil {
-				return err
-			}
+		if a.Seq.CON {
+			con = append(con, a)
+		}
+	}
+	if len(con) == 0 {
+		return nil
+	}
+	// The confirmations of a multi-frame answer in one write (one TLS
+	// record) when the terminal can: the same frames, fewer records.
+	if b, ok := t.(batchConfirmer); ok {
+		return b.ConfirmAll(con)
+	}
+	for _, a := range con {
+		if err := t.Confirm(a); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// batchConfirmer is a Terminal that writes several confirmations at once
+// (fep.Session).
+type batchConfirmer interface {
+	ConfirmAll(resps []*q1376.Frame) error
 }
 
 // commitPipe overlaps a collector's commits with its next request: at most

@@ -308,7 +308,8 @@ func (e *Engine) markOffline(ctx context.Context, site amigo.Site, id int64, add
 }
 
 func (e *Engine) meters(ctx context.Context, c amigo.Collector) ([]amigo.Meter, error) {
-	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID})
+	// A collector has at most 2,040 points: one page, no count needed.
+	ms, _, err := e.store.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID, NoTotal: true})
 	if err != nil {
 		return nil, err
 	}
@@ -482,15 +483,18 @@ func registers(ind q1376.Indication) ([5]amigo.Energy, bool) {
 }
 
 // realtimeMetersPerRequest is how many meters one real-time request asks
-// for (three data units each: F129, F131, F25); the collector answers them
-// in two frames of at most 32 units. Fewer, larger requests are fewer
-// round trips, commits and confirmations per meter.
-const realtimeMetersPerRequest = 16
+// for (three data units each: F129, F131, F25: 768 bytes of DA/DT in the
+// request, well within a frame's 16,383 bytes of user data); a collector
+// answers them in as many frames as it needs (the load generator's carry
+// at most 32 units each). Fewer, larger requests are fewer round trips,
+// commits, maps and goroutine switches per meter.
+const realtimeMetersPerRequest = 64
 
 func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
-	byPn := map[uint16]amigo.Meter{}
-	byID := map[int64]amigo.Meter{}
-	var units []q1376.Unit
+	byPn := make(map[uint16]amigo.Meter, len(ms))
+	byID := make(map[int64]amigo.Meter, len(ms))
+	units := make([]q1376.Unit, 0, 3*len(ms))
+	source := "collector " + c.Address
 	for _, m := range ms {
 		byPn[uint16(m.Pn)], byID[m.ID] = m, m
 		units = append(units, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{129}}, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{131}}, q1376.NewUnit(uint16(m.Pn), 25, nil))
@@ -498,7 +502,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	e.warm(ctx, ms, amigo.KindRealtime)
 	loc := site.Location()
 	now := e.clock.Now()
-	got := map[int64]bool{}
+	got := make(map[int64]bool, len(ms))
 	// Each request's meters are distinct, so one batch is committed while
 	// the next is asked for (its validation needs nothing of the other).
 	var pipe commitPipe
@@ -508,7 +512,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 		if err != nil {
 			return err
 		}
-		readings := map[int64]*amigo.Reading{}
+		readings := make(map[int64]*amigo.Reading, len(req)/3)
 		for _, a := range answers {
 			if a.AFN != q1376.AFNClass1 {
 				continue // a deny: no data for these points yet
@@ -525,7 +529,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 				}
 				r := readings[m.ID]
 				if r == nil {
-					r = &amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Quality: amigo.QualityActual, Source: "collector " + c.Address, ReceivedAt: now}
+					r = &amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Quality: amigo.QualityActual, Source: source, ReceivedAt: now}
 					readings[m.ID] = r
 				}
 				switch it.Fn {
@@ -562,7 +566,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 				}
 			}
 		}
-		var rs []amigo.Reading
+		rs := make([]amigo.Reading, 0, len(readings))
 		for id, r := range readings {
 			if !r.HasForward || r.Time.IsZero() {
 				continue

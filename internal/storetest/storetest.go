@@ -131,6 +131,10 @@ func entities(t *testing.T, s amigo.Store) {
 	if err != nil || total != 3 || len(list) != 2 {
 		t.Fatalf("list %d of %d: %v", len(list), total, err)
 	}
+	// NoTotal: the same page, uncounted.
+	if list2, total, err := s.ListMeters(ctx, amigo.MeterFilter{CollectorID: c.ID, Limit: 2, NoTotal: true}); err != nil || total != -1 || len(list2) != 2 || list2[1].ID != list[1].ID {
+		t.Fatalf("list uncounted %d of %d: %v", len(list2), total, err)
+	}
 	list, total, _ = s.ListMeters(ctx, amigo.MeterFilter{Status: amigo.StatusFaulty})
 	if total != 1 || list[0].Reason != "no answer" {
 		t.Fatalf("faulty meters %+v", list)
