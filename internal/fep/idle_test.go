@@ -119,6 +119,7 @@ func measureIdle(b *testing.B, f *FEP, kind, addr, certs string, n int, in <-cha
 	defer func() { cancel(); <-done }()
 
 	before, rss0 := settledMem()
+	g0 := runtime.NumGoroutine()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClients$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "AMIGO_IDLE_CLIENT="+kind, "AMIGO_IDLE_ADDR="+addr, "AMIGO_IDLE_CERTS="+certs, "AMIGO_IDLE_CONNS="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
@@ -162,9 +163,17 @@ func measureIdle(b *testing.B, f *FEP, kind, addr, certs string, n int, in <-cha
 		}
 	}
 	b.Logf("%d %s sessions in %.1f s", n, kind, time.Since(began).Seconds())
-	// Idle: no traffic for 3 s (the state measured, not a wait for an
-	// event), then what stays.
-	time.Sleep(3 * time.Second)
+	// Idle: every session down to its one parked goroutine (the login's
+	// handlers and hooks ended), then what stays. The front end's own few
+	// (accept loops, tickers) may start after g0 was read: slack of 4.
+	idleBy := time.Now().Add(time.Minute)
+	for runtime.NumGoroutine() > g0+n+4 {
+		if time.Now().After(idleBy) {
+			b.Fatalf("%d goroutines a minute after the logins, want at most %d (one per idle session)", runtime.NumGoroutine(), g0+n+4)
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // polling the condition, bounded by idleBy
+	}
 	after, rss1 := settledMem()
 	per := func(x, y uint64) float64 { return (float64(x) - float64(y)) / float64(n) }
 	heap, stack := per(after.HeapInuse, before.HeapInuse), per(after.StackInuse, before.StackInuse)
