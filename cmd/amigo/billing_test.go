@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,35 +91,53 @@ func TestBillingRunKilledWithSIGKILLResumes(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "AMIGO_MAIN=1", "AMIGO_ARGS=billing run --config "+cfg+" --site Estate --cycle 2026-10 --batch 5")
-	var childErr bytes.Buffer
-	cmd.Stderr = &childErr
+	// The child's progress bar (stderr) reports each committed batch: the
+	// test kills it once the bar says 50 accounts are done, on that event,
+	// not on a timer.
+	var childErr lockedBuffer
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	going, drained := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(drained)
+		count := regexp.MustCompile(fmt.Sprintf(`\((\d+)/%d`, n))
+		sc := bufio.NewScanner(pipe)
+		sc.Split(splitCRLF)
+		signalled := false
+		for sc.Scan() {
+			childErr.Write(append(sc.Bytes(), '\n'))
+			if m := count.FindSubmatch(sc.Bytes()); m != nil && !signalled {
+				if done, _ := strconv.Atoi(string(m[1])); done >= 50 {
+					signalled = true
+					close(going)
+				}
+			}
+		}
+		if !signalled {
+			close(going)
+		}
+	}()
+	<-going
 
-	// Wait until the child has committed some batches (a condition with a
-	// deadline), then kill it without warning.
 	s, err := sqlite.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r, err := s.OpenBillingRun(ctx, 1, "2026-10")
-		if err == nil && r.Done >= 50 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the run never got going: %v; stderr %s", err, childErr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling the store, bounded by the deadline
+	if r, err := s.OpenBillingRun(ctx, 1, "2026-10"); err != nil || r.Done < 50 {
+		t.Fatalf("the run never got going: %+v %v; stderr %s", r, err, childErr.String())
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	<-drained // the pipe is read to its end before Wait closes it
 	cmd.Wait()
 	killed, err := s.OpenBillingRun(ctx, 1, "2026-10")
 	if err != nil || killed.Done >= n {
@@ -164,4 +186,37 @@ func TestBillingRunFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q", c.args, code, errb.String())
 		}
 	}
+}
+
+// splitCRLF splits a progress bar's output at carriage returns as well as
+// newlines.
+func splitCRLF(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		if b == '\r' || b == '\n' {
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// lockedBuffer is a bytes.Buffer written by one goroutine and read by
+// another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

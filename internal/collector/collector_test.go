@@ -412,7 +412,12 @@ func TestStationOutageOfThreeDays(t *testing.T) {
 	station := freePort(t) // nobody listens yet
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, cst)
 	r := startRig(t, start, 40000, 4, station, dir)
-	waitFor(t, "three days to pass", 30*time.Second, func() bool { return r.clock.Now().After(start.Add(3*24*time.Hour + 2*time.Hour)) })
+	// Three days and two hours of the virtual clock pass (its own timer).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := vclock.SleepUntil(ctx, r.clock, start.Add(3*24*time.Hour+2*time.Hour)); err != nil {
+		t.Fatalf("three virtual days did not pass: %v", err)
+	}
 	p := newPeer(t, dir, station)
 	select {
 	case <-p.login:
