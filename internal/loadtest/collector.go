@@ -132,6 +132,10 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 	if c.endTurn != nil {
 		c.endTurn()
 	}
+	c.g.stats.logins.Add(1)
+	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+		c.g.stats.resumed.Add(1)
+	}
 	c.node.Store(int32(node))
 	c.loginAt.Store(time.Now().UnixNano())
 	c.online.Store(true)

@@ -164,6 +164,9 @@ type generator struct {
 		rtFirstReq, rtAllAt, dayAllAt      atomic.Int64 // real Unix ns
 		rtMeters, rtReadings               atomic.Int64
 		dayMeters, dailyReadings, archives atomic.Int64
+		// logins and resumed: collector logins confirmed, and those of
+		// them whose TLS handshake resumed a session from a ticket.
+		logins, resumed atomic.Int64
 	}
 
 	statusMu   sync.Mutex
