@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,8 @@ type generator struct {
 
 	// dialing bounds the collectors between dial and login (maxDialing).
 	dialing chan struct{}
+	// sources are the local addresses dialed from (source.go); nil: any.
+	sources []*net.TCPAddr
 }
 
 // maxDialing is how many virtual collectors may be between their dial and

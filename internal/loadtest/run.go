@@ -437,6 +437,7 @@ func (g *generator) build(certDir, caDir string) error {
 	if err != nil {
 		return fmt.Errorf("station TLS address %q: %w", g.addrs.TLS, err)
 	}
+	g.sources = sourceAddrs(host)
 	per, extra := 0, 0
 	if g.cfg.Collectors > 0 {
 		per, extra = g.collectorMeters/g.cfg.Collectors, g.collectorMeters%g.cfg.Collectors
