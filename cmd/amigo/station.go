@@ -344,7 +344,10 @@ func stationMain(ctx context.Context, cfg StationConfig) error {
 	if cfg.Workers < 0 || cfg.Workers > 100_000 {
 		return fmt.Errorf("\"workers\" %d: 0 to 100000 / \"workers\" 须在 0 到 100000 之间", cfg.Workers)
 	}
-	ecfg := station.Config{RealtimeEvery: every, DailyAfter: after, Log: log, Workers: cfg.Workers}
+	// After a start, collectors get as long to come back as a silent
+	// session lasts (three heartbeats and 10 s) before they are judged
+	// offline: a restart raises no alarm per collector.
+	ecfg := station.Config{RealtimeEvery: every, DailyAfter: after, Log: log, Workers: cfg.Workers, StartGrace: 3*hb + 10*time.Second}
 	if err := nodeConfig(&ecfg, cfg, store); err != nil {
 		return err
 	}

@@ -219,13 +219,21 @@ func (f *FEP) Serve(ctx context.Context) error {
 	statusDone := make(chan struct{})
 	go func() { defer close(statusDone); f.runStatus(sctx) }()
 	defer func() { stopStatus(); <-statusDone }()
+	// Idle sessions wait on the poller, not on a goroutine each; without
+	// one (not Linux, or epoll refused) they keep their goroutine.
+	poll, err := newIdlePoller()
+	if err != nil {
+		f.cfg.Log.Warn("idle poller", "err", err)
+		poll = nil
+	}
+	defer poll.stop()
 	var wg sync.WaitGroup
 	for _, ln := range f.listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			context.AfterFunc(ctx, func() { ln.l.Close() })
-			f.accept(ctx, ln, &wg)
+			f.accept(ctx, ln, poll, &wg)
 		}()
 	}
 	wg.Add(1)
@@ -251,7 +259,7 @@ func (f *FEP) Serve(ctx context.Context) error {
 
 // accept runs one listener's accept loop. A connection over the caps is
 // closed before anything is read from it.
-func (f *FEP) accept(ctx context.Context, ln *listener, wg *sync.WaitGroup) {
+func (f *FEP) accept(ctx context.Context, ln *listener, poll *idlePoller, wg *sync.WaitGroup) {
 	var backoff time.Duration
 	for {
 		c, err := ln.l.Accept()
@@ -281,6 +289,7 @@ func (f *FEP) accept(ctx context.Context, ln *listener, wg *sync.WaitGroup) {
 		if f.wrap != nil {
 			c = f.wrap(c)
 		}
+		c = poll.conn(c)
 		wg.Add(1)
 		go f.serve(ctx, c, ln, src, func() { ln.lim.release(src); wg.Done() })
 	}
@@ -299,7 +308,7 @@ func (f *FEP) serve(ctx context.Context, c net.Conn, ln *listener, src string, e
 	if ln.tls != nil {
 		c = tls.Server(c, ln.tls)
 	}
-	var run func()
+	var run func(done func())
 	if ln.gprs {
 		run = f.registerGPRS(ctx, c, ln, src)
 	} else {
@@ -309,10 +318,9 @@ func (f *FEP) serve(ctx context.Context, c net.Conn, ln *listener, src string, e
 		closed()
 		return
 	}
-	go func() {
-		defer closed()
-		run()
-	}()
+	// The session's loop; with the idle poller this goroutine ends at the
+	// session's first wait.
+	run(closed)
 }
 
 // Generation changes whenever a collector's session starts or ends: while
@@ -377,9 +385,9 @@ func (f *FEP) checkLogin(ctx context.Context, raw []byte, cn string, plain bool)
 }
 
 // login takes a collector's connection through the TLS handshake and its
-// login; it returns the session's loop, or nil when the connection is
-// refused (the caller closes it).
-func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (run func()) {
+// login; it returns the session's loop, which calls done at its end, or
+// nil when the connection is refused (the caller closes it).
+func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (run func(done func())) {
 	// One absolute deadline from the handshake's slot (handshakeGate) to
 	// login: handshake and first frame. Bytes trickling in do not extend
 	// it.
@@ -441,14 +449,16 @@ func (f *FEP) login(ctx context.Context, c net.Conn, ln *listener, src string) (
 	if f.cfg.OnLogin != nil {
 		go f.cfg.OnLogin(col)
 	}
-	return func() { s.run(ctx, sc) }
+	return func(done func()) { s.run(ctx, sc, done) }
 }
 
 // run reads the logged-in collector's frames until the connection ends or
-// it logs out.
-func (s *Session) run(ctx context.Context, sc *frameReader) {
-	defer s.ended()
-	sc.serve(3*s.f.cfg.Heartbeat+10*time.Second, func(tok []byte) bool { return s.handle(ctx, tok) })
+// it logs out; then it forgets the session and calls done.
+func (s *Session) run(ctx context.Context, sc *frameReader, done func()) {
+	sc.serve(3*s.f.cfg.Heartbeat+10*time.Second, func(tok []byte) bool { return s.handle(ctx, tok) }, func() {
+		s.ended()
+		done()
+	})
 }
 
 // ended forgets the session and fails the requests waiting on it.

@@ -111,7 +111,7 @@ func (f *FEP) checkRegistration(ctx context.Context, r Registration) (m amigo.Me
 // TLS listener), its registration and the address read back; it returns the
 // session's loop, or nil when the connection is refused (the caller closes
 // it).
-func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src string) (run func()) {
+func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src string) (run func(done func())) {
 	// One absolute deadline for the whole registration: TLS handshake,
 	// registration line, address read back and the incumbent check. It is
 	// not renewed by arriving bytes.
@@ -173,7 +173,7 @@ func (f *FEP) registerGPRS(ctx context.Context, c net.Conn, ln *listener, src st
 	if f.cfg.OnRegister != nil {
 		go f.cfg.OnRegister(m)
 	}
-	return func() { s.run(sc) }
+	return func(done func()) { s.run(sc, done) }
 }
 
 // readBack sends the wildcard address read on a registering connection and
@@ -268,17 +268,7 @@ func (s *MeterSession) answers(ctx context.Context, d time.Duration) bool {
 // (heartbeats) and 645 frames, each frame handed to the exchange waiting for
 // it. Every complete line or frame renews the idle deadline; bytes alone do
 // not.
-func (s *MeterSession) run(sc *frameReader) {
-	defer func() {
-		close(s.done)
-		s.conn.Close()
-		f, key := s.f, s.Address.String()
-		f.mu.Lock()
-		if f.gprs[key] == s {
-			delete(f.gprs, key)
-		}
-		f.mu.Unlock()
-	}()
+func (s *MeterSession) run(sc *frameReader, done func()) {
 	sc.serve(s.f.cfg.IdleTimeout, func(tok []byte) bool {
 		if IsLine(tok) {
 			return false // a heartbeat (or a registration packet repeated)
@@ -288,11 +278,21 @@ func (s *MeterSession) run(sc *frameReader) {
 		default: // nobody waits: an unsolicited frame
 		}
 		return false
+	}, func() {
+		if errors.Is(sc.Err(), ErrLineTooLong) {
+			src := sourceOf(s.conn.RemoteAddr())
+			s.f.refuse(context.Background(), s.listener, src, s.Address.String(), reasonTooLong, "line longer than 128 bytes")
+		}
+		close(s.done)
+		s.conn.Close()
+		f, key := s.f, s.Address.String()
+		f.mu.Lock()
+		if f.gprs[key] == s {
+			delete(f.gprs, key)
+		}
+		f.mu.Unlock()
+		done()
 	})
-	if errors.Is(sc.Err(), ErrLineTooLong) {
-		src := sourceOf(s.conn.RemoteAddr())
-		s.f.refuse(context.Background(), s.listener, src, s.Address.String(), reasonTooLong, "line longer than 128 bytes")
-	}
 }
 
 var (

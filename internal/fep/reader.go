@@ -31,6 +31,7 @@ import (
 type frameReader struct {
 	conn     net.Conn
 	raw      syscall.RawConn // the socket, to wait on; nil: read at once (no idle release)
+	pc       *pollConn       // the connection, when its idle waits go to the poller (serve)
 	tls      bool            // conn may hold decrypted bytes the socket no longer shows
 	split    bufio.SplitFunc
 	max      int // the longest token; longer is bufio.ErrTooLong
@@ -65,6 +66,7 @@ func newFrameReader(c net.Conn, split bufio.SplitFunc, max int) *frameReader {
 	if sc, ok := under.(syscall.Conn); ok && canPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
+			r.pc, _ = under.(*pollConn)
 		}
 	}
 	return r
@@ -225,15 +227,60 @@ func (r *frameReader) burst(timeout time.Duration, handle func(tok []byte) (stop
 
 // serve runs a session's loop: bursts of tokens for handle, and waits in
 // between, until the stream ends or handle asks to stop; timeout is the
-// longest silence allowed.
-func (r *frameReader) serve(timeout time.Duration, handle func(tok []byte) (stop bool)) {
+// longest silence allowed. done is called once at the end, on whichever
+// goroutine ends the loop; serve itself may return before.
+//
+// On a connection of the idle poller (pollConn) the waits go to the
+// poller: between bursts the session has no goroutine at all, and each
+// burst runs on a goroutine the poller starts (the first on the caller's).
+// Elsewhere the caller's goroutine waits (parked, small stack) and each
+// burst runs on a short-lived goroutine.
+func (r *frameReader) serve(timeout time.Duration, handle func(tok []byte) (stop bool), done func()) {
 	r.pendingOnly = true
+	if r.pc != nil && r.pc.p != nil {
+		r.serveIdle(timeout, handle, done)
+		return
+	}
+	defer done()
 	for !r.burst(timeout, handle) {
 		r.setDeadline(time.Now().Add(timeout))
 		if err := r.wait(); err != nil {
 			r.fail(err)
 			return
 		}
+	}
+}
+
+// serveIdle is one step of serve on the poller: a burst, then the next
+// wait.
+func (r *frameReader) serveIdle(timeout time.Duration, handle func(tok []byte) (stop bool), done func()) {
+	for {
+		r.setDeadline(time.Now().Add(timeout))
+		if !r.Scan() {
+			if r.err != nil {
+				done()
+				return
+			}
+			break // nothing more without waiting
+		}
+		if handle(r.Bytes()) {
+			done()
+			return
+		}
+	}
+	r.setDeadline(time.Now().Add(timeout))
+	err := r.pc.p.wait(r.pc, r.raw, r.deadline, func(werr error) {
+		if werr != nil {
+			r.fail(werr)
+			done()
+			return
+		}
+		r.readable = true // the read that follows takes it
+		r.serveIdle(timeout, handle, done)
+	})
+	if err != nil {
+		r.fail(err)
+		done()
 	}
 }
 

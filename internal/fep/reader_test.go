@@ -70,7 +70,7 @@ func TestReaderTakesBufferedTLSRecords(t *testing.T) {
 			n++
 			got <- n
 			return n == frames
-		})
+		}, func() {})
 	}()
 	for k := 1; k <= frames; k++ {
 		select {

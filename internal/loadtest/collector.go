@@ -96,7 +96,7 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 		defer done()
 		c.endTurn = done
 	}
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second}, Config: c.tls}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second, LocalAddr: c.g.source(int(c.addr.A2))}, Config: c.tls}
 	node := c.g.stationIndex(int(c.addr.A2)-1, c.dials)
 	c.dials++
 	conn, err := d.DialContext(ctx, "tcp", c.g.nodes[node].TLS)
@@ -131,6 +131,10 @@ func (c *vcollector) session(ctx context.Context) (bool, error) {
 	}
 	if c.endTurn != nil {
 		c.endTurn()
+	}
+	c.g.stats.logins.Add(1)
+	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+		c.g.stats.resumed.Add(1)
 	}
 	c.node.Store(int32(node))
 	c.loginAt.Store(time.Now().UnixNano())

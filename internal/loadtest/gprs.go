@@ -64,7 +64,7 @@ func (m *vgprs) run(ctx context.Context) {
 }
 
 func (m *vgprs) session(ctx context.Context) (bool, error) {
-	d := net.Dialer{Timeout: 15 * time.Second}
+	d := net.Dialer{Timeout: 15 * time.Second, LocalAddr: m.g.source(m.k)}
 	conn, err := d.DialContext(ctx, "tcp", m.g.nodes[m.g.stationIndex(m.k, m.dials)].GPRS)
 	m.dials++
 	if err != nil {

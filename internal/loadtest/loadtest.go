@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -164,6 +165,9 @@ type generator struct {
 		rtFirstReq, rtAllAt, dayAllAt      atomic.Int64 // real Unix ns
 		rtMeters, rtReadings               atomic.Int64
 		dayMeters, dailyReadings, archives atomic.Int64
+		// logins and resumed: collector logins confirmed, and those of
+		// them whose TLS handshake resumed a session from a ticket.
+		logins, resumed atomic.Int64
 	}
 
 	statusMu   sync.Mutex
@@ -171,6 +175,8 @@ type generator struct {
 
 	// dialing bounds the collectors between dial and login (maxDialing).
 	dialing chan struct{}
+	// sources are the local addresses dialed from (source.go); nil: any.
+	sources []*net.TCPAddr
 }
 
 // maxDialing is how many virtual collectors may be between their dial and

@@ -36,9 +36,16 @@ type Result struct {
 	// CommandsRouted, with several stations, counts the commands posted
 	// to a station other than the one holding the meter's collector's
 	// session, which the stations had to hand over between them.
-	CommandsRouted     *int     `json:"commands_routed,omitempty"`
-	ReconnectS         *float64 `json:"reconnect_s"`
-	RestartStartupS    *float64 `json:"restart_startup_s"`
+	CommandsRouted  *int     `json:"commands_routed,omitempty"`
+	ReconnectS      *float64 `json:"reconnect_s"`
+	RestartStartupS *float64 `json:"restart_startup_s"`
+	// The reconnect storm's CPU: the restarted station's and the load
+	// generator's from the restart until the last login; its logins
+	// (every one, retries included) and how many resumed a TLS session.
+	ReconnectCPUS      *float64 `json:"reconnect_cpu_s,omitempty"`
+	ReconnectLoadCPUS  *float64 `json:"reconnect_loadgen_cpu_s,omitempty"`
+	ReconnectLogins    int64    `json:"reconnect_logins,omitempty"`
+	ReconnectResumed   int64    `json:"reconnect_resumed,omitempty"`
 	StationRSSMB       *float64 `json:"station_rss_mb"`
 	RSSPerConnectionKB *float64 `json:"rss_per_connection_kb"`
 	// IdleRSSPerConnectionKB is the same once the real-time pass is done
@@ -97,6 +104,8 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},
 		{"commands ok / failed 命令成功/失败", fmt.Sprintf("%d / %d", r.CommandsOK, r.CommandsFailed)},
 		{"reconnect_s 重启后重连", f(r.ReconnectS, " s")},
+		{"reconnect cpu: station / loadgen 重连CPU 主站/压测端", f(r.ReconnectCPUS, " s") + " / " + f(r.ReconnectLoadCPUS, " s")},
+		{"reconnect logins (resumed) 重连登录（会话恢复）", fmt.Sprintf("%d (%d)", r.ReconnectLogins, r.ReconnectResumed)},
 		{"station_rss_mb 主站内存峰值", f(r.StationRSSMB, " MB")},
 		{"rss_per_connection_kb 每连接内存", f(r.RSSPerConnectionKB, " KB")},
 		{"idle_rss_per_connection_kb 空闲每连接内存", f(r.IdleRSSPerConnectionKB, " KB")},

@@ -295,11 +295,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, fmt.Errorf("stop the station / 停止主站: %w", err)
 		}
 		launch := time.Now()
+		stCPU0, cpu0 := cfg.Station.CPU(), selfCPU()
+		logins0, resumed0 := g.stats.logins.Load(), g.stats.resumed.Load()
 		if _, err := cfg.Station.Start(ctx, seg); err != nil {
 			return res, fmt.Errorf("restart the station / 重启主站: %w", err)
 		}
 		res.RestartStartupS = num(time.Since(launch).Seconds())
-		if last, ok := g.waitLogins(ctx, launch, cfg.PhaseTimeout); ok {
+		last, ok := g.waitLogins(ctx, launch, cfg.PhaseTimeout)
+		// What the reconnect storm cost each side (read when the last
+		// login is seen, at most one poll after it).
+		res.ReconnectCPUS = num((cfg.Station.CPU() - stCPU0).Seconds())
+		res.ReconnectLoadCPUS = num((selfCPU() - cpu0).Seconds())
+		res.ReconnectLogins = g.stats.logins.Load() - logins0
+		res.ReconnectResumed = g.stats.resumed.Load() - resumed0
+		if ok {
 			res.ReconnectS = num(last.Sub(launch).Seconds())
 		} else {
 			res.note("restart: %d of %d collectors and %d of %d GPRS meters back within %s / 重连超时", g.loggedIn(launch), cfg.Collectors, g.registered(launch), cfg.GPRS, cfg.PhaseTimeout)
@@ -428,6 +437,7 @@ func (g *generator) build(certDir, caDir string) error {
 	if err != nil {
 		return fmt.Errorf("station TLS address %q: %w", g.addrs.TLS, err)
 	}
+	g.sources = sourceAddrs(host)
 	per, extra := 0, 0
 	if g.cfg.Collectors > 0 {
 		per, extra = g.collectorMeters/g.cfg.Collectors, g.collectorMeters%g.cfg.Collectors

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/amigo-metering/amigo"
 	"github.com/amigo-metering/amigo/internal/readingblob"
@@ -35,6 +36,12 @@ type names struct {
 	mu     sync.RWMutex
 	byName map[string]int64
 	byID   map[int64]string
+	// loading is held by loadNames, loads counts its reads of the table:
+	// readers that miss names at once (a restarted station's first pass
+	// over thousands of collectors, each with a source name of its own)
+	// wait for one read instead of each reading the table.
+	loading sync.Mutex
+	loads   atomic.Uint64
 }
 
 func newNames() *names {
@@ -82,9 +89,11 @@ func (n *names) publish(a *added) {
 	n.mu.Unlock()
 }
 
-// errUnknownName: a stored row names an id this process has not seen
+// unknownName: a stored row names an id this process has not seen
 // (another process added it); the names are read again.
-var errUnknownName = errors.New("reading name id not known")
+type unknownName struct{ id int64 }
+
+func (e *unknownName) Error() string { return fmt.Sprintf("reading name id %d not known", e.id) }
 
 // nameID returns the id of name in reading_names, read through q (a's
 // transaction, or the database when a is nil); with create it adds a
@@ -128,7 +137,7 @@ func (s *DB) nameID(ctx context.Context, q querier, a *added, name string, creat
 	return id, true, nil
 }
 
-// nameOf returns the name of id (errUnknownName when neither the store
+// nameOf returns the name of id (*unknownName when neither the store
 // nor a knows it).
 func (s *DB) nameOf(a *added, id int64) (string, error) {
 	s.nm.mu.RLock()
@@ -140,11 +149,19 @@ func (s *DB) nameOf(a *added, id int64) (string, error) {
 	if name, ok = a.name(id); ok {
 		return name, nil
 	}
-	return "", errUnknownName
+	return "", &unknownName{id}
 }
 
-// loadNames reads reading_names again through q.
-func (s *DB) loadNames(ctx context.Context, q querier, a *added) error {
+// loadNames reads reading_names again through q, unless the name of id
+// (the one missed) is known by the time it is its turn: another reader
+// read them meanwhile.
+func (s *DB) loadNames(ctx context.Context, q querier, a *added, id int64) error {
+	s.nm.loading.Lock()
+	defer s.nm.loading.Unlock()
+	if _, err := s.nameOf(a, id); err == nil {
+		return nil
+	}
+	s.nm.loads.Add(1)
 	rows, err := q.QueryContext(ctx, `SELECT id, name FROM reading_names`)
 	if err != nil {
 		return err
@@ -258,12 +275,16 @@ func (s *DB) scanRow(rows *sql.Rows, a *added, blob *sql.RawBytes) (amigo.Readin
 // readReadings runs query (through q, in a's transaction when a is set) and
 // returns its rows, of rcols, as readings, those of the same meter and
 // instant in kind order. A row naming an id not known yet has the names
-// read again and the query run once more.
+// read again (by this reader, or by another that missed them at the same
+// time) and the query run again, up to three times.
 func (s *DB) readReadings(ctx context.Context, q querier, a *added, query func() (*sql.Rows, error)) ([]amigo.Reading, error) {
 	for try := 0; ; try++ {
 		out, err := s.scanReadings(a, query)
-		if errors.Is(err, errUnknownName) && try == 0 {
-			if err := s.loadNames(ctx, q, a); err != nil {
+		// A few times: a name read by another reader is not a read of
+		// every name this query can meet.
+		var miss *unknownName
+		if errors.As(err, &miss) && try < 3 {
+			if err := s.loadNames(ctx, q, a, miss.id); err != nil {
 				return nil, err
 			}
 			continue

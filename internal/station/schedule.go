@@ -258,6 +258,10 @@ func (e *Engine) collect(ctx context.Context) {
 			// to the pool: the common case of a pass, at no cost.
 			continue
 		}
+		if !online && c.Status == amigo.StatusOnline && e.inStartGrace() {
+			// Still reconnecting after the station's start: not judged yet.
+			continue
+		}
 		site := sc.site
 		own, judged := e.ownCollector(ctx, c, online)
 		if !own {

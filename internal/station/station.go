@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -76,6 +77,14 @@ type Config struct {
 	// creates a command.
 	Notifier       Notifier
 	CommandChannel string
+	// StartGrace: for this long (real time) after Run starts, a collector
+	// the store holds online but without a session is not judged offline
+	// yet — a restarted station's collectors are reconnecting, and a
+	// restart is not an outage of each of them (no offline alarm and
+	// back-online note per collector, no status writes in the reconnect
+	// storm). One that is still away after it is judged as usual. 0: at
+	// once.
+	StartGrace time.Duration
 }
 
 // Engine runs the station's work.
@@ -105,6 +114,9 @@ type Engine struct {
 	last    lastValues
 	cmdLock cmdLocks
 	nodes   nodeLeases // leases when several nodes share the store
+	// graceUntil: until then (real time, Config.StartGrace from Run's
+	// start) no collector is judged offline; Unix ns.
+	graceUntil atomic.Int64
 }
 
 // New returns an engine.
@@ -176,6 +188,7 @@ func signal(c chan struct{}) {
 // and last the group committer, so that a batch handed over before ctx
 // ended is still written (or refused) and answered.
 func (e *Engine) Run(ctx context.Context) {
+	e.startGrace()
 	var loops sync.WaitGroup
 	// The leases outlive the loops: they are given up once no worker
 	// polls any more.
@@ -256,6 +269,19 @@ func hash(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))
 	return h.Sum32()
+}
+
+// startGrace starts the StartGrace (Run's start).
+func (e *Engine) startGrace() {
+	if e.cfg.StartGrace > 0 {
+		e.graceUntil.Store(e.cfg.RealNow().Add(e.cfg.StartGrace).UnixNano())
+	}
+}
+
+// inStartGrace reports whether the engine is within its StartGrace.
+func (e *Engine) inStartGrace() bool {
+	until := e.graceUntil.Load()
+	return until != 0 && e.cfg.RealNow().UnixNano() < until
 }
 
 // trackStatus raises one alarm when a collector goes offline (not one per
