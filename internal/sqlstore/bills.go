@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -47,52 +50,62 @@ func scanBill(row scanner) (amigo.Bill, error) {
 	return b, nil
 }
 
+// billChunk is how many bills PutBills writes per statement (21
+// parameters a bill).
+const billChunk = 200
+
+// billKey is a bill's unique key.
+type billKey struct {
+	account  int64
+	cycle    string
+	kind     string
+	revision int
+}
+
 // PutBills writes bills: a new key is inserted, a held one replaced, an
-// issued one left alone (written false). One statement per bill, in the
-// caller's transaction or one of its own.
+// issued one left alone (written false). One multi-row statement per
+// billChunk bills (a chunk that repeats a key goes bill by bill, in
+// order), in the caller's transaction or one of its own.
 func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 	const op = "put bills"
 	written := make([]bool, len(bs))
 	if len(bs) == 0 {
 		return written, nil
 	}
-	tx, commit, rollback, err := s.begin(ctx)
-	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer rollback()
-	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
-	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
-	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
-	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
-	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
-	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
-	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
-	  WHERE bills.status = 'held' RETURNING id`))
-	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer stmt.Close()
 	for i := range bs {
 		b := &bs[i]
 		if b.Kind == "" || b.Status == "" || b.AccountID == 0 || b.Cycle == "" {
 			return nil, amigo.Errorf(amigo.EINVALID, op, "a bill needs a kind, a status, an account and a cycle / 账单缺少类型、状态、账户或账期")
 		}
-		body, err := json.Marshal(billBody{Lines: b.Lines, Flags: b.Flags, Tariffs: b.Tariffs})
-		if err != nil {
-			return nil, internal(op, err)
+	}
+	bodies, err := billBodies(bs)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	tx, commit, rollback, err := s.begin(ctx)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rollback()
+	keys := make(map[billKey]int, min(len(bs), billChunk)) // key: index in its chunk
+	for start := 0; start < len(bs); start += billChunk {
+		end := min(start+billChunk, len(bs))
+		clear(keys)
+		for i := start; i < end; i++ {
+			b := &bs[i]
+			keys[billKey{b.AccountID, b.Cycle, b.Kind, b.Revision}] = i - start
 		}
-		var id int64
-		err = stmt.QueryRowContext(ctx, b.Number, b.Kind, b.Status, b.AccountID, b.AccountNumber, b.CustomerName, b.SiteID, b.Cycle, b.Revision,
-			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
-			b.RunID, unix(b.IssuedAt), b.CreatedBy, string(body)).Scan(&id)
-		switch {
-		case err == nil:
-			b.ID, written[i] = id, true
-		case errors.Is(err, sql.ErrNoRows):
-			// The key is issued already: left as it is.
-		default:
+		if len(keys) < end-start {
+			// A key twice: one statement each, so that the second sees
+			// the first (PostgreSQL refuses one row updated twice).
+			for i := start; i < end; i++ {
+				if err := s.putBills(ctx, tx, bs[i:i+1], bodies[i:i+1], written[i:i+1], nil); err != nil {
+					return nil, internal(op, err)
+				}
+			}
+			continue
+		}
+		if err := s.putBills(ctx, tx, bs[start:end], bodies[start:end], written[start:end], keys); err != nil {
 			return nil, internal(op, err)
 		}
 	}
@@ -100,6 +113,47 @@ func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 		return nil, internal(op, err)
 	}
 	return written, nil
+}
+
+// putBills upserts bills of distinct keys in one statement; keys maps
+// each key to its index in bs (nil: bs is one bill).
+func (s *DB) putBills(ctx context.Context, tx *sql.Tx, bs []amigo.Bill, bodies []string, written []bool, keys map[billKey]int) error {
+	args := make([]any, 0, 21*len(bs))
+	for i := range bs {
+		b := &bs[i]
+		args = append(args, b.Number, b.Kind, b.Status, b.AccountID, b.AccountNumber, b.CustomerName, b.SiteID, b.Cycle, b.Revision,
+			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
+			b.RunID, unix(b.IssuedAt), b.CreatedBy, bodies[i])
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
+	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
+	  VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(bs)), ", ")+`
+	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
+	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
+	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
+	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
+	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
+	  WHERE bills.status = 'held' RETURNING id, account_id, cycle, kind, revision`), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k billKey
+		if err := rows.Scan(&id, &k.account, &k.cycle, &k.kind, &k.revision); err != nil {
+			return err
+		}
+		i, ok := 0, true // the one bill
+		if keys != nil {
+			i, ok = keys[k]
+		}
+		if !ok {
+			return fmt.Errorf("bill of account %d cycle %s returned by its insert was not in it", k.account, k.cycle)
+		}
+		bs[i].ID, written[i] = id, true
+	}
+	return rows.Err()
 }
 
 // GetBill returns a bill (ENOTFOUND).
@@ -151,6 +205,32 @@ func (s *DB) BillStates(ctx context.Context, cycle string, accountIDs []int64) (
 		}
 	}
 	return out, nil
+}
+
+// billBodies encodes the bills' lines, flags and tariffs as stored, on
+// up to GOMAXPROCS goroutines (a batch of a billing run is thousands).
+func billBodies(bs []amigo.Bill) ([]string, error) {
+	out := make([]string, len(bs))
+	workers := min(runtime.GOMAXPROCS(0), len(bs)/100+1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(bs); i += workers {
+				b := &bs[i]
+				body, err := json.Marshal(billBody{Lines: b.Lines, Flags: b.Flags, Tariffs: b.Tariffs})
+				if err != nil {
+					errs[w] = fmt.Errorf("bill %s: %w", b.Number, err)
+					return
+				}
+				out[i] = string(body)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
