@@ -21,7 +21,7 @@ import (
 type Runner struct {
 	Store   amigo.Store
 	Now     func() time.Time // issue time (default time.Now)
-	Batch   int              // accounts per transaction (default 1000)
+	Batch   int              // accounts per transaction (default DefaultBatch)
 	DueDays int              // default DefaultDueDays
 	Log     *slog.Logger
 	// Progress, when set, is called after each committed batch with the
@@ -46,8 +46,10 @@ type Stats struct {
 	Ledger               time.Duration // of Write: the ledger entries (PostLedger)
 }
 
-// DefaultBatch is how many accounts a run writes per transaction.
-const DefaultBatch = 1000
+// DefaultBatch is how many accounts a run writes per transaction: fewer
+// commits (each synchronous) and fewer statements parsed than with 1,000
+// (docs/benchmarks.md, billing).
+const DefaultBatch = 5000
 
 // Percent is how much of a run is done, 0–100.
 func Percent(r amigo.BillingRun) int {

@@ -87,6 +87,13 @@ func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 		return nil, internal(op, err)
 	}
 	defer rollback()
+	var full *sql.Stmt // the statement of a full chunk, when there are several
+	if len(bs) >= 2*billChunk {
+		if full, err = tx.PrepareContext(ctx, s.q(billsInsert(billChunk))); err != nil {
+			return nil, internal(op, err)
+		}
+		defer full.Close()
+	}
 	keys := make(map[billKey]int, min(len(bs), billChunk)) // key: index in its chunk
 	for start := 0; start < len(bs); start += billChunk {
 		end := min(start+billChunk, len(bs))
@@ -99,13 +106,13 @@ func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 			// A key twice: one statement each, so that the second sees
 			// the first (PostgreSQL refuses one row updated twice).
 			for i := start; i < end; i++ {
-				if err := s.putBills(ctx, tx, bs[i:i+1], bodies[i:i+1], written[i:i+1], nil); err != nil {
+				if err := s.putBills(ctx, tx, nil, bs[i:i+1], bodies[i:i+1], written[i:i+1], nil); err != nil {
 					return nil, internal(op, err)
 				}
 			}
 			continue
 		}
-		if err := s.putBills(ctx, tx, bs[start:end], bodies[start:end], written[start:end], keys); err != nil {
+		if err := s.putBills(ctx, tx, full, bs[start:end], bodies[start:end], written[start:end], keys); err != nil {
 			return nil, internal(op, err)
 		}
 	}
@@ -115,9 +122,10 @@ func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 	return written, nil
 }
 
-// putBills upserts bills of distinct keys in one statement; keys maps
-// each key to its index in bs (nil: bs is one bill).
-func (s *DB) putBills(ctx context.Context, tx *sql.Tx, bs []amigo.Bill, bodies []string, written []bool, keys map[billKey]int) error {
+// putBills upserts bills of distinct keys in one statement (full: the
+// statement of billChunk bills, prepared, or nil); keys maps each key to
+// its index in bs (nil: bs is one bill).
+func (s *DB) putBills(ctx context.Context, tx *sql.Tx, full *sql.Stmt, bs []amigo.Bill, bodies []string, written []bool, keys map[billKey]int) error {
 	args := make([]any, 0, 21*len(bs))
 	for i := range bs {
 		b := &bs[i]
@@ -125,15 +133,13 @@ func (s *DB) putBills(ctx context.Context, tx *sql.Tx, bs []amigo.Bill, bodies [
 			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
 			b.RunID, unix(b.IssuedAt), b.CreatedBy, bodies[i])
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
-	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
-	  VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(bs)), ", ")+`
-	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
-	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
-	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
-	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
-	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
-	  WHERE bills.status = 'held' RETURNING id, account_id, cycle, kind, revision`), args...)
+	var rows *sql.Rows
+	var err error
+	if full != nil && len(bs) == billChunk {
+		rows, err = full.QueryContext(ctx, args...)
+	} else {
+		rows, err = tx.QueryContext(ctx, s.q(billsInsert(len(bs))), args...)
+	}
 	if err != nil {
 		return err
 	}
@@ -205,6 +211,20 @@ func (s *DB) BillStates(ctx context.Context, cycle string, accountIDs []int64) (
 		}
 	}
 	return out, nil
+}
+
+// billsInsert is the upsert of n bills, returning the key of each bill
+// written: a new key is inserted, a held bill replaced.
+func billsInsert(n int) string {
+	return `INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
+	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
+	  VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") + `
+	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
+	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
+	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
+	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
+	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
+	  WHERE bills.status = 'held' RETURNING id, account_id, cycle, kind, revision`
 }
 
 // billBodies encodes the bills' lines, flags and tariffs as stored, on

@@ -496,7 +496,7 @@ func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (
 	for _, id := range ids {
 		args = append(args, id, sums[id])
 	}
-	rows, err := t.x.QueryContext(ctx, t.q(balancesQuery(t.d.MultiRow, len(ids))), args...)
+	rows, err := t.queryOnce(ctx, t.q(balancesQuery(t.d.MultiRow, len(ids))), args...)
 	if err != nil {
 		return nil, internal(op, err)
 	}
@@ -534,7 +534,7 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 	for i, e := range es {
 		refs[i] = e.Reference
 	}
-	rows, err := t.x.QueryContext(ctx, t.q(`SELECT `+ledgerCols+` FROM ledger WHERE reference IN (`+marks(len(refs))+`)`), refs...)
+	rows, err := t.queryOnce(ctx, t.q(`SELECT `+ledgerCols+` FROM ledger WHERE reference IN (`+marks(len(refs))+`)`), refs...)
 	if err != nil {
 		return internal(op, err)
 	}
@@ -592,7 +592,7 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 		e.BalanceFen = amigo.Fen(running[e.AccountID])
 		args = append(args, e.AccountID, unix(e.Time), e.Kind, int64(e.AmountFen), int64(e.BalanceFen), e.Reference, e.By, e.Detail)
 	}
-	rows, err = t.x.QueryContext(ctx, t.q(`INSERT INTO ledger (account_id, t, kind, amount_fen, balance_fen, reference, by_user, detail) VALUES `+
+	rows, err = t.queryOnce(ctx, t.q(`INSERT INTO ledger (account_id, t, kind, amount_fen, balance_fen, reference, by_user, detail) VALUES `+
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(fresh)), ", ")+` RETURNING id, reference`), args...)
 	if err != nil {
 		return internal(op, err)
