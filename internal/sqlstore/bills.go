@@ -403,8 +403,10 @@ func (s *DB) CountBillingAccounts(ctx context.Context, siteID int64) (int, error
 	return n, internal("count billing accounts", err)
 }
 
-// BillingAccounts returns a page of a site's postpaid accounts after an id
-// (three queries: accounts with their customers, then their meters).
+// BillingAccounts returns a page of a site's postpaid accounts after an id:
+// one query of the accounts with their customers, then one of their
+// meter periods with the meters' columns a bill uses (not the meters'
+// secrets, status or wiring).
 func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]amigo.BillingAccount, error) {
 	const op = "billing accounts"
 	cols := strings.ReplaceAll("a."+accountCols, ", ", ", a.")
@@ -423,50 +425,53 @@ func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	ids := make([]int64, len(out))
-	for i, a := range out {
-		ids[i] = a.ID
+	byID := make(map[int64]int, len(out)) // account: index in out
+	for i := range out {
+		byID[out[i].ID] = i
+		out[i].Meters = []amigo.AccountMeter{}
 	}
-	periods, err := s.accountMeters(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	var mids []any
-	seen := map[int64]bool{}
-	for _, ps := range periods {
-		for _, p := range ps {
-			if !seen[p.MeterID] {
-				seen[p.MeterID] = true
-				mids = append(mids, p.MeterID)
-			}
+	// The meter periods with their meters, in one query per
+	// billingMeterChunk accounts.
+	for start := 0; start < len(out); start += billingMeterChunk {
+		part := out[start:min(start+billingMeterChunk, len(out))]
+		args := make([]any, len(part))
+		for i, a := range part {
+			args[i] = a.ID
 		}
-	}
-	meters := map[int64]amigo.Meter{}
-	for start := 0; start < len(mids); start += 500 {
-		part := mids[start:min(start+500, len(mids))]
-		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE id IN (`+marks(len(part))+`)`), part...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT am.account_id, am.from_t, am.to_t, m.id, m.site_id, m.address, m.protocol, m.phases, m.ct_ratio, m.pt_ratio,
+		  m.direct, m.rated_amps, m.account_id, m.installed_at, m.removed_at
+		  FROM account_meters am JOIN meters m ON m.id = am.meter_id
+		  WHERE am.account_id IN (`+marks(len(part))+`) ORDER BY am.account_id, am.from_t, am.meter_id`), args...)
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		ms, err := collect(rows, op, scanMeter)
-		if err != nil {
-			return nil, err
+		for rows.Next() {
+			var p amigo.AccountMeter
+			var m amigo.Meter
+			var from, to, inst, rem int64
+			var direct int
+			if err := rows.Scan(&p.AccountID, &from, &to, &m.ID, &m.SiteID, &m.Address, &m.Protocol, &m.Phases, &m.CTRatio, &m.PTRatio,
+				&direct, &m.RatedAmps, &m.AccountID, &inst, &rem); err != nil {
+				rows.Close()
+				return nil, internal(op, err)
+			}
+			p.MeterID, p.Address, p.From, p.To = m.ID, m.Address, fromUnix(from), fromUnix(to)
+			m.Direct, m.InstalledAt, m.RemovedAt = direct != 0, fromUnix(inst), fromUnix(rem)
+			a := &out[byID[p.AccountID]]
+			a.Meters = append(a.Meters, p)
+			a.MeterRows = append(a.MeterRows, m)
 		}
-		for _, m := range ms {
-			meters[m.ID] = m
-		}
-	}
-	for i := range out {
-		out[i].Meters = periods[out[i].ID]
-		if out[i].Meters == nil {
-			out[i].Meters = []amigo.AccountMeter{}
-		}
-		for _, p := range out[i].Meters {
-			out[i].MeterRows = append(out[i].MeterRows, meters[p.MeterID])
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, internal(op, err)
 		}
 	}
 	return out, nil
 }
+
+// billingMeterChunk is how many accounts' meters BillingAccounts reads
+// per query.
+const billingMeterChunk = 1000
 
 // scannerFunc adapts a function to scanner.
 type scannerFunc func(dest ...any) error
