@@ -382,8 +382,19 @@ func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants 
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		for _, r := range rs {
-			out[r.MeterID] = append(out[r.MeterID], billReading(r))
+		// Each meter's readings (in meter order) are a part of rs, kept
+		// as they are rather than copied into a slice of their own.
+		for i := 0; i < len(rs); {
+			j := i
+			for ; j < len(rs) && rs[j].MeterID == rs[i].MeterID; j++ {
+				rs[j] = billReading(rs[j])
+			}
+			if prev, ok := out[rs[i].MeterID]; ok {
+				out[rs[i].MeterID] = append(prev, rs[i:j]...)
+			} else {
+				out[rs[i].MeterID] = rs[i:j:j]
+			}
+			i = j
 		}
 	}
 	return out, nil
