@@ -238,14 +238,15 @@ func billBodies(bs []amigo.Bill) ([]string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte
 			for i := w; i < len(bs); i += workers {
 				b := &bs[i]
-				body, err := json.Marshal(billBody{Lines: b.Lines, Flags: b.Flags, Tariffs: b.Tariffs})
-				if err != nil {
+				var err error
+				if buf, err = appendBillBody(buf[:0], b); err != nil {
 					errs[w] = fmt.Errorf("bill %s: %w", b.Number, err)
 					return
 				}
-				out[i] = string(body)
+				out[i] = string(buf)
 			}
 		}()
 	}
