@@ -370,10 +370,10 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			held(amigo.BillFlag{Code: FlagNoTariff, Message: fmt.Sprintf("the tariff %s could not price the usage: %s / 电价无法计价", t.Version(), amigo.ErrorMessage(err))})
 			continue
 		}
-		from, to := ps[q.first].from.String(), ps[q.last].to.String()
+		from, to, version := ps[q.first].from.String(), ps[q.last].to.String(), t.Version()
 		for _, l := range qt.Lines {
 			bl := amigo.BillLine{Kind: l.Kind, Name: l.Name, Season: l.Season, KWh: l.KWh, PerMonth: l.PerMonth, AmountFen: l.AmountFen,
-				FromTotals: l.FromTotals, Note: l.Note, Tariff: t.Version(), From: from, To: to}
+				FromTotals: l.FromTotals, Note: l.Note, Tariff: version, From: from, To: to}
 			if l.Price != nil {
 				bl.Price = l.Price.String()
 			}
@@ -382,8 +382,8 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			}
 			bill.Lines = append(bill.Lines, bl)
 		}
-		if len(bill.Tariffs) == 0 || bill.Tariffs[len(bill.Tariffs)-1] != t.Version() {
-			bill.Tariffs = append(bill.Tariffs, t.Version())
+		if len(bill.Tariffs) == 0 || bill.Tariffs[len(bill.Tariffs)-1] != version {
+			bill.Tariffs = append(bill.Tariffs, version)
 		}
 	}
 	return finish(bill), true, nil
