@@ -345,6 +345,7 @@ func (rn *Runner) prepare(ctx context.Context, r amigo.BillingRun, after int64, 
 	}
 	rn.Stats.Read += slices.Max(reads)
 	rn.Stats.Compute += slices.Max(comps)
+	out.bills = slices.Grow(out.bills, len(computed))
 	for k, b := range computed {
 		if oks[k] {
 			out.bills = append(out.bills, b)
