@@ -416,9 +416,9 @@ func (s *DB) CountBillingAccounts(ctx context.Context, siteID int64) (int, error
 }
 
 // BillingAccounts returns a page of a site's postpaid accounts after an id:
-// one query of the accounts with their customers, then one of their
-// meter periods with the meters' columns a bill uses (not the meters'
-// secrets, status or wiring).
+// one query of the accounts with their customers, then their meter
+// periods joined with the meters' columns a bill uses (not the meters'
+// secrets, status or wiring), one query per billingMeterChunk accounts.
 func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]amigo.BillingAccount, error) {
 	const op = "billing accounts"
 	cols := strings.ReplaceAll("a."+accountCols, ", ", ", a.")
