@@ -156,7 +156,11 @@ type BillStore interface {
 
 // BillingAccount is a postpaid account as a billing run reads it: the
 // account with its meter periods, its customer's name, and the meters of
-// those periods (Meters[i] is the meter of Account.Meters[i]).
+// those periods (MeterRows[i] is the meter of Account.Meters[i]). Of a
+// meter only what a bill uses is filled: id, site, address, protocol,
+// phases, CT and PT ratios, direct, rated current, account, installed
+// and removed; not its secrets (password, operator, registration
+// secret, IMEI), status or wiring (area, collector, port, pn).
 type BillingAccount struct {
 	Account
 	CustomerName string

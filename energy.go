@@ -2,6 +2,7 @@ package amigo
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -64,18 +65,26 @@ func ParseEnergy(s string) (Energy, error) {
 
 // String returns kWh with at least two decimals: "1234.56", "0.0100".
 func (e Energy) String() string {
+	if e == math.MinInt64 { // -e overflows: as it always printed
+		return "-" + fmt.Sprintf("%d.%04d", int64(e)/EnergyScale, int64(e)%EnergyScale)
+	}
 	neg := e < 0
 	if neg {
 		e = -e
 	}
-	s := fmt.Sprintf("%d.%04d", int64(e)/EnergyScale, int64(e)%EnergyScale)
-	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
-		s = s[:len(s)-1]
-	}
+	// "%d.%04d" without fmt (a billing run writes millions).
+	var buf [32]byte
+	b := buf[:0]
 	if neg {
-		s = "-" + s
+		b = append(b, '-')
 	}
-	return s
+	b = strconv.AppendInt(b, int64(e)/EnergyScale, 10)
+	frac := int64(e) % EnergyScale
+	b = append(b, '.', byte('0'+frac/1000), byte('0'+frac/100%10), byte('0'+frac/10%10), byte('0'+frac%10))
+	for n := 0; n < 2 && b[len(b)-1] == '0'; n++ {
+		b = b[:len(b)-1]
+	}
+	return string(b)
 }
 
 // MarshalText writes the kWh text: JSON carries energy as a decimal string.

@@ -1,6 +1,11 @@
 package amigo
 
-import "testing"
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
 
 func TestEnergyText(t *testing.T) {
 	for _, c := range []struct {
@@ -51,5 +56,36 @@ func BenchmarkSiteLocation(b *testing.B) {
 	s := Site{TimeZone: "Asia/Shanghai"}
 	for b.Loop() {
 		_ = s.Location()
+	}
+}
+
+// String prints as "%d.%04d" with trailing zeros cut to two decimals did,
+// for every magnitude and sign.
+func TestEnergyStringAsFormatted(t *testing.T) {
+	old := func(e Energy) string {
+		neg := e < 0
+		if neg {
+			e = -e
+		}
+		s := fmt.Sprintf("%d.%04d", int64(e)/EnergyScale, int64(e)%EnergyScale)
+		for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
+			s = s[:len(s)-1]
+		}
+		if neg {
+			s = "-" + s
+		}
+		return s
+	}
+	vs := []Energy{0, 1, -1, 9, 10, 99, 100, 101, 1000, 9999, 10000, 10001, 12345, 123400, 123450, 123456, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for x := uint64(1); x < 1<<63; x = x*3 + 7 {
+		vs = append(vs, Energy(x), -Energy(x))
+	}
+	for _, v := range vs {
+		for d := Energy(-3); d <= 3; d++ {
+			e := v + d
+			if got, want := e.String(), old(e); got != want {
+				t.Errorf("%d: %q, want %q", int64(e), got, want)
+			}
+		}
 	}
 }

@@ -27,11 +27,19 @@ const (
 
 // String returns yuan with exactly four decimals: "0.5680".
 func (p Price) String() string {
-	sign := ""
-	if p < 0 {
-		sign, p = "-", -p
+	if p < 0 && -p < 0 { // -p overflows: as fmt always printed it
+		return fmt.Sprintf("-%d.%04d", int64(p)/PriceScale, int64(p)%PriceScale)
 	}
-	return fmt.Sprintf("%s%d.%04d", sign, int64(p)/PriceScale, int64(p)%PriceScale)
+	// "%d.%04d" without fmt: a billing run prints millions.
+	var buf [32]byte
+	b := buf[:0]
+	if p < 0 {
+		b, p = append(b, '-'), -p
+	}
+	b = strconv.AppendInt(b, int64(p)/PriceScale, 10)
+	f := int64(p) % PriceScale
+	b = append(b, '.', byte('0'+f/1000), byte('0'+f/100%10), byte('0'+f/10%10), byte('0'+f%10))
+	return string(b)
 }
 
 // MarshalText writes the four-decimal text: JSON carries prices as strings.

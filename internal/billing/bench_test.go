@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/amigo-metering/amigo/internal/sqlite"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amigo-metering/amigo/internal/sqlite"
 
 	"github.com/amigo-metering/amigo"
 )
@@ -19,7 +20,8 @@ import (
 // accounts (default 10,000) on SQLite, one meter each with its frozen
 // readings at Jan 1, Oct 1 and Nov 1 (zj-residential: a yearly ladder, so
 // each bill reads three instants), generated with bulk inserts outside
-// the timing. Not a timed test: run it by hand, once (docs/benchmarks.md):
+// the timing; AMIGO_BILLING_BATCH sets the accounts per transaction
+// (default DefaultBatch). Not a timed test: run it by hand, once (docs/benchmarks.md):
 //
 //	AMIGO_BILLING_ACCOUNTS=1000000 go test -run '^$' -bench BillingRun -benchtime 1x -timeout 60m ./internal/billing/
 func BenchmarkBillingRun(b *testing.B) {
@@ -28,6 +30,13 @@ func BenchmarkBillingRun(b *testing.B) {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			b.Fatalf("AMIGO_BILLING_ACCOUNTS=%q: want a positive number", v)
+		}
+	}
+	batch := 0 // DefaultBatch
+	if v := os.Getenv("AMIGO_BILLING_BATCH"); v != "" {
+		var err error
+		if batch, err = strconv.Atoi(v); err != nil || batch < 1 {
+			b.Fatalf("AMIGO_BILLING_BATCH=%q: want a positive number", v)
 		}
 	}
 	for range b.N {
@@ -46,7 +55,7 @@ func BenchmarkBillingRun(b *testing.B) {
 		b.Logf("fleet of %d accounts generated in %s", n, time.Since(t0).Round(time.Millisecond))
 		b.StartTimer()
 		t1 := time.Now()
-		rn := &Runner{Store: s, Reader: reader}
+		rn := &Runner{Store: s, Reader: reader, Batch: batch}
 		r, err := rn.Run(context.Background(), site, "2026-10", "bench")
 		el := time.Since(t1)
 		if err != nil || r.Issued != n {

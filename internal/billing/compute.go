@@ -271,9 +271,14 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 		held(amigo.BillFlag{Code: FlagNoTariff, Message: fmt.Sprintf("no tariff in force for the cycle: %s / 账期内无有效电价", amigo.ErrorMessage(err))})
 		return finish(bill), true, nil
 	}
-	// flagInterval holds the bill for what iv lacks; en and zh name the
-	// figure ("usage 2026-10-01–2026-10-31", "用电量").
-	flagInterval := func(iv analysis.Interval, en, zh string) bool {
+	// flagInterval holds the bill for what iv lacks; names gives the
+	// figure's names in English and Chinese ("usage 2026-10-01–2026-10-31",
+	// "用电量"), formatted only for a flag.
+	flagInterval := func(iv analysis.Interval, names func() (en, zh string)) bool {
+		if iv.Served && len(iv.Missing) == 0 && !iv.Reversed {
+			return iv.Known
+		}
+		en, zh := names()
 		if !iv.Served {
 			held(amigo.BillFlag{Code: FlagNoMeter, Message: fmt.Sprintf("%s: the account had no meter in service / %s：账户无在用电表", en, zh)})
 			return false
@@ -297,7 +302,9 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 	fromTotals := false
 	for i, x := range ps {
 		iv := analysis.Between(segs, x.open, x.close)
-		if !flagInterval(iv, fmt.Sprintf("usage %s–%s", x.from, x.to), fmt.Sprintf("%s至%s用电量", x.from, x.to)) {
+		if !flagInterval(iv, func() (string, string) {
+			return fmt.Sprintf("usage %s–%s", x.from, x.to), fmt.Sprintf("%s至%s用电量", x.from, x.to)
+		}) {
 			continue
 		}
 		bill.KWh += iv.Energy
@@ -347,7 +354,9 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			if open := ps[q.first].open; start.Before(open) {
 				iv := analysis.Between(segs, start, open)
 				from, to := tariff.DateOf(start, p.Loc), ps[q.first].from.AddDays(-1)
-				if !flagInterval(iv, fmt.Sprintf("ladder position (usage %s–%s)", from, to), fmt.Sprintf("阶梯位置（%s至%s用电量）", from, to)) {
+				if !flagInterval(iv, func() (string, string) {
+					return fmt.Sprintf("ladder position (usage %s–%s)", from, to), fmt.Sprintf("阶梯位置（%s至%s用电量）", from, to)
+				}) {
 					continue
 				}
 				in.CycleUsageBefore = iv.Energy
@@ -361,10 +370,10 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			held(amigo.BillFlag{Code: FlagNoTariff, Message: fmt.Sprintf("the tariff %s could not price the usage: %s / 电价无法计价", t.Version(), amigo.ErrorMessage(err))})
 			continue
 		}
-		from, to := ps[q.first].from.String(), ps[q.last].to.String()
+		from, to, version := ps[q.first].from.String(), ps[q.last].to.String(), t.Version()
 		for _, l := range qt.Lines {
 			bl := amigo.BillLine{Kind: l.Kind, Name: l.Name, Season: l.Season, KWh: l.KWh, PerMonth: l.PerMonth, AmountFen: l.AmountFen,
-				FromTotals: l.FromTotals, Note: l.Note, Tariff: t.Version(), From: from, To: to}
+				FromTotals: l.FromTotals, Note: l.Note, Tariff: version, From: from, To: to}
 			if l.Price != nil {
 				bl.Price = l.Price.String()
 			}
@@ -373,8 +382,8 @@ func Compute(acct Account, cyc Cycle, segs []analysis.Segment, p Params) (bill a
 			}
 			bill.Lines = append(bill.Lines, bl)
 		}
-		if len(bill.Tariffs) == 0 || bill.Tariffs[len(bill.Tariffs)-1] != t.Version() {
-			bill.Tariffs = append(bill.Tariffs, t.Version())
+		if len(bill.Tariffs) == 0 || bill.Tariffs[len(bill.Tariffs)-1] != version {
+			bill.Tariffs = append(bill.Tariffs, version)
 		}
 	}
 	return finish(bill), true, nil

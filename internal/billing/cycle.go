@@ -11,7 +11,6 @@
 package billing
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 
@@ -89,12 +88,12 @@ func civil(d tariff.Date) int64 {
 // Number is a bill's number: the cycle, the site and the account number
 // ("202610-1-A0001"); a credit note adds "-C<n>", a reissue "-R<n>".
 func Number(cycle string, siteID int64, account string, kind string, revision int) string {
-	n := fmt.Sprintf("%s%s-%d-%s", cycle[:4], cycle[5:], siteID, account)
+	n := cycle[:4] + cycle[5:] + "-" + strconv.FormatInt(siteID, 10) + "-" + account
 	switch {
 	case kind == amigo.BillKindCredit:
-		n += fmt.Sprintf("-C%d", revision)
+		n += "-C" + strconv.Itoa(revision)
 	case revision > 0:
-		n += fmt.Sprintf("-R%d", revision)
+		n += "-R" + strconv.Itoa(revision)
 	}
 	return n
 }

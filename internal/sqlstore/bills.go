@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amigo-metering/amigo"
@@ -47,52 +50,69 @@ func scanBill(row scanner) (amigo.Bill, error) {
 	return b, nil
 }
 
+// billChunk is how many bills PutBills writes per statement (21
+// parameters a bill).
+const billChunk = 200
+
+// billKey is a bill's unique key.
+type billKey struct {
+	account  int64
+	cycle    string
+	kind     string
+	revision int
+}
+
 // PutBills writes bills: a new key is inserted, a held one replaced, an
-// issued one left alone (written false). One statement per bill, in the
-// caller's transaction or one of its own.
+// issued one left alone (written false). One multi-row statement per
+// billChunk bills (a chunk that repeats a key goes bill by bill, in
+// order), in the caller's transaction or one of its own.
 func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 	const op = "put bills"
 	written := make([]bool, len(bs))
 	if len(bs) == 0 {
 		return written, nil
 	}
-	tx, commit, rollback, err := s.begin(ctx)
-	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer rollback()
-	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
-	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
-	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
-	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
-	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
-	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
-	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
-	  WHERE bills.status = 'held' RETURNING id`))
-	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer stmt.Close()
 	for i := range bs {
 		b := &bs[i]
 		if b.Kind == "" || b.Status == "" || b.AccountID == 0 || b.Cycle == "" {
 			return nil, amigo.Errorf(amigo.EINVALID, op, "a bill needs a kind, a status, an account and a cycle / 账单缺少类型、状态、账户或账期")
 		}
-		body, err := json.Marshal(billBody{Lines: b.Lines, Flags: b.Flags, Tariffs: b.Tariffs})
-		if err != nil {
+	}
+	bodies, err := billBodies(bs)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	tx, commit, rollback, err := s.begin(ctx)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rollback()
+	var full *sql.Stmt // the statement of a full chunk, when there are several
+	if len(bs) >= 2*billChunk {
+		if full, err = tx.PrepareContext(ctx, s.q(billsInsert(billChunk))); err != nil {
 			return nil, internal(op, err)
 		}
-		var id int64
-		err = stmt.QueryRowContext(ctx, b.Number, b.Kind, b.Status, b.AccountID, b.AccountNumber, b.CustomerName, b.SiteID, b.Cycle, b.Revision,
-			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
-			b.RunID, unix(b.IssuedAt), b.CreatedBy, string(body)).Scan(&id)
-		switch {
-		case err == nil:
-			b.ID, written[i] = id, true
-		case errors.Is(err, sql.ErrNoRows):
-			// The key is issued already: left as it is.
-		default:
+		defer full.Close()
+	}
+	keys := make(map[billKey]int, min(len(bs), billChunk)) // key: index in its chunk
+	for start := 0; start < len(bs); start += billChunk {
+		end := min(start+billChunk, len(bs))
+		clear(keys)
+		for i := start; i < end; i++ {
+			b := &bs[i]
+			keys[billKey{b.AccountID, b.Cycle, b.Kind, b.Revision}] = i - start
+		}
+		if len(keys) < end-start {
+			// A key twice: one statement each, so that the second sees
+			// the first (PostgreSQL refuses one row updated twice).
+			for i := start; i < end; i++ {
+				if err := s.putBills(ctx, tx, nil, bs[i:i+1], bodies[i:i+1], written[i:i+1], nil); err != nil {
+					return nil, internal(op, err)
+				}
+			}
+			continue
+		}
+		if err := s.putBills(ctx, tx, full, bs[start:end], bodies[start:end], written[start:end], keys); err != nil {
 			return nil, internal(op, err)
 		}
 	}
@@ -100,6 +120,46 @@ func (s *DB) PutBills(ctx context.Context, bs []amigo.Bill) ([]bool, error) {
 		return nil, internal(op, err)
 	}
 	return written, nil
+}
+
+// putBills upserts bills of distinct keys in one statement (full: the
+// statement of billChunk bills, prepared, or nil); keys maps each key to
+// its index in bs (nil: bs is one bill).
+func (s *DB) putBills(ctx context.Context, tx *sql.Tx, full *sql.Stmt, bs []amigo.Bill, bodies []string, written []bool, keys map[billKey]int) error {
+	args := make([]any, 0, 21*len(bs))
+	for i := range bs {
+		b := &bs[i]
+		args = append(args, b.Number, b.Kind, b.Status, b.AccountID, b.AccountNumber, b.CustomerName, b.SiteID, b.Cycle, b.Revision,
+			unix(b.PeriodStart), unix(b.PeriodEnd), int64(b.KWh), int64(b.TotalFen), b.DueDate, b2i(b.FromTotals), b.Corrects, b.Reason,
+			b.RunID, unix(b.IssuedAt), b.CreatedBy, bodies[i])
+	}
+	var rows *sql.Rows
+	var err error
+	if full != nil && len(bs) == billChunk {
+		rows, err = full.QueryContext(ctx, args...)
+	} else {
+		rows, err = tx.QueryContext(ctx, s.q(billsInsert(len(bs))), args...)
+	}
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k billKey
+		if err := rows.Scan(&id, &k.account, &k.cycle, &k.kind, &k.revision); err != nil {
+			return err
+		}
+		i, ok := 0, true // the one bill
+		if keys != nil {
+			i, ok = keys[k]
+		}
+		if !ok {
+			return fmt.Errorf("bill of account %d cycle %s returned by its insert was not in it", k.account, k.cycle)
+		}
+		bs[i].ID, written[i] = id, true
+	}
+	return rows.Err()
 }
 
 // GetBill returns a bill (ENOTFOUND).
@@ -151,6 +211,47 @@ func (s *DB) BillStates(ctx context.Context, cycle string, accountIDs []int64) (
 		}
 	}
 	return out, nil
+}
+
+// billsInsert is the upsert of n bills, returning the key of each bill
+// written: a new key is inserted, a held bill replaced.
+func billsInsert(n int) string {
+	return `INSERT INTO bills (number, kind, status, account_id, account_number, customer_name, site_id, cycle, revision,
+	  period_start, period_end, kwh, total_fen, due_date, from_totals, corrects, reason, run_id, issued_at, created_by, body)
+	  VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") + `
+	  ON CONFLICT (account_id, cycle, kind, revision) DO UPDATE SET number = excluded.number, status = excluded.status,
+	  account_number = excluded.account_number, customer_name = excluded.customer_name, site_id = excluded.site_id,
+	  period_start = excluded.period_start, period_end = excluded.period_end, kwh = excluded.kwh, total_fen = excluded.total_fen,
+	  due_date = excluded.due_date, from_totals = excluded.from_totals, corrects = excluded.corrects, reason = excluded.reason,
+	  run_id = excluded.run_id, issued_at = excluded.issued_at, created_by = excluded.created_by, body = excluded.body
+	  WHERE bills.status = 'held' RETURNING id, account_id, cycle, kind, revision`
+}
+
+// billBodies encodes the bills' lines, flags and tariffs as stored, on
+// up to GOMAXPROCS goroutines (a batch of a billing run is thousands).
+func billBodies(bs []amigo.Bill) ([]string, error) {
+	out := make([]string, len(bs))
+	workers := min(runtime.GOMAXPROCS(0), len(bs)/100+1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := w; i < len(bs); i += workers {
+				b := &bs[i]
+				var err error
+				if buf, err = appendBillBody(buf[:0], b); err != nil {
+					errs[w] = fmt.Errorf("bill %s: %w", b.Number, err)
+					return
+				}
+				out[i] = string(buf)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
@@ -282,8 +383,19 @@ func (s *DB) ReadingsAtInstants(ctx context.Context, meterIDs []int64, instants 
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		for _, r := range rs {
-			out[r.MeterID] = append(out[r.MeterID], billReading(r))
+		// Each meter's readings (in meter order) are a part of rs, kept
+		// as they are rather than copied into a slice of their own.
+		for i := 0; i < len(rs); {
+			j := i
+			for ; j < len(rs) && rs[j].MeterID == rs[i].MeterID; j++ {
+				rs[j] = billReading(rs[j])
+			}
+			if prev, ok := out[rs[i].MeterID]; ok {
+				out[rs[i].MeterID] = append(prev, rs[i:j]...)
+			} else {
+				out[rs[i].MeterID] = rs[i:j:j]
+			}
+			i = j
 		}
 	}
 	return out, nil
@@ -303,8 +415,10 @@ func (s *DB) CountBillingAccounts(ctx context.Context, siteID int64) (int, error
 	return n, internal("count billing accounts", err)
 }
 
-// BillingAccounts returns a page of a site's postpaid accounts after an id
-// (three queries: accounts with their customers, then their meters).
+// BillingAccounts returns a page of a site's postpaid accounts after an id:
+// one query of the accounts with their customers, then their meter
+// periods joined with the meters' columns a bill uses (not the meters'
+// secrets, status or wiring), one query per billingMeterChunk accounts.
 func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int) ([]amigo.BillingAccount, error) {
 	const op = "billing accounts"
 	cols := strings.ReplaceAll("a."+accountCols, ", ", ", a.")
@@ -323,50 +437,53 @@ func (s *DB) BillingAccounts(ctx context.Context, siteID, after int64, limit int
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	ids := make([]int64, len(out))
-	for i, a := range out {
-		ids[i] = a.ID
+	byID := make(map[int64]int, len(out)) // account: index in out
+	for i := range out {
+		byID[out[i].ID] = i
+		out[i].Meters = []amigo.AccountMeter{}
 	}
-	periods, err := s.accountMeters(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	var mids []any
-	seen := map[int64]bool{}
-	for _, ps := range periods {
-		for _, p := range ps {
-			if !seen[p.MeterID] {
-				seen[p.MeterID] = true
-				mids = append(mids, p.MeterID)
-			}
+	// The meter periods with their meters, in one query per
+	// billingMeterChunk accounts.
+	for start := 0; start < len(out); start += billingMeterChunk {
+		part := out[start:min(start+billingMeterChunk, len(out))]
+		args := make([]any, len(part))
+		for i, a := range part {
+			args[i] = a.ID
 		}
-	}
-	meters := map[int64]amigo.Meter{}
-	for start := 0; start < len(mids); start += 500 {
-		part := mids[start:min(start+500, len(mids))]
-		rows, err := s.x.QueryContext(ctx, s.q(`SELECT `+meterCols+` FROM meters WHERE id IN (`+marks(len(part))+`)`), part...)
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT am.account_id, am.from_t, am.to_t, m.id, m.site_id, m.address, m.protocol, m.phases, m.ct_ratio, m.pt_ratio,
+		  m.direct, m.rated_amps, m.account_id, m.installed_at, m.removed_at
+		  FROM account_meters am JOIN meters m ON m.id = am.meter_id
+		  WHERE am.account_id IN (`+marks(len(part))+`) ORDER BY am.account_id, am.from_t, am.meter_id`), args...)
 		if err != nil {
 			return nil, internal(op, err)
 		}
-		ms, err := collect(rows, op, scanMeter)
-		if err != nil {
-			return nil, err
+		for rows.Next() {
+			var p amigo.AccountMeter
+			var m amigo.Meter
+			var from, to, inst, rem int64
+			var direct int
+			if err := rows.Scan(&p.AccountID, &from, &to, &m.ID, &m.SiteID, &m.Address, &m.Protocol, &m.Phases, &m.CTRatio, &m.PTRatio,
+				&direct, &m.RatedAmps, &m.AccountID, &inst, &rem); err != nil {
+				rows.Close()
+				return nil, internal(op, err)
+			}
+			p.MeterID, p.Address, p.From, p.To = m.ID, m.Address, fromUnix(from), fromUnix(to)
+			m.Direct, m.InstalledAt, m.RemovedAt = direct != 0, fromUnix(inst), fromUnix(rem)
+			a := &out[byID[p.AccountID]]
+			a.Meters = append(a.Meters, p)
+			a.MeterRows = append(a.MeterRows, m)
 		}
-		for _, m := range ms {
-			meters[m.ID] = m
-		}
-	}
-	for i := range out {
-		out[i].Meters = periods[out[i].ID]
-		if out[i].Meters == nil {
-			out[i].Meters = []amigo.AccountMeter{}
-		}
-		for _, p := range out[i].Meters {
-			out[i].MeterRows = append(out[i].MeterRows, meters[p.MeterID])
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, internal(op, err)
 		}
 	}
 	return out, nil
 }
+
+// billingMeterChunk is how many accounts' meters BillingAccounts reads
+// per query.
+const billingMeterChunk = 1000
 
 // scannerFunc adapts a function to scanner.
 type scannerFunc func(dest ...any) error

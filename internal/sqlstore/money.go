@@ -481,9 +481,10 @@ func (s *DB) PostLedgers(ctx context.Context, es []amigo.LedgerEntry) ([]bool, e
 }
 
 // addBalances adds sums[id] to each account's balance and returns each
-// account's balance before: on a networked server (MultiRow) in one
-// statement, otherwise one prepared statement per account (SQLite
-// plans an UPDATE … FROM a VALUES list as a scan of the accounts).
+// account's balance before, in one statement. On SQLite the VALUES list
+// is left without casts: SQLite then runs it as a coroutine and finds
+// each account by its primary key (TestAddBalancesPlan); with casts it
+// materializes the list and scans every account.
 func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (map[int64]int64, error) {
 	before := make(map[int64]int64, len(sums))
 	ids := make([]int64, 0, len(sums))
@@ -491,25 +492,11 @@ func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // accounts in id order, as entry by entry would
-	if !t.d.MultiRow {
-		for _, id := range ids {
-			sum := sums[id]
-			var bal int64
-			err := t.x.QueryRowContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + ? WHERE id = ? RETURNING balance_fen`), sum, id).Scan(&bal)
-			if err != nil {
-				return nil, notFound(op, "account", err)
-			}
-			before[id] = bal - sum
-		}
-		return before, nil
-	}
 	args := make([]any, 0, 2*len(sums))
 	for _, id := range ids {
 		args = append(args, id, sums[id])
 	}
-	rows, err := t.x.QueryContext(ctx, t.q(`UPDATE accounts SET balance_fen = balance_fen + v.column2
-	  FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(sums)), ", ")+`) AS v
-	  WHERE accounts.id = v.column1 RETURNING accounts.id, accounts.balance_fen`), args...)
+	rows, err := t.queryOnce(ctx, t.q(balancesQuery(t.d.MultiRow, len(ids))), args...)
 	if err != nil {
 		return nil, internal(op, err)
 	}
@@ -527,6 +514,19 @@ func (t *DB) addBalances(ctx context.Context, op string, sums map[int64]int64) (
 	return before, nil
 }
 
+// balancesQuery is the update of n accounts' balances by (id, sum) pairs,
+// returning each account's new balance; typed is for a server that needs
+// the VALUES list's types (PostgreSQL).
+func balancesQuery(typed bool, n int) string {
+	one := "(?, ?), "
+	if typed {
+		one = "(CAST(? AS BIGINT), CAST(? AS BIGINT)), "
+	}
+	return `UPDATE accounts SET balance_fen = balance_fen + v.column2
+	  FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(one, n), ", ") + `) AS v
+	  WHERE accounts.id = v.column1 RETURNING accounts.id, accounts.balance_fen`
+}
+
 // postChunk posts up to ledgerChunk entries inside a transaction.
 func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, dup []bool) error {
 	// References stored already (or repeated in es) are duplicates.
@@ -534,7 +534,7 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 	for i, e := range es {
 		refs[i] = e.Reference
 	}
-	rows, err := t.x.QueryContext(ctx, t.q(`SELECT `+ledgerCols+` FROM ledger WHERE reference IN (`+marks(len(refs))+`)`), refs...)
+	rows, err := t.queryOnce(ctx, t.q(`SELECT `+ledgerCols+` FROM ledger WHERE reference IN (`+marks(len(refs))+`)`), refs...)
 	if err != nil {
 		return internal(op, err)
 	}
@@ -592,7 +592,7 @@ func (t *DB) postChunk(ctx context.Context, op string, es []amigo.LedgerEntry, d
 		e.BalanceFen = amigo.Fen(running[e.AccountID])
 		args = append(args, e.AccountID, unix(e.Time), e.Kind, int64(e.AmountFen), int64(e.BalanceFen), e.Reference, e.By, e.Detail)
 	}
-	rows, err = t.x.QueryContext(ctx, t.q(`INSERT INTO ledger (account_id, t, kind, amount_fen, balance_fen, reference, by_user, detail) VALUES `+
+	rows, err = t.queryOnce(ctx, t.q(`INSERT INTO ledger (account_id, t, kind, amount_fen, balance_fen, reference, by_user, detail) VALUES `+
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(fresh)), ", ")+` RETURNING id, reference`), args...)
 	if err != nil {
 		return internal(op, err)

@@ -113,3 +113,22 @@ func (s *DB) queryDB(ctx context.Context, query string, args ...any) (*sql.Rows,
 	}
 	return s.readDB().QueryContext(ctx, query, args...)
 }
+
+// queryOnce runs a query whose rows the caller reads to the end and
+// closes before it runs the same query again (no nested loop over it):
+// in a transaction that prepares its statements (TxStatements) the
+// statement is prepared once for the transaction, otherwise it runs as
+// QueryContext does. The billing run's multi-row statements of a full
+// chunk have one text, parsed once per transaction this way.
+func (s *DB) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if c, ok := s.x.(*txStmts); ok {
+		st, err := c.stmt(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			return st.QueryContext(ctx, args...)
+		}
+	}
+	return s.x.QueryContext(ctx, query, args...)
+}

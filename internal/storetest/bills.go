@@ -143,6 +143,11 @@ func bills(t *testing.T, s amigo.Store) {
 	// Billing accounts: a site's postpaid accounts after an id, with the
 	// customer's name and the meters of their periods.
 	ms2 := ms
+	// The first account's meter with ratios and secrets.
+	ms2[0].CTRatio, ms2[0].PTRatio, ms2[0].RatedAmps, ms2[0].Password, ms2[0].Operator, ms2[0].RegSecret = 50, 2, 80, "02123456", "op1", "s3cret"
+	if err := s.UpdateMeter(ctx, &ms2[0]); err != nil {
+		t.Fatal(err)
+	}
 	c := amigo.Customer{Name: "李四"}
 	if err := s.CreateCustomer(ctx, &c); err != nil {
 		t.Fatal(err)
@@ -162,6 +167,24 @@ func bills(t *testing.T, s amigo.Store) {
 	ba, err := s.BillingAccounts(ctx, site.ID, 0, 1)
 	if err != nil || len(ba) != 1 || ba[0].ID != accts[0].ID || ba[0].CustomerName != "李四" || len(ba[0].MeterRows) != 1 || ba[0].MeterRows[0].Address != ms2[0].Address || !ba[0].Meters[0].From.Equal(d0) {
 		t.Fatalf("first page %+v %v", ba, err)
+	}
+	// The meter as a bill uses it, without its secrets.
+	want := ms2[0]
+	if full, err := s.GetMeter(ctx, want.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		want = full
+	}
+	row := ba[0].MeterRows[0]
+	if row.ID != want.ID || row.SiteID != want.SiteID || row.Protocol != want.Protocol || row.Phases != want.Phases || row.CTRatio != want.CTRatio || row.PTRatio != want.PTRatio ||
+		row.Direct != want.Direct || row.RatedAmps != want.RatedAmps || row.AccountID != want.AccountID || !row.InstalledAt.Equal(want.InstalledAt) || !row.RemovedAt.Equal(want.RemovedAt) {
+		t.Fatalf("meter row %+v, stored %+v", row, want)
+	}
+	if want.CTRatio != 50 || want.Password == "" || want.RegSecret == "" {
+		t.Fatalf("stored meter %+v: want its ratios and secrets", want)
+	}
+	if row.Password != "" || row.RegSecret != "" || row.Operator != "" {
+		t.Fatalf("meter row with its secrets: %+v", row)
 	}
 	ba, err = s.BillingAccounts(ctx, site.ID, accts[0].ID, 10)
 	if err != nil || len(ba) != 1 || ba[0].ID != accts[2].ID {

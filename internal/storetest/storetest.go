@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("LedgerBatch", func(t *testing.T) { ledgerBatch(t, open(t)) })
 	t.Run("PaymentOrders", func(t *testing.T) { paymentOrders(t, open(t)) })
 	t.Run("Bills", func(t *testing.T) { bills(t, open(t)) })
+	t.Run("BillsBatch", func(t *testing.T) { billsBatch(t, open(t)) })
 }
 
 // state: PutStateOnce lets the first caller win; PutState overwrites;
