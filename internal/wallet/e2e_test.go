@@ -114,6 +114,13 @@ func TestPrepaidTripAndReconnect(t *testing.T) {
 	var logBuf syncBuffer
 	eng := station.New(st, directFront{m.Address: busLink{bus}}, clock, station.Config{Log: log})
 	w := wallet.New(st, eng, clock, wallet.Config{Every: time.Hour, Log: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	// 50.00 yuan at the desk on the first day, paid before the wallet
+	// runs: its first pass, on the empty account at 00:00 (in the
+	// keep-power window), would note a low balance and defer a trip.
+	p := amigo.Payment{AccountID: a.ID, AmountFen: 5000, Method: amigo.MethodCash, Reference: "desk-0001", By: "cashier1", Time: start.Add(9 * time.Hour)}
+	if _, _, err := w.Pay(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{}, 2)
 	go func() { eng.Run(ctx); done <- struct{}{} }()
 	go func() { w.Run(ctx); done <- struct{}{} }()
@@ -161,12 +168,6 @@ func TestPrepaidTripAndReconnect(t *testing.T) {
 			}
 		}
 	})
-	// 50.00 yuan at the desk on the first day, paid before the clock
-	// gets there: a wallet pass at 09:00 on the empty account would trip it.
-	p := amigo.Payment{AccountID: a.ID, AmountFen: 5000, Method: amigo.MethodCash, Reference: "desk-0001", By: "cashier1", Time: start.Add(9 * time.Hour)}
-	if _, _, err := w.Pay(ctx, &p); err != nil {
-		t.Fatal(err)
-	}
 	clock.Set(start.Add(9 * time.Hour))
 	// Day by day: at 00:30 the engine reads yesterday's freeze, at 02:30
 	// (two wallet passes later) the day is deducted; within the window
@@ -206,9 +207,11 @@ func TestPrepaidTripAndReconnect(t *testing.T) {
 	// The window ends at 08:00: the pass after it trips.
 	clock.Set(day.Add(8*time.Hour + 30*time.Minute))
 	w.Kick()
-	waitFor(t, "the trip confirmed by the relay read-back", 20*time.Second, func() bool {
+	// The wallet records the state after the station ran the command:
+	// both are waited for.
+	waitFor(t, "the trip confirmed by the relay read-back and recorded", 20*time.Second, func() bool {
 		cs := commands()[amigo.CmdDisconnect]
-		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded
+		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded && account().Control == amigo.ControlTripped
 	})
 	trip := commands()[amigo.CmdDisconnect][0]
 	mm, _ := st.GetMeter(ctx, m.ID)
@@ -226,9 +229,9 @@ func TestPrepaidTripAndReconnect(t *testing.T) {
 	if _, _, err := w.Pay(ctx, &pay); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reconnect confirmed", 20*time.Second, func() bool {
+	waitFor(t, "the reconnect confirmed and recorded", 20*time.Second, func() bool {
 		cs := commands()[amigo.CmdReconnect]
-		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded
+		return len(cs) == 1 && cs[0].Status == amigo.CmdSucceeded && account().Control != amigo.ControlTripped
 	})
 	mm, _ = st.GetMeter(ctx, m.ID)
 	if vm.RelayOpen() || mm.Relay != amigo.RelayClosed || commands()[amigo.CmdReconnect][0].RequestedBy != wallet.System {
