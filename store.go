@@ -15,7 +15,11 @@ type MeterFilter struct {
 	DirectOnly bool
 	// NoTotal skips counting the matching meters (a second query): the
 	// total returned is then -1. For callers that page through no list.
-	NoTotal       bool
+	NoTotal bool
+	// AfterID keeps the meters whose id is above it: a listing in id order
+	// paged by the last id seen, each page one seek instead of the OFFSET
+	// rows skipped again.
+	AfterID       int64
 	Limit, Offset int
 }
 
