@@ -35,6 +35,10 @@ type Result struct {
 	// IngestSpanS is the span ingest_readings_per_s divides by: from the
 	// first real-time request to the commit that completed every meter.
 	IngestSpanS *float64 `json:"ingest_span_s,omitempty"`
+	// IngestWaitS is the longest a collector waited after its login for
+	// its first real-time request: the station's own delay, apart from
+	// the storm's logins spread over the span.
+	IngestWaitS *float64 `json:"ingest_login_wait_s,omitempty"`
 	RawStoreRowsPerS   *float64 `json:"raw_store_rows_per_s"`
 	CommandP50Ms       *float64 `json:"command_p50_ms"`
 	CommandP99Ms       *float64 `json:"command_p99_ms"`
@@ -100,6 +104,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"collected 已采集", fmt.Sprintf("%d / %d", r.Collected, r.Meters)},
 		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
 		{"ingest_span_s / start_spread_s 入库时长/起始差", f(r.IngestSpanS, " s") + " / " + f(r.IngestStartSpreadS, " s")},
+		{"ingest_login_wait_s 登录后首次召测最长等待", f(r.IngestWaitS, " s")},
 		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},
 		{"command_p50_ms 命令中位", f(r.CommandP50Ms, " ms")},
 		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},

@@ -195,10 +195,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			span := time.Duration(g.stats.rtAllAt.Load() - g.stats.rtFirstReq.Load())
 			res.IngestReadingsPerS = num(float64(g.stats.rtReadings.Load()) / span.Seconds())
 			res.IngestSpanS = num(span.Seconds())
-			last := int64(0)
+			last, wait := int64(0), int64(0)
 			for _, c := range g.cols {
 				last = max(last, c.rtFirst.Load())
+				wait = max(wait, c.rtFirst.Load()-c.loginAt.Load())
 			}
+			res.IngestWaitS = num(time.Duration(wait).Seconds())
 			res.IngestStartSpreadS = num(time.Duration(last - g.stats.rtFirstReq.Load()).Seconds())
 		} else {
 			res.note("real-time ingest: %d of %d meters committed within %s / 实时入库超时", g.stats.rtMeters.Load(), g.collectorMeters, cfg.PhaseTimeout)
