@@ -240,6 +240,9 @@ func (e *Engine) collect(ctx context.Context) {
 	}()
 	full := false
 	multi := e.nodes.on()
+	if multi {
+		e.takeLeases(ctx, sites, refs, look, fresh)
+	}
 	for k := range refs {
 		if k%256 == 0 && ctx.Err() != nil {
 			return
@@ -285,6 +288,38 @@ func (e *Engine) collect(ctx context.Context) {
 			e.sched.cursor = pos
 			e.sched.mu.Unlock()
 		}
+	}
+}
+
+// takeLeases takes at once the leases of the online collectors this node
+// does not hold yet (a storm of logins, a restart), and reads the
+// scheduler state of those it took in one query, before the pass looks at
+// them one by one (ownCollector then finds them held). It makes the
+// lookups of the pass when fresh.
+func (e *Engine) takeLeases(ctx context.Context, sites []siteCollectors, refs []collectorRef, look []lookup, fresh bool) {
+	var want []string
+	byRes := map[string]int64{}
+	for pos, r := range refs {
+		c := &sites[r.site].collectors[r.col]
+		if fresh {
+			t, online := e.front.Terminal(c.Address)
+			look[pos] = lookup{t, online}
+		}
+		if !look[pos].online {
+			continue
+		}
+		res := collectorResource(*c)
+		want = append(want, res)
+		byRes[res] = c.ID
+	}
+	taken := e.nodes.holdAll(ctx, want)
+	ids := make([]int64, 0, len(taken))
+	for _, res := range taken {
+		ids = append(ids, byRes[res])
+	}
+	e.loadSchedules(ctx, ids)
+	for _, id := range ids {
+		e.forgetLast(id)
 	}
 }
 
