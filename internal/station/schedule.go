@@ -56,10 +56,6 @@ type scheduler struct {
 	// at once, and so on: a pass without pause, the CPU of an idle
 	// station).
 	starved atomic.Bool
-	// selfLimited is the CPU time the last pass spent on work that limits
-	// its own rate (the bulk listing of the meters), which the loop's rest
-	// does not follow; only the loop's goroutine uses it.
-	selfLimited time.Duration
 }
 
 // collectorRef is one collector of the listing: sites[site].collectors[col].
@@ -204,13 +200,7 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	e.nodes.list(ctx, force)
 	now := e.clock.Now()
-	// The bulk listing limits itself (once every half interval): its CPU
-	// is no part of the pass's cost that the loop's rest bounds.
-	c0, ok0 := threadCPU()
 	e.warmArchives(ctx, sites, now)
-	if c1, ok1 := threadCPU(); ok0 && ok1 {
-		e.sched.selfLimited = c1 - c0
-	}
 	e.pruneMissing(ctx, now)
 	// Each site's own work (its GPRS meters, line loss) first: a few jobs,
 	// never starved by a thousand collectors.

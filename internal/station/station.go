@@ -188,16 +188,12 @@ func (e *Engine) Run(ctx context.Context) {
 	go func() { defer loops.Done(); e.listenCommands(ctx) }()
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.collectWake, func(ctx context.Context) time.Duration {
-			e.sched.selfLimited = 0
-			e.collect(ctx)
-			return e.sched.selfLimited
-		}, e.sched.freed)
+		e.loop(ctx, e.collectWake, e.collect, e.sched.freed)
 		e.sched.wait()
 	}()
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.commandWake, func(ctx context.Context) time.Duration { e.runCommands(ctx); return 0 }, e.cmdLock.freed)
+		e.loop(ctx, e.commandWake, e.runCommands, e.cmdLock.freed)
 		e.cmdLock.wait()
 	}()
 	gctx, stopGroup := context.WithCancel(context.WithoutCancel(ctx))
@@ -222,10 +218,7 @@ func (e *Engine) Run(ctx context.Context) {
 // commands, slow round trips on a loaded machine) costs no CPU, and
 // resting ten times its wait left the pool idle and the commands waiting
 // for up to a second.
-//
-// work returns the CPU time it spent on work that limits its own rate,
-// which the rest does not count.
-func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) (selfLimited time.Duration), freed <-chan struct{}) {
+func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t := time.NewTicker(200 * time.Millisecond)
@@ -233,11 +226,11 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 	for {
 		start := time.Now()
 		cpu0, cpuOK := threadCPU()
-		exempt := work(ctx)
+		work(ctx)
 		took := time.Since(start)
 		cost := took
 		if cpu1, ok := threadCPU(); ok && cpuOK {
-			cost = max(min(cpu1-cpu0, took)-exempt, 0)
+			cost = min(cpu1-cpu0, took)
 		}
 		rest := took + min(cost*(passRest-1), maxRest)
 		select {
