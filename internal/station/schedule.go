@@ -56,8 +56,6 @@ type scheduler struct {
 	// at once, and so on: a pass without pause, the CPU of an idle
 	// station).
 	starved atomic.Bool
-	// warming is set while a bulk listing of the meters runs.
-	warming bool
 }
 
 // collectorRef is one collector of the listing: sites[site].collectors[col].
@@ -458,38 +456,14 @@ func (e *Engine) LoggedIn(id int64) {
 // each pushing its collector's archive, and the collectors' slots then
 // find their meters listed instead of asking the store one collector at a
 // time.
-//
-// The listing runs beside the pass, not in it: listing 100,000 meters took
-// 3.5 s (6.5 s after a restart) on three loaded nodes, and the first pass
-// handed no collector to the pool before it ended. A collector whose
-// archive is not listed yet lists its own meters meanwhile (one indexed
-// query). e.sched.wait waits for it too.
 func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now time.Time) {
 	e.sched.mu.Lock()
 	due := e.sched.bulkAt.IsZero() || now.Sub(e.sched.bulkAt) >= e.cfg.RealtimeEvery/2 || now.Before(e.sched.bulkAt)
-	if !due || len(sites) == 0 || e.sched.warming {
-		e.sched.mu.Unlock()
-		return
-	}
-	e.sched.warming = true
-	e.sched.jobs.Add(1)
-	e.sched.mu.Unlock()
-	go func() {
-		defer e.sched.jobs.Done()
-		defer func() {
-			e.sched.mu.Lock()
-			e.sched.warming = false
-			e.sched.mu.Unlock()
-		}()
-		e.listArchives(ctx, sites, now)
-	}()
-}
-
-// listArchives is warmArchives' listing.
-func (e *Engine) listArchives(ctx context.Context, sites []siteCollectors, now time.Time) {
-	e.sched.mu.Lock()
 	gen := e.sched.archiveGen
 	e.sched.mu.Unlock()
+	if !due || len(sites) == 0 {
+		return
+	}
 	by := map[int64][]amigo.Meter{}
 	for _, sc := range sites {
 		// Paged by the last id seen, uncounted: a page is one seek of the
