@@ -38,12 +38,12 @@ type Result struct {
 	// IngestWaitS is the longest a collector waited after its login for
 	// its first real-time request: the station's own delay, apart from
 	// the storm's logins spread over the span.
-	IngestWaitS *float64 `json:"ingest_login_wait_s,omitempty"`
-	RawStoreRowsPerS   *float64 `json:"raw_store_rows_per_s"`
-	CommandP50Ms       *float64 `json:"command_p50_ms"`
-	CommandP99Ms       *float64 `json:"command_p99_ms"`
-	CommandsOK         int      `json:"commands_succeeded"`
-	CommandsFailed     int      `json:"commands_failed"`
+	IngestWaitS      *float64 `json:"ingest_login_wait_s,omitempty"`
+	RawStoreRowsPerS *float64 `json:"raw_store_rows_per_s"`
+	CommandP50Ms     *float64 `json:"command_p50_ms"`
+	CommandP99Ms     *float64 `json:"command_p99_ms"`
+	CommandsOK       int      `json:"commands_succeeded"`
+	CommandsFailed   int      `json:"commands_failed"`
 	// CommandsRouted, with several stations, counts the commands posted
 	// to a station other than the one holding the meter's collector's
 	// session, which the stations had to hand over between them.
