@@ -295,7 +295,7 @@ func (e *Engine) collect(ctx context.Context) {
 // does not hold yet (a storm of logins, a restart), and reads the
 // scheduler state of those it took in one query, before the pass looks at
 // them one by one (ownCollector then finds them held). It makes the
-// lookups of the pass when fresh.
+// lookups of the pass when fresh (the pass makes them again).
 func (e *Engine) takeLeases(ctx context.Context, sites []siteCollectors, refs []collectorRef, look []lookup, fresh bool) {
 	var want []string
 	byRes := map[string]int64{}
@@ -309,6 +309,9 @@ func (e *Engine) takeLeases(ctx context.Context, sites []siteCollectors, refs []
 			continue
 		}
 		res := collectorResource(*c)
+		if e.nodes.holds(res) {
+			continue // the common case of a pass: nothing to take
+		}
 		want = append(want, res)
 		byRes[res] = c.ID
 	}
