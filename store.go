@@ -15,7 +15,11 @@ type MeterFilter struct {
 	DirectOnly bool
 	// NoTotal skips counting the matching meters (a second query): the
 	// total returned is then -1. For callers that page through no list.
-	NoTotal       bool
+	NoTotal bool
+	// AfterID keeps the meters whose id is above it: a listing in id order
+	// paged by the last id seen, each page one seek instead of the OFFSET
+	// rows skipped again.
+	AfterID       int64
 	Limit, Offset int
 }
 
@@ -229,6 +233,13 @@ type NodeStore interface {
 	// AcquireLease gives resource to node until now+ttl when it is free,
 	// expired, or node's already, and reports whether node holds it.
 	AcquireLease(ctx context.Context, resource, node string, ttl time.Duration, now time.Time) (bool, error)
+	// AcquireLeases is AcquireLease for many resources in one transaction
+	// (a node taking its share of a thousand collectors at once); it
+	// returns the resources node holds.
+	AcquireLeases(ctx context.Context, resources []string, node string, ttl time.Duration, now time.Time) ([]string, error)
+	// GetStates returns the values of those of keys that are set (the
+	// scheduler state of the collectors a node just took).
+	GetStates(ctx context.Context, keys []string) (map[string]string, error)
 	// RenewLeases extends node's live leases to now+ttl and returns the
 	// resources it still holds (a lease that expired and was taken by
 	// another node is not among them).

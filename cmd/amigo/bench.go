@@ -82,7 +82,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.RawRows, "raw-rows", 100_000, "readings written to measure the store's raw rate / 存储测速写入行数")
 	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "how long a restart waits for the station to end before killing it / 重启时等待主站退出的时限")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table / 输出JSON")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the station's CPU profile to FILE (with --stations N: FILE.node1..N; the load generator's to FILE.loadgen) / CPU剖析文件")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles, one per phase: the station's to FILE.PHASE (with --stations N: FILE.PHASE.node1..N), the load generator's to FILE.PHASE.loadgen / 按阶段写CPU剖析文件")
 	fs.BoolVar(&c.Verbose, "v", false, "log to stderr / 输出日志")
 	child := fs.String("station-child", "", "internal: run the embedded station from this configuration / 内部使用")
 	clockLine := fs.String("clock", "", "internal: the station's virtual clock / 内部使用")
@@ -218,43 +218,98 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 				}
 				ncfg := cfg
 				ncfg.Node = fmt.Sprintf("bench-node%d", i+1)
-				profile := ""
-				if c.CPUProfile != "" {
-					profile = fmt.Sprintf("%s.node%d", c.CPUProfile, i+1)
-				}
-				g.Members = append(g.Members, &childStation{dir: dir, profile: profile, cfg: ncfg})
+				g.Members = append(g.Members, &childStation{dir: dir, profile: c.CPUProfile, suffix: fmt.Sprintf(".node%d", i+1), cfg: ncfg})
 			}
 			c.Config.Station = g
 		}
 	}
 	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile + ".loadgen")
-		if err != nil {
-			return nil, err
+		// The load generator's own profile, phase by phase; the run goes
+		// on without the profile of a phase that cannot be written.
+		var prof phaseProfile
+		defer prof.stop()
+		c.Config.Phase = func(name string) {
+			if err := prof.switchTo(c.CPUProfile + "." + name + ".loadgen"); err != nil {
+				slog.Warn("load generator profile", "phase", name, "err", err)
+			}
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	return loadtest.Run(ctx, c.Config)
 }
 
+// phaseProfile is a process's CPU profile written phase by phase: each
+// switch ends the file of the phase before (a complete profile) and
+// starts the next.
+type phaseProfile struct {
+	mu    sync.Mutex
+	f     *os.File
+	ended bool // stop was called: no profile starts again
+}
+
+// switchTo ends the current profile and starts one into path ("" = none).
+func (p *phaseProfile) switchTo(path string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stopLocked(); err != nil {
+		return err
+	}
+	if path == "" || p.ended {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("CPU profile %s: %w", path, err)
+	}
+	p.f = f
+	return nil
+}
+
+// stop ends the current profile, if any, and any later switch.
+func (p *phaseProfile) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ended = true
+	return p.stopLocked()
+}
+
+func (p *phaseProfile) stopLocked() error {
+	if p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	return nil
+}
+
 // childStation runs the embedded station as a child process, `amigo bench
 // --station-child`, so that its memory and CPU are its own; it is told the
-// virtual clock on its standard input.
+// virtual clock, and with a profile each phase, on its standard input.
 type childStation struct {
-	dir     string
-	profile string
-	cfg     StationConfig
+	dir string
+	// profile, when set, is the base of its CPU profiles: the phase P's is
+	// profile.P+suffix.
+	profile, suffix string
+	cfg             StationConfig
+	phase           string // the phase that runs, the one a start profiles
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	ended chan error
-	lives int
-	cpu   time.Duration // of ended processes
+	// profiled carries the paths of the profiles the process says it
+	// started; gone is closed when it has ended.
+	profiled chan string
+	gone     chan struct{}
+	lives    int
+	cpu      time.Duration // of ended processes
 }
 
 // Start starts the station; a restart reuses the first one's ports.
@@ -273,11 +328,7 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 		return loadtest.Addrs{}, err
 	}
 	args := []string{"--station-child", cfgPath, "--clock", seg.String()}
-	if s.profile != "" {
-		p := s.profile
-		if s.lives > 0 {
-			p += fmt.Sprintf(".restart%d", s.lives)
-		}
+	if p := s.profilePath(); p != "" {
 		args = append(args, "--cpuprofile", p)
 	}
 	cmd := benchStationCommand(args...)
@@ -299,6 +350,7 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 		return loadtest.Addrs{}, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	ended := make(chan error, 1)
+	profiled, gone := make(chan string, 4), make(chan struct{})
 	ready := make(chan benchReady, 1)
 	go func() {
 		// The first line that is a benchReady says it listens; anything
@@ -315,8 +367,22 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 				break
 			}
 		}
-		io.Copy(io.Discard, r)
-		ended <- cmd.Wait()
+		// Then only its acknowledgements of profiles count.
+		for {
+			line, err := r.ReadString('\n')
+			if path, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), benchProfiledLine); ok {
+				select {
+				case profiled <- path:
+				default: // nobody waits for it any more
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		err := cmd.Wait()
+		close(gone)
+		ended <- err
 	}()
 	var rd benchReady
 	select {
@@ -330,7 +396,7 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 		cmd.Process.Kill()
 		return loadtest.Addrs{}, ctx.Err()
 	}
-	s.cmd, s.stdin, s.ended = cmd, stdin, ended
+	s.cmd, s.stdin, s.ended, s.profiled, s.gone = cmd, stdin, ended, profiled, gone
 	s.lives++
 	s.cfg.HTTP, s.cfg.CollectorsTLS, s.cfg.GPRS = rd.HTTP, rd.TLS, rd.GPRS
 	return loadtest.Addrs{API: "http://" + rd.HTTP, TLS: rd.TLS, GPRS: rd.GPRS}, nil
@@ -346,6 +412,57 @@ func (s *childStation) SetClock(seg loadtest.Segment) error {
 	_, err := io.WriteString(s.stdin, seg.String()+"\n")
 	return err
 }
+
+// profilePath is the file of the current phase's profile ("" = none).
+func (s *childStation) profilePath() string {
+	if s.profile == "" {
+		return ""
+	}
+	phase := s.phase
+	if phase == "" {
+		phase = loadtest.PhaseStart
+	}
+	return s.profile + "." + phase + s.suffix
+}
+
+// Phase tells a running station to end its profile and start the phase's;
+// one that does not run starts the phase's profile when it starts.
+func (s *childStation) Phase(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.phase = name
+	if s.cmd == nil || s.profile == "" {
+		return nil
+	}
+	path := s.profilePath()
+	if _, err := io.WriteString(s.stdin, benchProfileLine+path+"\n"); err != nil {
+		return err
+	}
+	// Wait until it has switched, so that the phase's profile begins
+	// before the phase does (and exists even if the phase is its end).
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case p := <-s.profiled:
+			if p == path {
+				return nil
+			}
+		case <-s.gone:
+			return errors.New("the station ended / 主站已退出")
+		case <-timeout.C:
+			return fmt.Errorf("the station did not start the profile %s within 10 s / 主站未开始剖析", path)
+		}
+	}
+}
+
+// benchProfileLine begins a line to the child station that ends its CPU
+// profile and starts one into the file named by the rest of the line; the
+// station answers with benchProfiledLine and the same file once it has.
+const (
+	benchProfileLine  = "profile "
+	benchProfiledLine = "profiling "
+)
 
 // Stop asks the station to end (SIGTERM) and kills it when ctx ends first.
 func (s *childStation) Stop(ctx context.Context) error {
@@ -428,22 +545,9 @@ func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, 
 	clock := loadtest.NewClock(seg)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			if seg, err := loadtest.ParseSegment(sc.Text()); err == nil {
-				clock.Set(seg)
-			}
-		}
-		cancel()
-	}()
+	var prof phaseProfile
 	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+		if err := prof.switchTo(profile); err != nil {
 			return err
 		}
 		// The profile is complete as soon as the station is asked to end:
@@ -451,12 +555,32 @@ func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, 
 		stopped := make(chan struct{})
 		go func() {
 			<-ctx.Done()
-			pprof.StopCPUProfile()
-			f.Close()
+			prof.stop()
 			close(stopped)
 		}()
 		defer func() { cancel(); <-stopped }()
 	}
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			line := sc.Text()
+			if path, ok := strings.CutPrefix(line, benchProfileLine); ok {
+				if profile == "" {
+					continue
+				}
+				if err := prof.switchTo(path); err != nil {
+					fmt.Fprintf(stderr, "amigo bench station: %v\n", err)
+					continue
+				}
+				fmt.Fprintf(stdout, "%s%s\n", benchProfiledLine, path)
+				continue
+			}
+			if seg, err := loadtest.ParseSegment(line); err == nil {
+				clock.Set(seg)
+			}
+		}
+		cancel()
+	}()
 	cfg.clock = clock
 	cfg.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.ready = func(a stationAddrs) {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/amigo-metering/amigo"
+	"github.com/amigo-metering/amigo/internal/loadtest"
 	"github.com/amigo-metering/amigo/internal/testdb"
 )
 
@@ -92,9 +96,74 @@ func TestBench(t *testing.T) {
 	if rss := num("station_rss_mb"); rss > 4096 {
 		t.Errorf("station_rss_mb %v: not a station's size", rss)
 	}
-	for _, p := range []string{prof, prof + ".loadgen"} {
-		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
-			t.Errorf("CPU profile %s missing or empty: %v", p, err)
+	// A CPU profile per phase, of the station and of the load generator,
+	// each a complete profile.
+	for _, phase := range []string{loadtest.PhaseStart, loadtest.PhaseStorm, loadtest.PhaseIngest, loadtest.PhaseIdle, loadtest.PhaseNightly,
+		loadtest.PhaseCommands, loadtest.PhaseStop, loadtest.PhaseRestart, loadtest.PhaseEnd} {
+		checkCPUProfile(t, prof+"."+phase)
+		checkCPUProfile(t, prof+"."+phase+".loadgen")
+	}
+	checkCPUProfile(t, prof+"."+loadtest.PhaseSetup+".loadgen")
+	if _, err := os.Stat(prof + "." + loadtest.PhaseSetup); err == nil {
+		t.Errorf("a station profile of the set-up, before the station started")
+	}
+}
+
+// checkCPUProfile checks that path is a complete CPU profile as
+// runtime/pprof writes it: a gzipped profile.proto whose string table
+// names the sample types "samples"/"count" and "cpu"/"nanoseconds".
+func checkCPUProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Errorf("CPU profile: %v", err)
+		return
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Errorf("CPU profile %s: %v", path, err)
+		return
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Errorf("CPU profile %s: incomplete: %v", path, err)
+		return
+	}
+	strs := map[string]bool{}
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 {
+			t.Errorf("CPU profile %s: bad field key", path)
+			return
+		}
+		b = b[n:]
+		switch key & 7 {
+		case 0: // varint
+			_, n = binary.Uvarint(b)
+			if n <= 0 {
+				t.Errorf("CPU profile %s: bad varint", path)
+				return
+			}
+			b = b[n:]
+		case 2: // length-delimited
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				t.Errorf("CPU profile %s: bad length", path)
+				return
+			}
+			if key>>3 == 6 { // string_table
+				strs[string(b[n:n+int(l)])] = true
+			}
+			b = b[n+int(l):]
+		default:
+			t.Errorf("CPU profile %s: unexpected wire type %d", path, key&7)
+			return
+		}
+	}
+	for _, w := range []string{"samples", "count", "cpu", "nanoseconds"} {
+		if !strs[w] {
+			t.Errorf("CPU profile %s: no %q in its string table", path, w)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type vcollector struct {
 	node atomic.Int32
 
 	loginAt atomic.Int64 // real Unix ns of the last confirmed login; 0 never
+	rtFirst atomic.Int64 // real Unix ns of its first real-time request; 0 none yet
 	online  atomic.Bool
 
 	mu       sync.Mutex
@@ -290,7 +291,9 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 		return []*q1376.Frame{q1376.Deny(f)}
 	}
 	if f.AFN == q1376.AFNClass1 {
-		c.g.stats.rtFirstReq.CompareAndSwap(0, time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.g.stats.rtFirstReq.CompareAndSwap(0, now)
+		c.rtFirst.CompareAndSwap(0, now)
 	}
 	loc := c.g.loc
 	now := c.g.clock.Now().In(loc).Truncate(time.Minute)

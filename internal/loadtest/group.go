@@ -88,6 +88,19 @@ func (g *Group) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Phase tells every member that profiles itself the phase that begins.
+func (g *Group) Phase(name string) error {
+	var errs []error
+	for i, s := range g.Members {
+		if p, ok := s.(PhaseProfiler); ok {
+			if err := p.Phase(name); err != nil {
+				errs = append(errs, fmt.Errorf("station %d: %w", i+1, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Proc sums the running members' resident and peak memory and CPU time.
 func (g *Group) Proc() (ProcStats, bool) {
 	var sum ProcStats

@@ -61,6 +61,28 @@ type Station interface {
 	CPU() time.Duration
 }
 
+// The phases of a run, as told to Config.Phase and PhaseProfiler.Phase.
+const (
+	PhaseSetup    = "setup"    // raw store rate, certificates, archive (load generator only)
+	PhaseStart    = "start"    // the station starts
+	PhaseStorm    = "storm"    // the connection storm
+	PhaseIngest   = "ingest"   // the first real-time pass over every meter
+	PhaseIdle     = "idle"     // the clock held still
+	PhaseNightly  = "nightly"  // the nightly frozen collection
+	PhaseCommands = "commands" // disconnect commands through the API
+	PhaseStop     = "stop"     // the station asked to end before its restart
+	PhaseRestart  = "restart"  // the restarted station and the reconnect storm
+	PhaseEnd      = "end"      // the load stopped, the station ended, the store counted
+)
+
+// PhaseProfiler is a Station that profiles itself phase by phase: Run
+// tells it each phase as it begins (before Start too: the phase its
+// processes start in), and it keeps each phase's profile apart. A process
+// that ends ends its profile.
+type PhaseProfiler interface {
+	Phase(name string) error
+}
+
 // Config is one bench run.
 type Config struct {
 	Meters     int // in all, GPRS meters included
@@ -97,6 +119,11 @@ type Config struct {
 	Username string
 	Password string
 	Token    string // instead of logging in with Username/Password
+
+	// Phase, when set, is called as each phase begins (the load
+	// generator's own per-phase profile); the station is told through
+	// PhaseProfiler.
+	Phase func(name string)
 
 	Progress io.Writer // a progress line; nil: none
 	Live     bool      // Progress is a terminal: redraw one line

@@ -28,11 +28,22 @@ type Result struct {
 	NightlyCollectorsS *float64 `json:"nightly_collectors_s"`
 	Collected          int      `json:"collected"`
 	IngestReadingsPerS *float64 `json:"ingest_readings_per_s"`
-	RawStoreRowsPerS   *float64 `json:"raw_store_rows_per_s"`
-	CommandP50Ms       *float64 `json:"command_p50_ms"`
-	CommandP99Ms       *float64 `json:"command_p99_ms"`
-	CommandsOK         int      `json:"commands_succeeded"`
-	CommandsFailed     int      `json:"commands_failed"`
+	// IngestStartSpreadS is how long after the first real-time request the
+	// last collector got its first (the station starting its pass late),
+	// within the ingest span.
+	IngestStartSpreadS *float64 `json:"ingest_start_spread_s,omitempty"`
+	// IngestSpanS is the span ingest_readings_per_s divides by: from the
+	// first real-time request to the commit that completed every meter.
+	IngestSpanS *float64 `json:"ingest_span_s,omitempty"`
+	// IngestWaitS is the longest a collector waited after its login for
+	// its first real-time request: the station's own delay, apart from
+	// the storm's logins spread over the span.
+	IngestWaitS      *float64 `json:"ingest_login_wait_s,omitempty"`
+	RawStoreRowsPerS *float64 `json:"raw_store_rows_per_s"`
+	CommandP50Ms     *float64 `json:"command_p50_ms"`
+	CommandP99Ms     *float64 `json:"command_p99_ms"`
+	CommandsOK       int      `json:"commands_succeeded"`
+	CommandsFailed   int      `json:"commands_failed"`
 	// CommandsRouted, with several stations, counts the commands posted
 	// to a station other than the one holding the meter's collector's
 	// session, which the stations had to hand over between them.
@@ -99,6 +110,8 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"nightly_collectors_s 采集器下电表夜间采集", f(r.NightlyCollectorsS, " s")},
 		{"collected 已采集", fmt.Sprintf("%d / %d", r.Collected, r.Meters)},
 		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
+		{"ingest_span_s / start_spread_s 入库时长/起始差", f(r.IngestSpanS, " s") + " / " + f(r.IngestStartSpreadS, " s")},
+		{"ingest_login_wait_s 登录后首次召测最长等待", f(r.IngestWaitS, " s")},
 		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},
 		{"command_p50_ms 命令中位", f(r.CommandP50Ms, " ms")},
 		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},

@@ -57,6 +57,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g.targetDay = q1376.DayOf(day)
 	installed := day
+	// phase tells the load generator's hook and the station that a phase
+	// begins; a station that cannot switch its profile is noted, not fatal.
+	phase := func(name string) {
+		if cfg.Phase != nil {
+			cfg.Phase(name)
+		}
+		if p, ok := cfg.Station.(PhaseProfiler); ok {
+			if err := p.Phase(name); err != nil {
+				res.note("profile of phase %s: %v / 阶段剖析失败", name, err)
+			}
+		}
+	}
+	phase(PhaseSetup)
 
 	// 1. The store's raw batched write rate, before anything else runs.
 	if cfg.Scratch != nil {
@@ -109,6 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// 4. The station.
+	phase(PhaseStart)
 	pr.set("starting the station / 启动主站", nil)
 	addrs, err := cfg.Station.Start(ctx, seg)
 	if err != nil {
@@ -147,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	gctx, stopLoad := context.WithCancel(ctx)
 	var load sync.WaitGroup
 	defer func() { stopLoad(); load.Wait() }()
+	phase(PhaseStorm)
 	stormAt := time.Now()
 	pr.set("connection storm / 连接风暴", func() string {
 		return fmt.Sprintf("%d/%d collectors, %d/%d GPRS logged in", g.loggedIn(stormAt), cfg.Collectors, g.registered(stormAt), cfg.GPRS)
@@ -171,6 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// 6. Real-time ingest: the first real-time pass over every meter.
+	phase(PhaseIngest)
 	if g.collectorMeters > 0 {
 		pr.set("real-time ingest / 实时数据入库", func() string {
 			return fmt.Sprintf("%d/%d meters, %d readings committed", g.stats.rtMeters.Load(), g.collectorMeters, g.stats.rtReadings.Load())
@@ -178,6 +194,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if g.waitFor(ctx, cfg.PhaseTimeout, func() bool { return g.stats.rtMeters.Load() >= int64(g.collectorMeters) }) {
 			span := time.Duration(g.stats.rtAllAt.Load() - g.stats.rtFirstReq.Load())
 			res.IngestReadingsPerS = num(float64(g.stats.rtReadings.Load()) / span.Seconds())
+			res.IngestSpanS = num(span.Seconds())
+			last, wait := int64(0), int64(0)
+			for _, c := range g.cols {
+				last = max(last, c.rtFirst.Load())
+				wait = max(wait, c.rtFirst.Load()-c.loginAt.Load())
+			}
+			res.IngestWaitS = num(time.Duration(wait).Seconds())
+			res.IngestStartSpreadS = num(time.Duration(last - g.stats.rtFirstReq.Load()).Seconds())
 		} else {
 			res.note("real-time ingest: %d of %d meters committed within %s / 实时入库超时", g.stats.rtMeters.Load(), g.collectorMeters, cfg.PhaseTimeout)
 		}
@@ -186,6 +210,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 6b. Idle: the clock held still, so that no slot comes due and every
 	// session idles; what the station holds per connection then.
 	if !cfg.External && local {
+		phase(PhaseIdle)
 		pr.set("idle sessions / 空闲连接", nil)
 		if after, ok, err := g.idleRSS(ctx, idleSettle); err != nil {
 			return res, err
@@ -195,6 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// 7. The nightly frozen collection.
+	phase(PhaseNightly)
 	midnight := day.AddDate(0, 0, 1)
 	nightAt := stormAt
 	if !cfg.External {
@@ -256,6 +282,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// 8. Commands through the API.
 	if cfg.Commands > 0 && g.collectorMeters > 0 {
+		phase(PhaseCommands)
 		pr.set("commands / 远程命令", nil)
 		lat, failed, routed := g.commands(ctx, apis, pr)
 		res.CommandsOK, res.CommandsFailed = len(lat), failed
@@ -286,6 +313,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		pr.set("station restart / 主站重启", func() string {
 			return fmt.Sprintf("%d/%d collectors, %d/%d GPRS back", g.loggedIn(stormAt), cfg.Collectors, g.registered(stormAt), cfg.GPRS)
 		})
+		phase(PhaseStop)
 		sctx, cancel := context.WithTimeout(ctx, cfg.StopGrace)
 		err := cfg.Station.Stop(sctx)
 		cancel()
@@ -294,6 +322,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		} else if err != nil {
 			return res, fmt.Errorf("stop the station / 停止主站: %w", err)
 		}
+		phase(PhaseRestart)
 		launch := time.Now()
 		stCPU0, cpu0 := cfg.Station.CPU(), selfCPU()
 		logins0, resumed0 := g.stats.logins.Load(), g.stats.resumed.Load()
@@ -316,6 +345,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// 10. The end: stop the load, then the station; count what is stored.
+	phase(PhaseEnd)
 	pr.set("counting / 统计", nil)
 	stopLoad()
 	load.Wait()

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,54 @@ import (
 // Leases and command claims: what several station nodes on one database
 // need (amigo.NodeStore). Lease expiry and claims are real time in Unix
 // milliseconds.
+
+// AcquireLeases gives each of resources to node as AcquireLease does, in
+// one transaction, leaseChunk a statement, and returns those node holds.
+// The resources are taken in order, so that two nodes taking overlapping
+// sets lock the rows in the same order (no deadlock).
+func (s *DB) AcquireLeases(ctx context.Context, resources []string, node string, ttl time.Duration, now time.Time) ([]string, error) {
+	const op = "acquire leases"
+	rs := slices.Clone(resources)
+	slices.Sort(rs)
+	rs = slices.Compact(rs) // one statement may not upsert a row twice
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	tx, commit, rollback, err := s.begin(ctx)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	defer rollback()
+	const leaseChunk = 300
+	var held []string
+	for start := 0; start < len(rs); start += leaseChunk {
+		chunk := rs[start:min(start+leaseChunk, len(rs))]
+		args := make([]any, 0, 3*len(chunk)+1)
+		for _, r := range chunk {
+			args = append(args, r, node, now.Add(ttl).UnixMilli())
+		}
+		args = append(args, now.UnixMilli())
+		rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO leases (resource, node, expires) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+`
+			ON CONFLICT (resource) DO UPDATE SET node = excluded.node, expires = excluded.expires
+			WHERE leases.node = excluded.node OR leases.expires <= ? RETURNING resource`), args...)
+		if err != nil {
+			return nil, internal(op, err)
+		}
+		got, err := collect(rows, op, func(r scanner) (string, error) {
+			var v string
+			return v, r.Scan(&v)
+		})
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, got...)
+	}
+	if err := commit(); err != nil {
+		return nil, internal(op, err)
+	}
+	return held, nil
+}
 
 // AcquireLease gives resource to node until now+ttl when it is free,
 // expired or node's already; it reports whether node holds it.

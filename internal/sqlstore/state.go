@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,38 @@ func (s *DB) GetState(ctx context.Context, key string) (string, bool, error) {
 		return "", false, internal("get state", err)
 	}
 	return v, true, nil
+}
+
+// GetStates returns the values of those of keys that are set, 500 keys a
+// query.
+func (s *DB) GetStates(ctx context.Context, keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	for start := 0; start < len(keys); start += 500 {
+		chunk := keys[start:min(start+500, len(keys))]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		rows, err := s.x.QueryContext(ctx, s.q(`SELECT key, value FROM station_state WHERE key IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
+		if err != nil {
+			return nil, internal("get states", err)
+		}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				rows.Close()
+				return nil, internal("get states", err)
+			}
+			out[k] = v
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, internal("get states", err)
+		}
+	}
+	return out, nil
 }
 
 // PutState sets key to value.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -218,21 +219,33 @@ func (e *Engine) Run(ctx context.Context) {
 
 // loop runs work every 200 ms, and at once when woken or when one of its
 // workers comes free (so that the pool never idles while work is due) —
-// but never more than a tenth of the time: after a pass that took d, the
-// next starts d×passRest after its start at the earliest, and at the
-// latest maxRest after it ended (a pass that waited on the store, not on
-// the CPU, must not put the next one off for minutes). A pass over ten
-// thousand collectors woken by every login of a storm, or by every job
-// that ends while the pool is full, would otherwise take a core of its
-// own.
+// but takes no more than a tenth of a core: after a pass that spent c of
+// CPU, the next starts at the earliest c×(passRest-1) after it ended, and
+// at the latest maxRest after. A pass over ten thousand collectors woken
+// by every login of a storm, or by every job that ends while the pool is
+// full, would otherwise take a core of its own.
+//
+// The rest follows the pass's own CPU time (its goroutine locked to its
+// thread, whose CPU time it reads), not its wall time: a pass that waited
+// on the store (leases, the bulk listing of the meters, a claim of
+// commands, slow round trips on a loaded machine) costs no CPU, and
+// resting ten times its wait left the pool idle and the commands waiting
+// for up to a second.
 func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		start := time.Now()
+		cpu0, cpuOK := threadCPU()
 		work(ctx)
 		took := time.Since(start)
-		rest := took + min(took*(passRest-1), maxRest)
+		cost := took
+		if cpu1, ok := threadCPU(); ok && cpuOK {
+			cost = min(cpu1-cpu0, took)
+		}
+		rest := took + min(cost*(passRest-1), maxRest)
 		select {
 		case <-ctx.Done():
 			return

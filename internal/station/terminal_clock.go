@@ -93,9 +93,16 @@ func (e *Engine) checkTerminalClock(ctx context.Context, site amigo.Site, c amig
 		}
 		e.log.Info("collector clock set / 终端对时", "collector", c.Address, "was_off", off.Round(time.Second).String())
 	}
-	if err := e.store.PutState(ctx, terminalClockKey(c), day, e.clock.Now()); err != nil {
-		return err
-	}
+	// With the other state writes of the moment, in one transaction of
+	// the group committer, not an autocommit (and a WAL flush) of its own
+	// per collector: lost, it costs one more clock read.
+	key, at := terminalClockKey(c), e.clock.Now()
+	e.queueState(ctx, "terminal clock checked", func(tx amigo.Store) error {
+		if err := tx.PutState(ctx, key, day, at); err != nil {
+			return fmt.Errorf("terminal clock of collector %s checked: %w", c.Address, err)
+		}
+		return nil
+	})
 	e.noteClockDay(c.ID, day)
 	return nil
 }

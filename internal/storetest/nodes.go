@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func runNodes(t *testing.T, open func(t *testing.T) amigo.Store) {
 		return s
 	}
 	t.Run("AcquireLease", func(t *testing.T) { acquireLease(t, ns(t)) })
+	t.Run("AcquireLeases", func(t *testing.T) { acquireLeases(t, ns(t)) })
 	t.Run("RenewLeases", func(t *testing.T) { renewLeases(t, ns(t)) })
 	t.Run("ReleaseLeases", func(t *testing.T) { releaseLeases(t, ns(t)) })
 	t.Run("ClaimCommands", func(t *testing.T) { claimCommands(t, ns(t)) })
@@ -55,6 +57,67 @@ func acquireLease(t *testing.T, s amigo.NodeStore) {
 	// b's lease runs from 15 s to 25 s.
 	if live, _ := s.Leases(ctx, leaseT0.Add(25*time.Second)); len(live) != 0 {
 		t.Errorf("live leases at 25 s: %v, want none", live)
+	}
+}
+
+// acquireLeases takes many leases at once as acquireLease takes one: the
+// free and expired ones and the node's own, not another node's live one;
+// a resource named twice is taken once. GetStates reads many keys at once.
+func acquireLeases(t *testing.T, s amigo.NodeStore) {
+	ctx := context.Background()
+	ttl := 10 * time.Second
+	many := func(n int) []string {
+		var rs []string
+		for i := range n {
+			rs = append(rs, fmt.Sprintf("collector/0171-%04d", i))
+		}
+		return rs
+	}
+	// More than one statement takes.
+	all := many(700)
+	got, err := s.AcquireLeases(ctx, append(all, all[5]), "a", ttl, leaseT0)
+	if err != nil || len(got) != 700 {
+		t.Fatalf("a takes 700 free leases: got %d, %v", len(got), err)
+	}
+	// b: its own new one, none of a's live ones.
+	got, err = s.AcquireLeases(ctx, []string{all[1], "meter/000000000001", all[2]}, "b", ttl, leaseT0.Add(time.Second))
+	if err != nil || !slices.Equal(got, []string{"meter/000000000001"}) {
+		t.Fatalf("b while a's leases live: %v %v, want only the free one", got, err)
+	}
+	// a renews one at 5 s (to 15 s); at 10 s b takes the others, expired.
+	if got, err := s.AcquireLeases(ctx, []string{all[1]}, "a", ttl, leaseT0.Add(5*time.Second)); err != nil || len(got) != 1 {
+		t.Fatalf("a renews its own: %v %v", got, err)
+	}
+	got, err = s.AcquireLeases(ctx, []string{all[1], all[2], all[3]}, "b", ttl, leaseT0.Add(10*time.Second))
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, []string{all[2], all[3]}) {
+		t.Fatalf("b at 10 s: %v %v, want the two expired", got, err)
+	}
+	live, err := s.Leases(ctx, leaseT0.Add(10*time.Second))
+	if err != nil || live[all[1]] != "a" || live[all[2]] != "b" || live["meter/000000000001"] != "b" {
+		t.Fatalf("live leases: %v %v", live, err)
+	}
+	// GetStates: those set, however many are asked.
+	st, ok := s.(amigo.Store)
+	if !ok {
+		t.Fatal("the node store is not an amigo.Store")
+	}
+	var keys []string
+	for i := range 600 {
+		k := fmt.Sprintf("slot/%d", i)
+		keys = append(keys, k)
+		if i%2 == 0 {
+			if err := st.PutState(ctx, k, fmt.Sprint(i), leaseT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	vals, err := s.GetStates(ctx, append(keys, "nothing/here"))
+	if err != nil || len(vals) != 300 || vals["slot/598"] != "598" || vals["slot/0"] != "0" {
+		t.Fatalf("get states: %d values, %v", len(vals), err)
+	}
+	if _, ok := vals["slot/1"]; ok {
+		t.Fatal("get states gives a key never set")
 	}
 }
 

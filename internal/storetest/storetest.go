@@ -4,6 +4,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +29,53 @@ func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("PaymentOrders", func(t *testing.T) { paymentOrders(t, open(t)) })
 	t.Run("Bills", func(t *testing.T) { bills(t, open(t)) })
 	t.Run("BillsBatch", func(t *testing.T) { billsBatch(t, open(t)) })
+	t.Run("ManyMeters", func(t *testing.T) { manyMeters(t, open(t)) })
+}
+
+// manyMeters: SetMetersStatus over more meters than one statement takes
+// sets each of them and no other; ListMeters paged by AfterID lists every
+// meter once, in id order.
+func manyMeters(t *testing.T, s amigo.Store) {
+	ctx := context.Background()
+	site, c, first := Fixture(t, s, 1)
+	ids := []int64{first[0].ID}
+	for i := range 1202 {
+		m := amigo.Meter{SiteID: site.ID, Address: fmt.Sprintf("%012d", 500000+i), CollectorID: c.ID, Port: 1, Pn: i + 2}
+		if err := s.CreateMeter(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// All but the last two.
+	if err := s.SetMetersStatus(ctx, ids[:len(ids)-2], amigo.StatusOnline, "", now); err != nil {
+		t.Fatal(err)
+	}
+	if list, total, err := s.ListMeters(ctx, amigo.MeterFilter{Status: amigo.StatusOnline, Limit: 2000}); err != nil || total != len(ids)-2 || len(list) != len(ids)-2 {
+		t.Fatalf("online meters: %d listed of %d, want %d: %v", len(list), total, len(ids)-2, err)
+	}
+	for _, id := range ids[len(ids)-2:] {
+		if m, err := s.GetMeter(ctx, id); err != nil || m.Status == amigo.StatusOnline {
+			t.Fatalf("meter %d not in the batch: status %q, %v", id, m.Status, err)
+		}
+	}
+	var got []int64
+	for after := int64(0); ; {
+		list, total, err := s.ListMeters(ctx, amigo.MeterFilter{SiteID: site.ID, AfterID: after, NoTotal: true, Limit: 500})
+		if err != nil || total != -1 {
+			t.Fatalf("page after %d: total %d, %v", after, total, err)
+		}
+		for _, m := range list {
+			got = append(got, m.ID)
+		}
+		if len(list) < 500 {
+			break
+		}
+		after = list[len(list)-1].ID
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("paged by id: %d meters listed, want the %d created in id order", len(got), len(ids))
+	}
 }
 
 // state: PutStateOnce lets the first caller win; PutState overwrites;
