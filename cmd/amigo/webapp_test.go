@@ -84,6 +84,26 @@ func TestCustomerJourney(t *testing.T) {
 	// After midnight the wallet's pass (every 5 virtual minutes: 5 s at
 	// 60x) trips the account and the station reads the relay open back.
 	meter := a.Meters[0].Address
+	defer func() { // before the store is closed
+		if !t.Failed() {
+			return
+		}
+		// What the wallet and the station did, for a failure's reader.
+		x, _ := st.GetAccount(bg, a.ID)
+		mm, _ := st.FindMeterByAddress(bg, meter)
+		t.Logf("account %+v\nmeter %+v", x, mm)
+		for id := int64(1); ; id++ {
+			c, err := st.GetCommand(bg, id)
+			if err != nil {
+				break
+			}
+			t.Logf("command %+v", c)
+		}
+		es, _, _ := st.ListEvents(bg, amigo.EventFilter{Limit: 200})
+		for _, e := range es {
+			t.Logf("event %s %s %s", e.Time, e.Kind, e.Message)
+		}
+	}()
 	eventually(t, "meter "+meter+" tripped for arrears", 2*time.Minute, func() bool {
 		m, _ := st.FindMeterByAddress(bg, meter)
 		return m.Relay == amigo.RelayOpen
