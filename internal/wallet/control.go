@@ -19,7 +19,8 @@ import (
 //   - trip: balance at or below the credit limit, not tripped, no
 //     keep-power (the account's flag, or the site's windows, weekdays and
 //     holidays at this instant) → trip (1CH 1AH) of every meter the
-//     account pays for now, a notice; state tripped. Keep-power defers it
+//     account pays for now, a notice; state tripped (none recorded when
+//     no meter is the account's now). Keep-power defers it
 //     (one EventTripDeferred) to the first pass after the window.
 //   - reconnect: tripped and the balance above the credit limit again →
 //     allow-close (1BH) or direct close (1CH) by the site's policy, a
@@ -147,6 +148,14 @@ func (w *Wallet) trip(ctx context.Context, a amigo.Account, now time.Time) error
 	cs, err := w.submit(ctx, a, amigo.CmdDisconnect, System, now)
 	if err != nil {
 		return err
+	}
+	if len(cs) == 0 {
+		// No meter is the account's at this instant (its first starts
+		// later, or its last has ended): nothing is cut, so nothing is
+		// recorded as tripped — a later pass trips the meter once it is
+		// the account's.
+		w.log.Debug("wallet trip: no meter of the account now", "account", a.Number)
+		return nil
 	}
 	if err := w.remember(ctx, a, amigo.CmdDisconnect, cs, now); err != nil {
 		return err

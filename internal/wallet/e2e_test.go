@@ -323,7 +323,11 @@ func newRig(t *testing.T, a amigo.Account, pol amigo.ControlPolicy) *rig {
 		t.Fatal(err)
 	}
 	a.Number, a.CustomerID, a.SiteID, a.Mode, a.Tariff, a.BillingDay = "P-78", cu.ID, site.ID, amigo.ModePrepaid, "flat-1", 1
-	a.Meters = []amigo.AccountMeter{{MeterID: r.meter.ID, From: r.meter.InstalledAt}}
+	from := r.meter.InstalledAt
+	if len(a.Meters) == 1 && !a.Meters[0].From.IsZero() {
+		from = a.Meters[0].From // the test's own start of the meter's period
+	}
+	a.Meters = []amigo.AccountMeter{{MeterID: r.meter.ID, From: from}}
 	if err := st.CreateAccount(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -438,5 +442,41 @@ func TestKeepPowerFlagAndDirectClose(t *testing.T) {
 	}
 	if by["command.alarm"] != "system " || !strings.Contains(by["command.disconnect"], "system") || !strings.Contains(by["command.close"], "system") || !strings.Contains(by["command.close"], "customer:p78") {
 		t.Fatalf("audit of commands %v", by)
+	}
+}
+
+// An account at its credit limit before its meter is its own (the period
+// starts at 11:00) is not recorded as tripped with nothing cut: no command
+// is asked for, and once the meter is the account's a pass trips it. (The
+// wallet used to record "tripped" with no meter covered, and then never
+// cut the meter: the customer test's account, set to owe before midnight,
+// stayed on.)
+func TestNoTripBeforeTheMetersPeriod(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, amigo.Site{}.Location())
+	r := newRig(t, amigo.Account{LowBalanceFen: 1000, CreditLimitFen: 0, Meters: []amigo.AccountMeter{{From: start.Add(2 * time.Hour)}}}, amigo.ControlPolicy{})
+	if err := r.w.Control(r.ctx, r.acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); ; id++ {
+		c, err := r.st.GetCommand(r.ctx, id)
+		if err != nil {
+			break
+		}
+		if c.Type == amigo.CmdDisconnect {
+			t.Fatalf("a trip asked for before the meter is the account's: %+v", c)
+		}
+	}
+	if c := r.account().Control; c == amigo.ControlTripped {
+		t.Fatalf("recorded %s with no meter cut", c)
+	}
+	r.clock.Set(start.Add(3 * time.Hour))
+	if err := r.w.Control(r.ctx, r.acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.ended(amigo.CmdDisconnect); c.Status != amigo.CmdSucceeded || !r.vm.RelayOpen() {
+		t.Fatalf("the trip once the meter is the account's: %+v, relay open %v", c, r.vm.RelayOpen())
+	}
+	if c := r.account().Control; c != amigo.ControlTripped {
+		t.Fatalf("control %s after the trip", c)
 	}
 }
