@@ -112,6 +112,7 @@ type FEP struct {
 	sessions map[string]*Session
 	// gen counts the changes of sessions (Generation).
 	gen       atomic.Uint64
+	idle      atomic.Pointer[idlePoller] // Serve's, while it runs (nil without one)
 	listeners []*listener
 	gprs      map[string]*MeterSession
 	claiming  map[string]bool   // GPRS addresses whose incumbent is being checked
@@ -226,6 +227,7 @@ func (f *FEP) Serve(ctx context.Context) error {
 		f.cfg.Log.Warn("idle poller", "err", err)
 		poll = nil
 	}
+	f.idle.Store(poll)
 	defer poll.stop()
 	var wg sync.WaitGroup
 	for _, ln := range f.listeners {

@@ -119,7 +119,6 @@ func measureIdle(b *testing.B, f *FEP, kind, addr, certs string, n int, in <-cha
 	defer func() { cancel(); <-done }()
 
 	before, rss0 := settledMem()
-	g0 := runtime.NumGoroutine()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClients$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "AMIGO_IDLE_CLIENT="+kind, "AMIGO_IDLE_ADDR="+addr, "AMIGO_IDLE_CERTS="+certs, "AMIGO_IDLE_CONNS="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
@@ -163,16 +162,16 @@ func measureIdle(b *testing.B, f *FEP, kind, addr, certs string, n int, in <-cha
 		}
 	}
 	b.Logf("%d %s sessions in %.1f s", n, kind, time.Since(began).Seconds())
-	// Idle: every session down to its one parked goroutine (the login's
-	// handlers and hooks ended), then what stays. The front end's own few
-	// (accept loops, tickers) may start after g0 was read: slack of 4.
-	idleBy := time.Now().Add(time.Minute)
-	for runtime.NumGoroutine() > g0+n+4 {
-		if time.Now().After(idleBy) {
-			b.Fatalf("%d goroutines a minute after the logins, want at most %d (one per idle session)", runtime.NumGoroutine(), g0+n+4)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling the condition, bounded by idleBy
+	// Idle: every session parked on the front end's poller (its login's
+	// handlers and hooks ended, no goroutine of its own), then what stays.
+	poll := f.idle.Load()
+	if poll == nil {
+		b.Skip("no idle poller on this system")
+	}
+	select {
+	case <-poll.parked(n):
+	case <-time.After(time.Minute):
+		b.Fatalf("%d sessions not all idle on the poller a minute after the logins", n)
 	}
 	after, rss1 := settledMem()
 	per := func(x, y uint64) float64 { return (float64(x) - float64(y)) / float64(n) }

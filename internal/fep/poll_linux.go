@@ -42,6 +42,27 @@ type idlePoller struct {
 	woken    bool  // a byte is in the pipe for the loop
 	stopped  bool
 	done     chan struct{}
+	watch    []parkWatch // parked's channels, waiting for that many sessions
+}
+
+// parkWatch is a parked channel waiting for n sessions on the poller.
+type parkWatch struct {
+	n  int
+	ch chan struct{}
+}
+
+// parked returns a channel closed once at least n sessions wait on the
+// poller at the same time (for the idle benchmark: every session idle).
+func (p *idlePoller) parked(n int) <-chan struct{} {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiting) >= n {
+		close(ch)
+		return ch
+	}
+	p.watch = append(p.watch, parkWatch{n, ch})
+	return ch
 }
 
 // pollConn is an accepted connection whose reader may wait on the poller.
@@ -141,6 +162,17 @@ func (p *idlePoller) wait(c *pollConn, raw syscall.RawConn, deadline time.Time, 
 	key := p.next
 	c.key, c.deadline, c.wake = key, deadline.UnixNano(), wake
 	p.waiting[key] = c
+	if len(p.watch) > 0 {
+		keep := p.watch[:0]
+		for _, w := range p.watch {
+			if len(p.waiting) >= w.n {
+				close(w.ch)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		p.watch = keep
+	}
 	if c.deadline < p.earliest || len(p.waiting) == 1 {
 		p.earliest = c.deadline
 	}

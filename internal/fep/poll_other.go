@@ -20,6 +20,9 @@ type pollConn struct {
 func newIdlePoller() (*idlePoller, error)      { return nil, nil }
 func (p *idlePoller) conn(c net.Conn) net.Conn { return c }
 func (p *idlePoller) stop()                    {}
+
+// parked: no poller here, so never.
+func (p *idlePoller) parked(int) <-chan struct{} { return nil }
 func (c *pollConn) SyscallConn() (syscall.RawConn, error) {
 	return c.Conn.(syscall.Conn).SyscallConn()
 }

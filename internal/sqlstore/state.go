@@ -36,18 +36,15 @@ func (s *DB) GetStates(ctx context.Context, keys []string) (map[string]string, e
 		if err != nil {
 			return nil, internal("get states", err)
 		}
-		for rows.Next() {
-			var k, v string
-			if err := rows.Scan(&k, &v); err != nil {
-				rows.Close()
-				return nil, internal("get states", err)
-			}
-			out[k] = v
-		}
-		err = rows.Err()
-		rows.Close()
+		kvs, err := collect(rows, "get states", func(r scanner) ([2]string, error) {
+			var kv [2]string
+			return kv, r.Scan(&kv[0], &kv[1])
+		})
 		if err != nil {
-			return nil, internal("get states", err)
+			return nil, err
+		}
+		for _, kv := range kvs {
+			out[kv[0]] = kv[1]
 		}
 	}
 	return out, nil
