@@ -121,11 +121,31 @@ func isRead(query string) bool {
 	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
 }
 
+// SQLite's statements are local and short: split runs them without the
+// caller's cancellation once ctx is found live. With a cancellable context
+// the driver starts a goroutine per statement to watch it (and
+// database/sql another per result set): thousands a second under load,
+// each queued on the scheduler ahead of the work that waits on the store.
+func uncancelled(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (s split) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, err := uncancelled(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return s.w.ExecContext(ctx, query, args...)
 }
 
 func (s split) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, err := uncancelled(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if isRead(query) {
 		if s.st != nil {
 			if st := s.st.get(ctx, s.r, query); st != nil {
@@ -138,6 +158,9 @@ func (s split) QueryContext(ctx context.Context, query string, args ...any) (*sq
 }
 
 func (s split) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ctx.Err() == nil {
+		ctx = context.WithoutCancel(ctx)
+	} // else the driver returns ctx's error through the row
 	if isRead(query) {
 		if s.st != nil {
 			if st := s.st.get(ctx, s.r, query); st != nil {

@@ -53,33 +53,32 @@ type batchConfirmer interface {
 	ConfirmAll(resps []*q1376.Frame) error
 }
 
-// commitPipe overlaps a collector's commits with its next request: at most
-// one commit at work while the next answer is awaited, so a collector's
-// round trip and the store's transaction are not paid one after the other.
-// Only for batches that do not depend on each other (distinct meters). The
-// answers of a batch are still confirmed only after its own commit.
-type commitPipe struct{ pending chan error }
+// commitSet overlaps a collector's commits with its next requests: each
+// batch goes to the group committer from a goroutine of its own, so that a
+// collector's round trips and the store's transactions are not paid one
+// after the other, and the worker asks for the next answer (or the
+// collector's events) meanwhile. Only for batches that do not depend on
+// each other (distinct meters). The answers of a batch are still confirmed
+// only after its own commit.
+type commitSet struct{ pending []chan error }
 
-// commit waits for the previous commit, then starts this one and returns;
-// the error is the previous commit's.
-func (p *commitPipe) commit(ctx context.Context, e *Engine, t Terminal, answers []*q1376.Frame, rs []amigo.Reading, meters map[int64]amigo.Meter) error {
-	if err := p.wait(); err != nil {
-		return err
-	}
+// commit starts committing rs (and then confirming answers) and returns.
+func (p *commitSet) commit(ctx context.Context, e *Engine, t Terminal, answers []*q1376.Frame, rs []amigo.Reading, meters map[int64]amigo.Meter) {
 	done := make(chan error, 1)
 	go func() { done <- e.commit(ctx, t, answers, rs, meters) }()
-	p.pending = done
-	return nil
+	p.pending = append(p.pending, done)
 }
 
-// wait returns the outcome of the commit at work, if any.
-func (p *commitPipe) wait() error {
-	if p.pending == nil {
-		return nil
+// wait returns once every commit started is done, with the first error.
+func (p *commitSet) wait() error {
+	var first error
+	for _, d := range p.pending {
+		if err := <-d; err != nil && first == nil {
+			first = err
+		}
 	}
-	err := <-p.pending
 	p.pending = nil
-	return err
+	return first
 }
 
 // committer is the group commit: workers hand their validated batches to
@@ -174,7 +173,10 @@ func (g *committer) run(ctx context.Context, e *Engine) {
 				break more
 			}
 		}
-		e.writeGroup(ctx, group)
+		// Never cancelled half-way: every batch taken is written (or
+		// refused) and answered; and a store's statements then need no
+		// goroutine each to watch for a cancellation.
+		e.writeGroup(context.WithoutCancel(ctx), group)
 	}
 }
 

@@ -56,6 +56,14 @@ type scheduler struct {
 	// at once, and so on: a pass without pause, the CPU of an idle
 	// station).
 	starved atomic.Bool
+	// backlog is set while the last pass found the pool full: collectors
+	// wait for a worker, and a job does its real-time slot alone
+	// (collectCollector).
+	backlog atomic.Bool
+	// apart is the CPU the last pass spent on the bulk listing of the
+	// meters (warmArchives), work of its own schedule that the loop's
+	// rest does not count; only the loop's goroutine touches it.
+	apart time.Duration
 }
 
 // collectorRef is one collector of the listing: sites[site].collectors[col].
@@ -200,7 +208,7 @@ func (e *Engine) collect(ctx context.Context) {
 	}
 	e.nodes.list(ctx, force)
 	now := e.clock.Now()
-	e.warmArchives(ctx, sites, now)
+	e.sched.apart = cpuOf(func() { e.warmArchives(ctx, sites, now) })
 	e.pruneMissing(ctx, now)
 	// Each site's own work (its GPRS meters, line loss) first: a few jobs,
 	// never starved by a thousand collectors.
@@ -288,10 +296,14 @@ func (e *Engine) collect(ctx context.Context) {
 		col := *c
 		if e.sched.start(ctx, jobKey{collector: col.ID}, func(ctx context.Context) { e.collectCollector(ctx, site, col, t) }) == poolFull {
 			full = true
+			e.sched.backlog.Store(true)
 			e.sched.mu.Lock()
 			e.sched.cursor = pos
 			e.sched.mu.Unlock()
 		}
+	}
+	if !full {
+		e.sched.backlog.Store(false) // every due collector has a worker
 	}
 }
 
@@ -389,25 +401,37 @@ func (e *Engine) forgetLast(id int64) {
 }
 
 // due tells from memory alone whether collector c has work at now: a
-// real-time slot not yet collected, or a daily pass (the first of the day
-// after DailyAfter plus the collector's offset in DailyWindow, then one
-// every collection interval for re-collection).
+// real-time slot not yet collected or its tail (events, clock) not yet
+// done, or a daily pass (the first of the day after DailyAfter plus the
+// collector's offset in DailyWindow, then one every collection interval
+// for re-collection).
 func (e *Engine) due(site amigo.Site, c amigo.Collector, now time.Time) bool {
-	rt, daily, _ := e.dueWork(site, c, now)
-	return rt || daily
+	return e.dueWork(site, c, now).any()
 }
 
-func (e *Engine) dueWork(site amigo.Site, c amigo.Collector, now time.Time) (rt, daily bool, slot time.Time) {
+// work is what a collector has due: its real-time slot, the slot's tail
+// (its events and clock), its daily pass.
+type work struct {
+	rt, tail, daily bool
+	slot            time.Time
+}
+
+func (w work) any() bool { return w.rt || w.tail || w.daily }
+
+func (e *Engine) dueWork(site amigo.Site, c amigo.Collector, now time.Time) work {
 	every := e.cfg.RealtimeEvery
-	slot = now.Add(-offset(c.Address, every)).Truncate(every)
+	slot := now.Add(-offset(c.Address, every)).Truncate(every)
 	today := amigo.Day(now, site.Location())
 	start := today.Add(e.cfg.DailyAfter + spread(c.Address, e.cfg.DailyWindow))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	rt = e.lastSlot[c.ID].Before(slot)
 	last := e.lastDaily[c.ID]
-	daily = !now.Before(start) && (last.Before(start) || now.Sub(last) >= every)
-	return rt, daily, slot
+	return work{
+		rt:    e.lastSlot[c.ID].Before(slot),
+		tail:  e.lastTail[c.ID].Before(slot),
+		daily: !now.Before(start) && (last.Before(start) || now.Sub(last) >= every),
+		slot:  slot,
+	}
 }
 
 // spread is a collector's offset in [0, window) taken from its address:

@@ -3,7 +3,9 @@ package station
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +127,96 @@ func TestFullPoolServesCollectorsInTurn(t *testing.T) {
 	}
 	if got := strings.Join(order, " "); got != "c1 c2 c3 c1" {
 		t.Fatalf("served %s, want c1 c2 c3 c1", got)
+	}
+}
+
+// orderTerm records, across collectors, what each request asks for ("c1
+// rt", "c1 events", ...).
+type orderTerm struct {
+	*fakeTerm
+	name  string
+	mu    *sync.Mutex
+	order *[]string
+}
+
+func (o *orderTerm) Request(ctx context.Context, afn q1376.AFN, units ...q1376.Unit) ([]*q1376.Frame, error) {
+	what := map[q1376.AFN]string{q1376.AFNClass1: "class1", q1376.AFNClass2: "daily", q1376.AFNClass3: "events"}[afn]
+	if afn == q1376.AFNClass1 && len(units) > 0 && len(units[0].Fn) > 0 && units[0].Fn[0] == 129 {
+		what = "rt"
+	}
+	o.mu.Lock()
+	*o.order = append(*o.order, o.name+" "+what)
+	o.mu.Unlock()
+	return o.fakeTerm.Request(ctx, afn, units...)
+}
+
+// While collectors wait for a worker (the last pass found the pool full),
+// a job does its real-time slot alone and leaves the slot's tail (events,
+// clock) and the daily pass to the collector's next turn: after a restart
+// every meter's current values come first. (Each job used to do its
+// events, its clock and its daily pass first, and the last collectors
+// waited for all of that before any reading of theirs.)
+func TestBacklogLeavesTheTailForLater(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	site, cs, _ := fleet(t, s, 3, 1)
+	loc := site.Location()
+	clock := vclock.NewManual(time.Date(2026, 3, 10, 8, 0, 0, 0, loc)) // the daily pass due too
+	var mu sync.Mutex
+	var order []string
+	front := gatedFront{}
+	for _, c := range cs {
+		front[c.Address] = &orderTerm{fakeTerm: newFakeTerm(t, c.Address, clock, loc), name: c.Name, mu: &mu, order: &order}
+	}
+	e := New(s, front, clock, Config{Log: quiet(), Workers: 10})
+	seen := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(order)
+	}
+	count := func(what string) (n int) {
+		for _, o := range seen() {
+			if o == what {
+				n++
+			}
+		}
+		return n
+	}
+
+	// Every worker busy: the pass hands nobody over and notes the backlog.
+	for range 10 {
+		e.sched.slots <- struct{}{}
+	}
+	e.collect(ctx)
+	if !e.sched.backlog.Load() {
+		t.Fatal("a pass that found the pool full noted no backlog")
+	}
+	for range 10 {
+		<-e.sched.slots
+	}
+	// A job under the backlog: the real-time values alone.
+	e.collectCollector(ctx, site, cs[0], front[cs[0].Address])
+	if got := seen(); count("c1 rt") != 1 || count("c1 events") != 0 || count("c1 daily") != 0 {
+		t.Fatalf("under a backlog the job asked %v; want the real-time values alone", got)
+	}
+	// The next passes find workers for all: the backlog ends, c1's tail
+	// and daily pass come without its real-time values asked again, and
+	// the others are served in full.
+	for range 2 {
+		e.collect(ctx)
+		e.sched.wait()
+	}
+	if e.sched.backlog.Load() {
+		t.Error("backlog still noted after passes that served every collector")
+	}
+	got := seen()
+	if count("c1 rt") != 1 {
+		t.Errorf("c1's real-time values asked %d times for one slot: %v", count("c1 rt"), got)
+	}
+	for _, c := range cs {
+		if count(c.Name+" rt") != 1 || count(c.Name+" events") == 0 || count(c.Name+" daily") == 0 {
+			t.Errorf("%s: real-time %d, events %d, daily %d requests; want 1 and at least 1 each: %v",
+				c.Name, count(c.Name+" rt"), count(c.Name+" events"), count(c.Name+" daily"), got)
+		}
 	}
 }

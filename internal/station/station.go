@@ -99,6 +99,7 @@ type Engine struct {
 	mu          sync.Mutex
 	lastSlot    map[int64]time.Time // collector -> last real-time slot collected
 	lastDaily   map[int64]time.Time // collector -> last daily pass
+	lastTail    map[int64]time.Time // collector -> last real-time slot whose events and clock were looked at
 	missingSent map[string]bool     // meter/day already reported missing (cache of "missing/…" in the state store)
 	pushed      map[int64]string    // collector -> signature of the archive it has
 	prunedAt    time.Time           // day the missing days were last pruned
@@ -156,7 +157,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.RealNow = time.Now
 	}
 	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{},
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, lastTail: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{},
 		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
 	e.sched.init(cfg.Workers)
 	e.group.init()
@@ -201,12 +202,18 @@ func (e *Engine) Run(ctx context.Context) {
 	go func() { defer loops.Done(); e.listenCommands(ctx) }()
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.collectWake, e.collect, e.sched.freed)
+		e.loop(ctx, e.collectWake, func(ctx context.Context) time.Duration {
+			e.collect(ctx)
+			return e.sched.apart
+		}, e.sched.freed)
 		e.sched.wait()
 	}()
 	go func() {
 		defer loops.Done()
-		e.loop(ctx, e.commandWake, e.runCommands, e.cmdLock.freed)
+		e.loop(ctx, e.commandWake, func(ctx context.Context) time.Duration {
+			e.runCommands(ctx)
+			return 0
+		}, e.cmdLock.freed)
 		e.cmdLock.wait()
 	}()
 	gctx, stopGroup := context.WithCancel(context.WithoutCancel(ctx))
@@ -231,7 +238,12 @@ func (e *Engine) Run(ctx context.Context) {
 // commands, slow round trips on a loaded machine) costs no CPU, and
 // resting ten times its wait left the pool idle and the commands waiting
 // for up to a second.
-func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context), freed <-chan struct{}) {
+//
+// work returns the CPU it spent on work of its own schedule (the bulk
+// listing of every meter, once half a collection interval): that is not
+// the cost of a pass, and resting for it kept the pool idle for a second
+// after a restart's first pass, with every collector due.
+func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) time.Duration, freed <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t := time.NewTicker(200 * time.Millisecond)
@@ -239,12 +251,13 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 	for {
 		start := time.Now()
 		cpu0, cpuOK := threadCPU()
-		work(ctx)
+		apart := work(ctx)
 		took := time.Since(start)
 		cost := took
 		if cpu1, ok := threadCPU(); ok && cpuOK {
 			cost = min(cpu1-cpu0, took)
 		}
+		cost = max(cost-apart, 0)
 		rest := took + min(cost*(passRest-1), maxRest)
 		select {
 		case <-ctx.Done():
@@ -263,6 +276,19 @@ func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(conte
 			}
 		}
 	}
+}
+
+// cpuOf runs f and returns the CPU time it took on the calling thread (its
+// wall time where that cannot be read): for a goroutine locked to its
+// thread, the cost of f alone.
+func cpuOf(f func()) time.Duration {
+	start := time.Now()
+	c0, ok0 := threadCPU()
+	f()
+	if c1, ok1 := threadCPU(); ok0 && ok1 {
+		return c1 - c0
+	}
+	return time.Since(start)
 }
 
 // passRest is how long a loop rests after a pass, in multiples of the
@@ -361,13 +387,20 @@ func (e *Engine) meters(ctx context.Context, c amigo.Collector) ([]amigo.Meter, 
 	return out, nil
 }
 
-// collectCollector does collector c's due work: the real-time slot, the
-// daily pass (the previous day's freezes and every missing day). It runs in
-// a worker of the pool, one at a time per collector.
+// collectCollector does collector c's due work: the real-time slot, then
+// the slot's tail (the collector's events and its clock), then the daily
+// pass (the previous day's freezes and every missing day). It runs in a
+// worker of the pool, one at a time per collector.
+//
+// While other collectors wait for a worker (a restart, the first pass, a
+// pool too small), a job does the real-time slot alone and leaves the
+// tail and the daily pass to the collector's next turn: every meter's
+// current values first, then the rest, instead of a third of the
+// collectors fully served and the others without a reading.
 func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal) {
 	now := e.clock.Now()
-	dueRT, dueDaily, slot := e.dueWork(site, c, now)
-	if !dueRT && !dueDaily {
+	w := e.dueWork(site, c, now)
+	if !w.any() {
 		return
 	}
 	ms, err := e.archive(ctx, c, now)
@@ -379,9 +412,9 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		// Nothing to collect: the slot is done all the same, so that an
 		// empty collector costs nothing until the next one.
 		e.mu.Lock()
-		e.lastSlot[c.ID], e.lastDaily[c.ID] = slot, now
+		e.lastSlot[c.ID], e.lastTail[c.ID], e.lastDaily[c.ID] = w.slot, w.slot, now
 		e.mu.Unlock()
-		e.saveSchedule(ctx, slotKey(c.ID), slot)
+		e.saveSchedule(ctx, slotKey(c.ID), w.slot)
 		e.saveSchedule(ctx, dailyKey(c.ID), now)
 		return
 	}
@@ -395,23 +428,39 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 			e.log.Warn("archive push", "collector", c.Address, "err", err)
 		}
 	}
-	if dueRT {
-		if err := e.collectRealtime(ctx, site, c, t, ms); err != nil {
+	// The real-time answers are committed while the collector's events and
+	// clock are asked for: the worker waits on the store once, at the end,
+	// not after every batch.
+	var finish func() error
+	if w.rt {
+		if finish, err = e.collectRealtime(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("real-time collection", "collector", c.Address, "err", err)
-		} else {
-			e.mu.Lock()
-			e.lastSlot[c.ID] = slot
-			e.mu.Unlock()
-			e.saveSchedule(ctx, slotKey(c.ID), slot)
 		}
+	}
+	// Looked at once the values are in: is anybody waiting for a worker?
+	rtOnly := w.rt && e.sched.backlog.Load()
+	if w.tail && !rtOnly {
 		if err := e.collectEvents(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("collector events", "collector", c.Address, "err", err)
 		}
 		if err := e.checkTerminalClock(ctx, site, c, t); err != nil {
 			e.log.Warn("collector clock", "collector", c.Address, "err", err)
 		}
+		e.mu.Lock()
+		e.lastTail[c.ID] = w.slot
+		e.mu.Unlock()
 	}
-	if dueDaily {
+	if finish != nil {
+		if err := finish(); err != nil {
+			e.log.Warn("real-time collection", "collector", c.Address, "err", err)
+		} else {
+			e.mu.Lock()
+			e.lastSlot[c.ID] = w.slot
+			e.mu.Unlock()
+			e.saveSchedule(ctx, slotKey(c.ID), w.slot)
+		}
+	}
+	if w.daily && !rtOnly {
 		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {
 			e.log.Warn("daily collection", "collector", c.Address, "err", err)
 		}
@@ -529,7 +578,7 @@ func registers(ind q1376.Indication) ([5]amigo.Energy, bool) {
 // commits, maps and goroutine switches per meter.
 const realtimeMetersPerRequest = 64
 
-func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
+func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) (finish func() error, err error) {
 	byPn := make(map[uint16]amigo.Meter, len(ms))
 	byID := make(map[int64]amigo.Meter, len(ms))
 	units := make([]q1376.Unit, 0, 3*len(ms))
@@ -544,12 +593,15 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	got := make(map[int64]bool, len(ms))
 	// Each request's meters are distinct, so one batch is committed while
 	// the next is asked for (its validation needs nothing of the other).
-	var pipe commitPipe
-	defer pipe.wait()
+	var commits commitSet
 	for _, req := range chunks(units, 3*realtimeMetersPerRequest) {
 		answers, err := e.request(ctx, t, q1376.AFNClass1, req...)
 		if err != nil {
-			return err
+			// What was answered is still committed (and confirmed).
+			if werr := commits.wait(); werr != nil {
+				return nil, fmt.Errorf("%w; and %w", err, werr)
+			}
+			return nil, err
 		}
 		readings := make(map[int64]*amigo.Reading, len(req)/3)
 		for _, a := range answers {
@@ -617,13 +669,22 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 			got[id] = true
 		}
 		sort.Slice(rs, func(i, j int) bool { return rs[i].MeterID < rs[j].MeterID })
-		if err := pipe.commit(ctx, e, t, answers, rs, byID); err != nil {
+		commits.commit(ctx, e, t, answers, rs, byID)
+	}
+	return func() error {
+		if err := commits.wait(); err != nil {
 			return err
 		}
-	}
-	if err := pipe.wait(); err != nil {
-		return err
-	}
+		e.meterStatus(ctx, c, ms, got, now)
+		return nil
+	}, nil
+}
+
+// meterStatus has the status of collector c's meters written: online those
+// read (got), offline the others; only the changes, queued to the group
+// committer after the readings just committed. A write that fails is
+// logged, and the next pass, seeing the old status, writes it again.
+func (e *Engine) meterStatus(ctx context.Context, c amigo.Collector, ms []amigo.Meter, got map[int64]bool, now time.Time) {
 	// The meters whose status changes, in one transaction each way (one
 	// per meter made a first pass over 100,000 meters 100,000 fsyncs).
 	var on, off []int64
@@ -637,11 +698,11 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 		}
 	}
 	if len(on)+len(off) == 0 {
-		return nil
+		return
 	}
 	// Written with the other collectors' changes of the same moment, in one
 	// transaction (the group committer's), after this pass's readings.
-	return e.writeState(ctx, "meters status", func(tx amigo.Store) error {
+	e.queueState(ctx, "meters status", func(tx amigo.Store) error {
 		if err := tx.SetMetersStatus(ctx, on, amigo.StatusOnline, "", now); err != nil {
 			return fmt.Errorf("meters of collector %s online: %w", c.Address, err)
 		}

@@ -16,6 +16,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) amigo.Store) {
 	t.Run("Entities", func(t *testing.T) { entities(t, open(t)) })
 	t.Run("Readings", func(t *testing.T) { readings(t, open(t)) })
+	t.Run("Cancelled", func(t *testing.T) { cancelled(t, open(t)) })
 	t.Run("Commands", func(t *testing.T) { commands(t, open(t)) })
 	t.Run("AuditAndEvents", func(t *testing.T) { auditAndEvents(t, open(t)) })
 	t.Run("State", func(t *testing.T) { state(t, open(t)) })
