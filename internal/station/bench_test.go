@@ -169,3 +169,31 @@ func BenchmarkFirstRealtimePass(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkValidateRealtimeBatch: validation of one real-time request's
+// readings (64 meters), each newer than its stored reading held in
+// memory (lastValues): the common case of a pass, needing no query.
+func BenchmarkValidateRealtimeBatch(b *testing.B) {
+	const n = realtimeMetersPerRequest
+	loc := time.UTC
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, loc)
+	e := New(nil, nil, vclock.NewManual(now), Config{Log: quiet()})
+	meters := make(map[int64]amigo.Meter, n)
+	rs := make([]amigo.Reading, n)
+	for i := range n {
+		id := int64(i + 1)
+		meters[id] = amigo.Meter{ID: id, SiteID: 1, CollectorID: 1, Pn: i + 1, Address: fmt.Sprintf("%012d", id), Phases: 1, RatedAmps: 60}
+		p := int64(1000)
+		prev := amigo.Reading{MeterID: id, Kind: amigo.KindRealtime, Time: now.Add(-15 * time.Minute), Forward: [5]amigo.Energy{amigo.Energy(1000000)}, HasForward: true, PowerW: &p}
+		e.last.seen(lastKey{id, amigo.KindRealtime}, prev)
+		rs[i] = prev
+		rs[i].Time = now
+		rs[i].Forward[0] += 25
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if evs := e.validate(context.Background(), rs, meters); len(evs) != 0 {
+			b.Fatalf("events %+v", evs)
+		}
+	}
+}
