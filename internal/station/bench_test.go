@@ -170,13 +170,12 @@ func BenchmarkFirstRealtimePass(b *testing.B) {
 	}
 }
 
-// BenchmarkValidateRealtimeBatch: validation of one real-time request's
-// readings (64 meters), each newer than its stored reading held in
-// memory (lastValues): the common case of a pass, needing no query.
-func BenchmarkValidateRealtimeBatch(b *testing.B) {
+// validateBatch is one real-time request's readings (64 meters), each
+// newer than its stored reading held in memory (lastValues): the common
+// case of a pass, needing no query.
+func validateBatch(tb testing.TB) (*Engine, []amigo.Reading, map[int64]amigo.Meter) {
 	const n = realtimeMetersPerRequest
-	loc := time.UTC
-	now := time.Date(2026, 3, 10, 12, 0, 0, 0, loc)
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	e := New(nil, nil, vclock.NewManual(now), Config{Log: quiet()})
 	meters := make(map[int64]amigo.Meter, n)
 	rs := make([]amigo.Reading, n)
@@ -190,6 +189,13 @@ func BenchmarkValidateRealtimeBatch(b *testing.B) {
 		rs[i].Time = now
 		rs[i].Forward[0] += 25
 	}
+	return e, rs, meters
+}
+
+// BenchmarkValidateRealtimeBatch: validation of one request's readings
+// (validateBatch).
+func BenchmarkValidateRealtimeBatch(b *testing.B) {
+	e, rs, meters := validateBatch(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if evs := e.validate(context.Background(), rs, meters); len(evs) != 0 {
