@@ -615,6 +615,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 		slot := make(map[int64]int, len(req)/3)
 		readings := make([]amigo.Reading, 0, len(req)/3)
 		var values []int64
+		var vals [15]q1376.Value
 		for _, a := range answers {
 			if a.AFN != q1376.AFNClass1 {
 				continue // a deny: no data for these points yet
@@ -638,7 +639,7 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 				r := &readings[k]
 				switch it.Fn {
 				case 129, 131:
-					ind, err := q1376.ParseIndication(it.Data)
+					ind, err := q1376.ParseIndicationInto(vals[:], it.Data) // registers copies them
 					if err != nil {
 						continue
 					}
