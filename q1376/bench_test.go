@@ -1,10 +1,11 @@
 package q1376
 
 import (
+	"reflect"
 	"testing"
 )
 
-func benchFrame(b *testing.B) []byte {
+func benchFrame(b testing.TB) []byte {
 	ind := Indication{HasAt: true, ReadAt: DateTime{Year: 2026, Month: 11, Day: 24, Minute: 5}, Values: make([]Value, 5)}
 	for i := range ind.Values {
 		ind.Values[i] = Value{Decimal{Mant: int64(1234560 + i), Scale: 4}, true}
@@ -63,5 +64,28 @@ func BenchmarkAppendRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf, _ = AppendFrame(buf[:0], f)
+	}
+}
+
+// ParseIndicationInto reuses the caller's array: decoding an answer's
+// indications allocates nothing per indication.
+func TestParseIndicationIntoAllocatesNothing(t *testing.T) {
+	wire := benchFrame(t)
+	var f Frame
+	if _, err := f.Decode(wire); err != nil {
+		t.Fatal(err)
+	}
+	data := f.Units[0].Data[3:]
+	want, err := ParseIndication(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals [15]Value
+	got, err := ParseIndicationInto(vals[:], data)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v %v, want %+v", got, err, want)
+	}
+	if n := testing.AllocsPerRun(20, func() { ParseIndicationInto(vals[:], data) }); n != 0 {
+		t.Fatalf("%v allocations", n)
 	}
 }

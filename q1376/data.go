@@ -3,6 +3,7 @@ package q1376
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/amigo-metering/amigo/dlt645"
@@ -237,6 +238,12 @@ type Indication struct {
 
 // ParseIndication reads an indication (after any time label).
 func ParseIndication(b []byte) (Indication, error) {
+	return ParseIndicationInto(nil, b)
+}
+
+// ParseIndicationInto is ParseIndication with the values in vals' array
+// when it has room for them (a caller decoding many reuses one).
+func ParseIndicationInto(vals []Value, b []byte) (Indication, error) {
 	if len(b) < 6 {
 		return Indication{}, fmt.Errorf("q1376: indication needs 6 bytes, have %d", len(b))
 	}
@@ -252,7 +259,7 @@ func ParseIndication(b []byte) (Indication, error) {
 	if len(b) < need {
 		return Indication{}, fmt.Errorf("q1376: indication with %d tariffs needs %d bytes, have %d", m, need, len(b))
 	}
-	ind := Indication{ReadAt: at, HasAt: ok, Values: make([]Value, m+1)}
+	ind := Indication{ReadAt: at, HasAt: ok, Values: slices.Grow(vals[:0], m+1)[:m+1]}
 	for i := range m + 1 {
 		off := 6 + i*fmtA14.n
 		v, err := decodeBCD(b[off:off+fmtA14.n], fmtA14.scale, false)

@@ -169,3 +169,37 @@ func BenchmarkFirstRealtimePass(b *testing.B) {
 		s.Close()
 	}
 }
+
+// validateBatch is one real-time request's readings (64 meters), each
+// newer than its stored reading held in memory (lastValues): the common
+// case of a pass, needing no query.
+func validateBatch(tb testing.TB) (*Engine, []amigo.Reading, map[int64]amigo.Meter) {
+	const n = realtimeMetersPerRequest
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	e := New(nil, nil, vclock.NewManual(now), Config{Log: quiet()})
+	meters := make(map[int64]amigo.Meter, n)
+	rs := make([]amigo.Reading, n)
+	for i := range n {
+		id := int64(i + 1)
+		meters[id] = amigo.Meter{ID: id, SiteID: 1, CollectorID: 1, Pn: i + 1, Address: fmt.Sprintf("%012d", id), Phases: 1, RatedAmps: 60}
+		p := int64(1000)
+		prev := amigo.Reading{MeterID: id, Kind: amigo.KindRealtime, Time: now.Add(-15 * time.Minute), Forward: [5]amigo.Energy{amigo.Energy(1000000)}, HasForward: true, PowerW: &p}
+		e.last.seen(lastKey{id, amigo.KindRealtime}, prev)
+		rs[i] = prev
+		rs[i].Time = now
+		rs[i].Forward[0] += 25
+	}
+	return e, rs, meters
+}
+
+// BenchmarkValidateRealtimeBatch: validation of one request's readings
+// (validateBatch).
+func BenchmarkValidateRealtimeBatch(b *testing.B) {
+	e, rs, meters := validateBatch(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if evs := e.validate(context.Background(), rs, meters); len(evs) != 0 {
+			b.Fatalf("events %+v", evs)
+		}
+	}
+}

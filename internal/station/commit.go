@@ -313,22 +313,18 @@ func lastOf(r amigo.Reading) lastVal {
 // newer tells whether a reading at t is newer than every stored one.
 func (v lastVal) newer(t time.Time) bool { return v.none || t.Unix() > v.t }
 
-// stored is what validation sees of the series stored before a newer
-// reading: the newest stored reading, or nothing.
-func (v lastVal) stored(k lastKey) []amigo.Reading {
-	if v.none {
-		return nil
-	}
-	return []amigo.Reading{v.reading(k)}
-}
-
 // reading rebuilds the stored reading as far as validation reads it.
 func (v lastVal) reading(k lastKey) amigo.Reading {
+	return v.readingWith(k, new(int64))
+}
+
+// readingWith is reading with its power, if any, in *p.
+func (v lastVal) readingWith(k lastKey, p *int64) amigo.Reading {
 	r := amigo.Reading{MeterID: k.meter, Kind: k.kind, Time: unixUTC(v.t), HasForward: v.hasFwd}
 	r.Forward[0] = v.fwd
 	if v.hasPower {
-		p := v.power
-		r.PowerW = &p
+		*p = v.power
+		r.PowerW = p
 	}
 	return r
 }

@@ -7,11 +7,13 @@
 package station
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -583,9 +585,14 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 	byID := make(map[int64]amigo.Meter, len(ms))
 	units := make([]q1376.Unit, 0, 3*len(ms))
 	source := "collector " + c.Address
-	for _, m := range ms {
+	// The units' points in one array, their functions shared (encoding a
+	// request only reads them): no slice allocated per meter.
+	pns := make([]uint16, len(ms))
+	for i, m := range ms {
 		byPn[uint16(m.Pn)], byID[m.ID] = m, m
-		units = append(units, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{129}}, q1376.Unit{Pn: []uint16{uint16(m.Pn)}, Fn: []uint16{131}}, q1376.NewUnit(uint16(m.Pn), 25, nil))
+		pns[i] = uint16(m.Pn)
+		pn := pns[i : i+1 : i+1]
+		units = append(units, q1376.Unit{Pn: pn, Fn: fnF129}, q1376.Unit{Pn: pn, Fn: fnF131}, q1376.Unit{Pn: pn, Fn: fnF25})
 	}
 	e.warm(ctx, ms, amigo.KindRealtime)
 	loc := site.Location()
@@ -603,7 +610,12 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 			}
 			return nil, err
 		}
-		readings := make(map[int64]*amigo.Reading, len(req)/3)
+		// The request's readings in one array (slot of a meter by its id),
+		// their power and voltage in another.
+		slot := make(map[int64]int, len(req)/3)
+		readings := make([]amigo.Reading, 0, len(req)/3)
+		var values []int64
+		var vals [15]q1376.Value
 		for _, a := range answers {
 			if a.AFN != q1376.AFNClass1 {
 				continue // a deny: no data for these points yet
@@ -618,14 +630,16 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 				if !ok {
 					continue
 				}
-				r := readings[m.ID]
-				if r == nil {
-					r = &amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Quality: amigo.QualityActual, Source: source, ReceivedAt: now}
-					readings[m.ID] = r
+				k, ok := slot[m.ID]
+				if !ok {
+					k = len(readings)
+					slot[m.ID] = k
+					readings = append(readings, amigo.Reading{MeterID: m.ID, Kind: amigo.KindRealtime, Quality: amigo.QualityActual, Source: source, ReceivedAt: now})
 				}
+				r := &readings[k]
 				switch it.Fn {
 				case 129, 131:
-					ind, err := q1376.ParseIndication(it.Data)
+					ind, err := q1376.ParseIndicationInto(vals[:], it.Data) // registers copies them
 					if err != nil {
 						continue
 					}
@@ -646,29 +660,30 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 					if err != nil {
 						continue
 					}
+					if values == nil {
+						values = make([]int64, 0, 2*cap(readings))
+					}
 					if in.P[0].Valid {
-						w := scaleTo(in.P[0].Mant, int(in.P[0].Scale), -3) // kW -> W
-						r.PowerW = &w
+						r.PowerW = valueIn(&values, scaleTo(in.P[0].Mant, int(in.P[0].Scale), -3)) // kW -> W
 					}
 					if in.U[0].Valid {
-						dv := scaleTo(in.U[0].Mant, int(in.U[0].Scale), 1)
-						r.VoltageDV = &dv
+						r.VoltageDV = valueIn(&values, scaleTo(in.U[0].Mant, int(in.U[0].Scale), 1))
 					}
 				}
 			}
 		}
-		rs := make([]amigo.Reading, 0, len(readings))
-		for id, r := range readings {
+		rs := readings[:0]
+		for _, r := range readings {
 			if !r.HasForward || r.Time.IsZero() {
 				continue
 			}
-			if installedAfter(byID[id], r.Time) {
+			if installedAfter(byID[r.MeterID], r.Time) {
 				continue // read before this meter was on the point: a swapped-out meter's
 			}
-			rs = append(rs, *r)
-			got[id] = true
+			rs = append(rs, r)
+			got[r.MeterID] = true
 		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].MeterID < rs[j].MeterID })
+		slices.SortFunc(rs, func(a, b amigo.Reading) int { return cmp.Compare(a.MeterID, b.MeterID) })
 		commits.commit(ctx, e, t, answers, rs, byID)
 	}
 	return func() error {
@@ -678,6 +693,19 @@ func (e *Engine) collectRealtime(ctx context.Context, site amigo.Site, c amigo.C
 		e.meterStatus(ctx, c, ms, got, now)
 		return nil
 	}, nil
+}
+
+// The functions of a real-time request's units (read only).
+var fnF129, fnF131, fnF25 = []uint16{129}, []uint16{131}, []uint16{25}
+
+// valueIn appends v to *vs and returns where it is: while *vs has room,
+// the values share its array.
+func valueIn(vs *[]int64, v int64) *int64 {
+	if len(*vs) == cap(*vs) {
+		*vs = make([]int64, 0, max(8, cap(*vs)))
+	}
+	*vs = append(*vs, v)
+	return &(*vs)[len(*vs)-1]
 }
 
 // meterStatus has the status of collector c's meters written: online those

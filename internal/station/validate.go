@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,30 +34,56 @@ const veeFlags = amigo.FlagReversed | amigo.FlagJump | amigo.FlagStopped
 // silence) is read alone (ReadingsAround). The meter's last power comes
 // from memory too when a daily register stood still.
 func (e *Engine) validate(ctx context.Context, rs []amigo.Reading, meters map[int64]amigo.Meter) []amigo.Event {
-	groups := map[lastKey][]int{}
-	var order []lastKey
+	// A series' indices start as a one-element slice of idxBuf (capacity
+	// one: a second reading of the series moves it to its own array), so
+	// that a batch of one reading per meter allocates no slice per meter.
+	groups := make(map[lastKey][]int, len(rs))
+	order := make([]lastKey, 0, len(rs))
+	idxBuf := make([]int, len(rs))
 	for i, r := range rs {
 		k := lastKey{r.MeterID, r.Kind}
-		if _, ok := groups[k]; !ok {
+		idx, ok := groups[k]
+		if !ok {
 			order = append(order, k)
+			idxBuf[i] = i
+			groups[k] = idxBuf[i : i+1 : i+1]
+			continue
 		}
-		groups[k] = append(groups[k], i)
+		groups[k] = append(idx, i)
 	}
-	stored := map[lastKey][]amigo.Reading{}
+	stored := make(map[lastKey][]amigo.Reading, len(order))
+	// The newest stored readings kept in memory, rebuilt into one array.
+	var memBuf []amigo.Reading
+	var powBuf []int64
 	var miss []lastKey
 	for _, k := range order {
 		idx := groups[k]
-		sort.SliceStable(idx, func(a, b int) bool { return rs[idx[a]].Time.Before(rs[idx[b]].Time) })
+		if len(idx) > 1 {
+			slices.SortStableFunc(idx, func(a, b int) int { return rs[a].Time.Compare(rs[b].Time) })
+		}
 		if v, ok := e.last.get(k); ok && v.newer(rs[idx[0]].Time) {
-			stored[k] = v.stored(k)
+			if v.none {
+				stored[k] = nil
+				continue
+			}
+			if memBuf == nil {
+				memBuf, powBuf = make([]amigo.Reading, 0, len(order)), make([]int64, 0, len(order))
+			}
+			n := len(memBuf)
+			powBuf = append(powBuf, 0)
+			memBuf = append(memBuf, v.readingWith(k, &powBuf[n]))
+			stored[k] = memBuf[n : n+1 : n+1]
 			continue
 		}
 		miss = append(miss, k)
 	}
 	e.neighbours(ctx, rs, groups, miss, stored)
 	var evs []amigo.Event
+	var nodes []node
 	for _, k := range order {
-		evs = append(evs, e.validateSeries(ctx, meters[k.meter], rs, groups[k], stored[k])...)
+		var es []amigo.Event
+		es, nodes = e.validateSeries(ctx, meters[k.meter], rs, groups[k], stored[k], nodes[:0])
+		evs = append(evs, es...)
 	}
 	return evs
 }
@@ -193,20 +220,41 @@ type node struct {
 
 // validateSeries checks the batch readings rs[idx] (one meter and kind,
 // oldest first) among the stored ones.
-func (e *Engine) validateSeries(ctx context.Context, m amigo.Meter, rs []amigo.Reading, idx []int, stored []amigo.Reading) []amigo.Event {
-	have := map[int64]bool{}
-	nodes := make([]node, 0, len(stored)+len(idx))
+func (e *Engine) validateSeries(ctx context.Context, m amigo.Meter, rs []amigo.Reading, idx []int, stored []amigo.Reading, nodes []node) ([]amigo.Event, []node) {
+	// Readings at an instant already among the nodes are left out: found
+	// by a look along the nodes for a short series, by a map otherwise.
+	var have map[int64]bool
+	if len(stored)+len(idx) > 16 {
+		have = make(map[int64]bool, len(stored)+len(idx))
+	}
+	seen := func(t int64) bool {
+		if have != nil {
+			return have[t]
+		}
+		for _, n := range nodes {
+			if n.r.Time.Unix() == t {
+				return true
+			}
+		}
+		return false
+	}
 	for i := range stored {
-		have[stored[i].Time.Unix()] = true
+		if have != nil {
+			have[stored[i].Time.Unix()] = true
+		}
 		nodes = append(nodes, node{&stored[i], true})
 	}
 	for _, i := range idx {
-		if t := rs[i].Time.Unix(); !have[t] {
-			have[t] = true
+		if t := rs[i].Time.Unix(); !seen(t) {
+			if have != nil {
+				have[t] = true
+			}
 			nodes = append(nodes, node{&rs[i], false})
 		}
 	}
-	sort.SliceStable(nodes, func(a, b int) bool { return nodes[a].r.Time.Before(nodes[b].r.Time) })
+	if len(nodes) > 1 {
+		slices.SortStableFunc(nodes, func(a, b node) int { return a.r.Time.Compare(b.r.Time) })
+	}
 	power := e.powerIfStill(ctx, m, nodes)
 	var evs []amigo.Event
 	for i, n := range nodes {
@@ -225,7 +273,7 @@ func (e *Engine) validateSeries(ctx context.Context, m amigo.Meter, rs []amigo.R
 	if len(nodes) > 1 && !nodes[0].stored && nodes[1].stored {
 		evs = append(evs, e.recheck(ctx, m, nodes[0].r, nodes[1].r, power)...)
 	}
-	return evs
+	return evs, nodes
 }
 
 // powerIfStill returns the meter's last known power when a daily register
