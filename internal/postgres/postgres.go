@@ -78,12 +78,25 @@ type partitions struct {
 func (p *partitions) ensure(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	locked := false
 	for _, r := range rs {
 		t := r.Time.UTC()
 		from := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 		name := fmt.Sprintf("readings_%04d%02d", from.Year(), from.Month())
 		if p.made[name] {
 			continue
+		}
+		if !locked {
+			// The parent table first, before anything of the partitions,
+			// as every reader and writer takes it: several nodes writing
+			// the first readings of a month at once, and a reader, each
+			// held one of readings_default and the parent and waited for
+			// the other (deadlock detected). Once a month per node; it
+			// holds readers off until this transaction ends.
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE readings IN ACCESS EXCLUSIVE MODE`); err != nil {
+				return fmt.Errorf("postgres: partition %s: lock readings: %w", name, err)
+			}
+			locked = true
 		}
 		to := from.AddDate(0, 1, 0)
 		// A month with rows already in the default partition keeps them
