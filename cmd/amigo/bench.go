@@ -583,6 +583,7 @@ func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, 
 	}()
 	cfg.clock = clock
 	cfg.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	setProcs(cfg.ProcsPerCPU, cfg.log)
 	cfg.ready = func(a stationAddrs) {
 		rd := benchReady{HTTP: a.API.String(), TLS: a.CollectorsTLS.String()}
 		if a.GPRS != nil {

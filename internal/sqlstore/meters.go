@@ -156,7 +156,15 @@ func (s *DB) ListMeters(ctx context.Context, f amigo.MeterFilter) ([]amigo.Meter
 		return nil, 0, internal("list meters", err)
 	}
 	defer rows.Close()
+	// Sized for the page when its size is known; an uncounted one (a
+	// collector's meters, or a page of a listing of every meter) starts
+	// at a collector's worth and grows.
 	var out []amigo.Meter
+	if total >= 0 {
+		out = make([]amigo.Meter, 0, max(0, min(f.Limit, total-f.Offset)))
+	} else {
+		out = make([]amigo.Meter, 0, min(f.Limit, 256))
+	}
 	for rows.Next() {
 		m, err := scanMeter(rows)
 		if err != nil {

@@ -2,9 +2,10 @@ package station
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -471,13 +472,24 @@ func (e *Engine) PushArchive(ctx context.Context, c amigo.Collector) error {
 	return nil
 }
 
-// archiveSignature identifies an archive's content.
+// archiveSignature identifies an archive's content: the SHA-256 of what is
+// pushed of each meter (32 bytes kept per collector; asked for at every
+// slot of every collector, so without fmt).
 func archiveSignature(ms []amigo.Meter) string {
-	var b strings.Builder
+	h := sha256.New()
+	var b []byte
 	for _, m := range ms {
-		fmt.Fprintf(&b, "%d/%d/%s/%s/%s/%s;", m.Pn, m.Port, m.Address, m.Protocol, m.Password, m.Operator)
+		b = strconv.AppendInt(b[:0], int64(m.Pn), 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(m.Port), 10)
+		for _, s := range [...]string{m.Address, m.Protocol, m.Password, m.Operator} {
+			b = append(b, '/')
+			b = strconv.AppendQuote(b, s)
+		}
+		b = append(b, ';')
+		h.Write(b)
 	}
-	return b.String()
+	return string(h.Sum(nil))
 }
 
 // relayState reads meter m's relay state (status word 3 bit 4) through

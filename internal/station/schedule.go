@@ -496,6 +496,7 @@ func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now t
 		return
 	}
 	by := map[int64][]amigo.Meter{}
+	listed := 0
 	for _, sc := range sites {
 		// Paged by the last id seen, uncounted: a page is one seek of the
 		// key (OFFSET pages and a count each made a listing of 100,000
@@ -510,6 +511,7 @@ func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now t
 			for _, m := range ms {
 				if m.CollectorID != 0 && m.RemovedAt.IsZero() && m.Pn > 0 { // as meters() lists them
 					by[m.CollectorID] = append(by[m.CollectorID], m)
+					listed++
 				}
 			}
 			if len(ms) < page {
@@ -518,6 +520,7 @@ func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now t
 			after = ms[len(ms)-1].ID
 		}
 	}
+	e.last.reserve(2 * listed) // their real-time and daily values
 	e.sched.mu.Lock()
 	defer e.sched.mu.Unlock()
 	e.sched.bulkAt = now
