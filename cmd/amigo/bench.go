@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +59,9 @@ type BenchConfig struct {
 	Workers    int
 	JSON       bool
 	CPUProfile string
+	// TracePhase, with CPUProfile, also writes Go's execution trace of
+	// that phase, each profile's file with ".trace" added.
+	TracePhase string
 	Verbose    bool
 }
 
@@ -83,6 +88,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "how long a restart waits for the station to end before killing it / 重启时等待主站退出的时限")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table / 输出JSON")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write CPU profiles, one per phase: the station's to FILE.PHASE (with --stations N: FILE.PHASE.node1..N), the load generator's to FILE.PHASE.loadgen / 按阶段写CPU剖析文件")
+	fs.StringVar(&c.TracePhase, "trace", "", "with --cpuprofile: also write Go's execution trace of this phase (e.g. ingest) beside each of its profiles, FILE.PHASE….trace (go tool trace) / 同时写该阶段的执行跟踪")
 	fs.BoolVar(&c.Verbose, "v", false, "log to stderr / 输出日志")
 	child := fs.String("station-child", "", "internal: run the embedded station from this configuration / 内部使用")
 	clockLine := fs.String("clock", "", "internal: the station's virtual clock / 内部使用")
@@ -100,7 +106,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	if *child != "" {
-		if err := benchStationChild(ctx, *child, *clockLine, c.CPUProfile, stdout, stderr); err != nil && !errors.Is(err, context.Canceled) {
+		if err := benchStationChild(ctx, *child, *clockLine, c.CPUProfile, c.TracePhase, stdout, stderr); err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "amigo bench station: %v\n", err)
 			return 1
 		}
@@ -205,7 +211,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 			MaxConnsPerSource: max(fep.DefaultMaxConnsPerSource, 2*(c.Collectors+c.GPRS)),
 			MaxConns:          max(fep.DefaultMaxConns, c.Collectors+c.GPRS+fileReserve), Workers: c.Workers}
 		if c.Stations == 1 {
-			c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, cfg: cfg}
+			c.Config.Station = &childStation{dir: work, profile: c.CPUProfile, trace: c.TracePhase, cfg: cfg}
 		} else {
 			// Several nodes on the one database: each its own name, ports,
 			// directory (configuration, log) and profile; the same CA,
@@ -218,7 +224,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 				}
 				ncfg := cfg
 				ncfg.Node = fmt.Sprintf("bench-node%d", i+1)
-				g.Members = append(g.Members, &childStation{dir: dir, profile: c.CPUProfile, suffix: fmt.Sprintf(".node%d", i+1), cfg: ncfg})
+				g.Members = append(g.Members, &childStation{dir: dir, profile: c.CPUProfile, trace: c.TracePhase, suffix: fmt.Sprintf(".node%d", i+1), cfg: ncfg})
 			}
 			c.Config.Station = g
 		}
@@ -226,7 +232,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 	if c.CPUProfile != "" {
 		// The load generator's own profile, phase by phase; the run goes
 		// on without the profile of a phase that cannot be written.
-		var prof phaseProfile
+		prof := phaseProfile{trace: c.TracePhase}
 		defer prof.stop()
 		c.Config.Phase = func(name string) {
 			if err := prof.switchTo(c.CPUProfile + "." + name + ".loadgen"); err != nil {
@@ -244,6 +250,11 @@ type phaseProfile struct {
 	mu    sync.Mutex
 	f     *os.File
 	ended bool // stop was called: no profile starts again
+	// trace names the phase whose execution trace is written too, to the
+	// profile's path plus ".trace" (a path names its phase as one of its
+	// dot-separated parts: FILE.PHASE[.nodeN|.loadgen]).
+	trace string
+	tf    *os.File
 }
 
 // switchTo ends the current profile and starts one into path ("" = none).
@@ -265,6 +276,17 @@ func (p *phaseProfile) switchTo(path string) error {
 		return fmt.Errorf("CPU profile %s: %w", path, err)
 	}
 	p.f = f
+	if p.trace != "" && slices.Contains(strings.Split(filepath.Base(path), "."), p.trace) {
+		tf, err := os.Create(path + ".trace")
+		if err != nil {
+			return fmt.Errorf("execution trace: %w", err)
+		}
+		if err := trace.Start(tf); err != nil {
+			tf.Close()
+			return fmt.Errorf("execution trace %s: %w", path+".trace", err)
+		}
+		p.tf = tf
+	}
 	return nil
 }
 
@@ -281,6 +303,13 @@ func (p *phaseProfile) stopLocked() error {
 		return nil
 	}
 	pprof.StopCPUProfile()
+	if p.tf != nil {
+		trace.Stop()
+		if err := p.tf.Close(); err != nil {
+			return fmt.Errorf("execution trace: %w", err)
+		}
+		p.tf = nil
+	}
 	err := p.f.Close()
 	p.f = nil
 	if err != nil {
@@ -297,6 +326,7 @@ type childStation struct {
 	// profile, when set, is the base of its CPU profiles: the phase P's is
 	// profile.P+suffix.
 	profile, suffix string
+	trace           string // the phase whose execution trace is written too
 	cfg             StationConfig
 	phase           string // the phase that runs, the one a start profiles
 
@@ -330,6 +360,9 @@ func (s *childStation) Start(ctx context.Context, seg loadtest.Segment) (loadtes
 	args := []string{"--station-child", cfgPath, "--clock", seg.String()}
 	if p := s.profilePath(); p != "" {
 		args = append(args, "--cpuprofile", p)
+		if s.trace != "" {
+			args = append(args, "--trace", s.trace)
+		}
 	}
 	cmd := benchStationCommand(args...)
 	logf, err := os.OpenFile(filepath.Join(s.dir, "station.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -529,7 +562,7 @@ type benchReady struct {
 // benchStationChild is the embedded station's process: stationMain on a
 // virtual clock that the bench moves with lines on standard input. It ends
 // when ctx ends (SIGTERM) or its standard input closes (the bench is gone).
-func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, stdout, stderr io.Writer) error {
+func benchStationChild(ctx context.Context, cfgPath, clockLine, profile, tracePhase string, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return err
@@ -545,7 +578,7 @@ func benchStationChild(ctx context.Context, cfgPath, clockLine, profile string, 
 	clock := loadtest.NewClock(seg)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var prof phaseProfile
+	prof := phaseProfile{trace: tracePhase}
 	if profile != "" {
 		if err := prof.switchTo(profile); err != nil {
 			return err

@@ -52,7 +52,7 @@ func TestBench(t *testing.T) {
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
 	var out, errb bytes.Buffer
 	code := run(t.Context(), []string{"bench", "--json", "--meters", "50", "--collectors", "5", "--gprs", "2",
-		"--commands", "5", "--commands-per-s", "20", "--phase-timeout", "3m", "--raw-rows", "20000", "--stop-grace", "2s", "--cpuprofile", prof}, &out, &errb)
+		"--commands", "5", "--commands-per-s", "20", "--phase-timeout", "3m", "--raw-rows", "20000", "--stop-grace", "2s", "--cpuprofile", prof, "--trace", loadtest.PhaseIngest}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("amigo bench exited %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
@@ -104,6 +104,19 @@ func TestBench(t *testing.T) {
 		checkCPUProfile(t, prof+"."+phase+".loadgen")
 	}
 	checkCPUProfile(t, prof+"."+loadtest.PhaseSetup+".loadgen")
+	// --trace ingest: Go's execution trace of that phase, of both
+	// processes, and of no other phase.
+	for _, p := range []string{prof + "." + loadtest.PhaseIngest, prof + "." + loadtest.PhaseIngest + ".loadgen"} {
+		b, err := os.ReadFile(p + ".trace")
+		if err != nil {
+			t.Errorf("execution trace of the ingest phase: %v", err)
+		} else if !bytes.HasPrefix(b, []byte("go 1.")) || len(b) < 1024 {
+			t.Errorf("%s.trace is not an execution trace (%d bytes, starts %q)", p, len(b), b[:min(len(b), 16)])
+		}
+	}
+	if _, err := os.Stat(prof + "." + loadtest.PhaseNightly + ".trace"); err == nil {
+		t.Errorf("an execution trace of the nightly phase, which was not asked for")
+	}
 	if _, err := os.Stat(prof + "." + loadtest.PhaseSetup); err == nil {
 		t.Errorf("a station profile of the set-up, before the station started")
 	}
