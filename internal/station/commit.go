@@ -164,9 +164,9 @@ const (
 // meters' status after a pass, for one) are held while more readings are
 // waiting, and run, in the order given, once none are, or once a job that
 // is waited for comes (before it), or when laterMax of them or laterAge
-// have gone by. A first pass over 100,000 meters spent a quarter of the
-// committer's time on its meters' status, ahead of readings that
-// collectors waited for to be confirmed.
+// have gone by. A first pass over 100,000 meters spent 0.25 s of the
+// committer's 0.84 s on its meters' status, ahead of readings whose
+// collectors waited for their confirmation.
 func (g *committer) run(ctx context.Context, e *Engine) {
 	g.running.Store(true)
 	defer g.running.Store(false)
