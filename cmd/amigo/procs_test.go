@@ -24,6 +24,11 @@ func TestSetProcs(t *testing.T) {
 		t.Fatalf("GOMAXPROCS %d with procs_per_cpu 3, want %d", got, 3*cpus)
 	}
 	runtime.GOMAXPROCS(cpus)
+	setProcs(1000, log)
+	if got := runtime.GOMAXPROCS(0); got != maxProcsPerCPU*cpus {
+		t.Fatalf("GOMAXPROCS %d with procs_per_cpu 1000, want it capped at %d", got, maxProcsPerCPU*cpus)
+	}
+	runtime.GOMAXPROCS(cpus)
 	t.Setenv("GOMAXPROCS", "1")
 	setProcs(0, log)
 	if got := runtime.GOMAXPROCS(0); got != cpus {

@@ -177,7 +177,7 @@ var stationKeys = []struct{ key, def, meaning string }{
 	{"lease_ttl", `"30s"`, "how long a node's lease on a collector or GPRS meter lasts unrenewed (renewed every third of it): a stopped node's collectors are served by the others after at most this long / 节点租约有效期"},
 	{"payment", `null`, "online payments (docs/payments.md): {\"provider\": \"wechat-sandbox\"} runs the WeChat Pay sandbox inside the station (keys in key_dir, default \"pay\", made when missing; sandbox_listen, default 127.0.0.1:7090); {\"provider\": \"wechat\", \"base_url\", \"mchid\", \"appid\", \"notify_url\", \"merchant_key_file\", \"merchant_serial\", \"platform_public_key_file\", \"platform_serial\", \"api_v3_key_file\"} speaks WeChat Pay API v3; null = off / 在线支付配置，空为关闭"},
 	{"workers", `0`, "how many collectors and GPRS meters are served at once (a bounded pool; a silent one holds one worker); 0 = 256 / 同时服务的采集器与GPRS电表数，0为默认256"},
-	{"procs_per_cpu", `0`, "Go schedulers (GOMAXPROCS) per CPU the station may use; 0 = 2 (the one goroutine that commits every reading then waits less for a CPU behind the others); the GOMAXPROCS environment variable wins / 每个CPU的Go调度器数（GOMAXPROCS），0为2；环境变量 GOMAXPROCS 优先"},
+	{"procs_per_cpu", `0`, "Go schedulers (GOMAXPROCS) per CPU the station may use, at most 8; 0 = 2 (the one goroutine that commits every reading then waits less for a CPU behind the others); the GOMAXPROCS environment variable wins / 每个CPU的Go调度器数（GOMAXPROCS，至多8），0为2；环境变量 GOMAXPROCS 优先"},
 	{"debug_listen", `""`, "address of Go's profiles (/debug/pprof/), for administrators' API tokens only (Authorization: Bearer); keep it on loopback, e.g. 127.0.0.1:6060; \"\" = off / 性能剖析端口（仅管理员令牌可用），空为关闭"},
 	{"downlink_key_file", `""`, "file with the master key commands to collectors are signed with (64 hex digits; created when missing, never replaced; amigo collector-key derives each collector's auth_key); \"\" = commands unsigned / 下行命令签名主密钥文件，空为不签名"},
 }
@@ -633,14 +633,18 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
+// maxProcsPerCPU caps procs_per_cpu.
+const maxProcsPerCPU = 8
+
 // setProcs sets GOMAXPROCS to perCPU (0: 2) times the CPUs the process may
 // use, unless the environment sets GOMAXPROCS; once, at a station
 // process's start.
 //
 // Every reading waits for one goroutine, the group committer, and Go's
 // scheduler has no priorities: preempted after its 10 ms, the committer
-// went to the back of the queue, behind hundreds of goroutines with
-// answers to decode and confirmations to send, and waited 10-160 ms for a
+// went to the back of the queue, behind the goroutines with answers to
+// decode and confirmations to send (about 90 runnable on average), and
+// waited 10-160 ms for a
 // CPU each time, half its time in a first pass over 100,000 meters on 2
 // CPUs. With twice as many schedulers as CPUs the operating system shares
 // the CPUs between their threads, and those waits fell to a third
@@ -651,6 +655,10 @@ func setProcs(perCPU int, log *slog.Logger) {
 	}
 	if perCPU <= 0 {
 		perCPU = 2
+	}
+	if perCPU > maxProcsPerCPU {
+		log.Warn("procs_per_cpu too large, capped / procs_per_cpu 过大，已限制", "procs_per_cpu", perCPU, "cap", maxProcsPerCPU)
+		perCPU = maxProcsPerCPU
 	}
 	cpus := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(perCPU * cpus)
