@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,10 @@ func TestFrameDecodeQ1376(t *testing.T) {
 }
 
 func TestStationExampleConfigParses(t *testing.T) {
+	// runStation sets the process's schedulers (procs_per_cpu): put them
+	// back for the other tests.
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
 	var out, errb bytes.Buffer
 	// The example names a CA that does not exist here: the station must get
 	// past parsing and stop at the certificate, saying so.
