@@ -170,21 +170,21 @@ const (
 func (g *committer) run(ctx context.Context, e *Engine) {
 	g.running.Store(true)
 	defer g.running.Store(false)
+	// Never cancelled half-way: every batch taken is written (or refused)
+	// and answered; and a store's statements then need no goroutine each
+	// to watch for a cancellation.
+	wctx := context.WithoutCancel(ctx)
 	var later []*commitReq
 	var laterAt time.Time
-	flush := func(ctx context.Context) {
+	flush := func() {
 		if len(later) > 0 {
-			e.runJobs(ctx, later)
+			e.runJobs(wctx, later)
 			later = nil
 		}
 	}
 	// handle writes a group's readings in one transaction and holds its
-	// jobs (running them at once when one is waited for). Never cancelled
-	// half-way: every batch taken is written (or refused) and answered;
-	// and a store's statements then need no goroutine each to watch for a
-	// cancellation.
+	// jobs (running them at once when one is waited for).
 	handle := func(group []*commitReq) {
-		wctx := context.WithoutCancel(ctx)
 		var readings []*commitReq
 		waited := false
 		for _, r := range group {
@@ -202,12 +202,12 @@ func (g *committer) run(ctx context.Context, e *Engine) {
 			e.writeReadingsGroup(wctx, readings)
 		}
 		if waited {
-			flush(wctx)
+			flush()
 		}
 	}
 	for {
 		if len(later) > 0 && (len(g.in) == 0 || len(later) >= laterMax || time.Since(laterAt) >= laterAge) {
-			flush(context.WithoutCancel(ctx))
+			flush()
 		}
 		var first *commitReq
 		select {
@@ -218,7 +218,7 @@ func (g *committer) run(ctx context.Context, e *Engine) {
 				case r := <-g.in:
 					handle([]*commitReq{r})
 				default:
-					flush(context.WithoutCancel(ctx))
+					flush()
 					return
 				}
 			}
