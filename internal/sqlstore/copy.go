@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -30,16 +31,16 @@ func (s *DB) writeReadingsCopy(ctx context.Context, rs []amigo.Reading) (amigo.W
 	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
 		return res, internal("write readings: staging table", err)
 	}
+	if s.d.BeforeReadings != nil {
+		if err := s.beforeReadingsAlone(ctx, conn, rs); err != nil {
+			return res, internal("write readings", err)
+		}
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, internal("write readings", err)
 	}
 	defer tx.Rollback()
-	if s.d.BeforeReadings != nil {
-		if err := s.d.BeforeReadings(ctx, tx, rs); err != nil {
-			return res, internal("write readings", err)
-		}
-	}
 	rows := make([][]any, len(rs))
 	for i := range rs {
 		if rs[i].Quality == "" {
@@ -133,4 +134,30 @@ func conflictEvent(old, r amigo.Reading) amigo.Event {
 	return amigo.Event{Time: r.ReceivedAt, Kind: amigo.EventConflict, Severity: "warning", MeterID: r.MeterID,
 		Message: fmt.Sprintf("a second, different %s reading for %s was kept aside / 同一时刻收到不同读数", r.Kind, r.Time.Format(time.RFC3339)),
 		Detail:  fmt.Sprintf("stored forward %s, received forward %s (source %s)", old.Forward[0], r.Forward[0], r.Source)}
+}
+
+// beforeReadingsAlone runs BeforeReadings in a transaction of its own on
+// conn, begun only if it asks for one and committed before the readings'
+// own begins: a month's partition is created under an exclusive lock of
+// readings, which in the batch's transaction was held until the whole
+// batch committed, stopping every node's readers and writers meanwhile.
+func (s *DB) beforeReadingsAlone(ctx context.Context, conn *sql.Conn, rs []amigo.Reading) error {
+	var tx *sql.Tx
+	err := s.d.BeforeReadings(ctx, func() (*sql.Tx, error) {
+		if tx == nil {
+			var err error
+			if tx, err = conn.BeginTx(ctx, nil); err != nil {
+				return nil, err
+			}
+		}
+		return tx, nil
+	}, rs)
+	if tx == nil {
+		return err
+	}
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }

@@ -70,7 +70,7 @@ func (s *DB) WriteReadings(ctx context.Context, rs []amigo.Reading) (amigo.Write
 		a = newAdded()
 	}
 	if s.d.BeforeReadings != nil {
-		if err := s.d.BeforeReadings(ctx, tx, rs); err != nil {
+		if err := s.d.BeforeReadings(ctx, func() (*sql.Tx, error) { return tx, nil }, rs); err != nil {
 			return res, internal("write readings", err)
 		}
 	}

@@ -99,6 +99,27 @@ func (s *DB) LatestReadings(ctx context.Context, meterIDs []int64, kind string) 
 	if err != nil || !ok {
 		return out, internal("latest readings", err)
 	}
+	if s.d.Name == "postgres" {
+		// Each meter its own backward seek of the key, whatever the
+		// planner believes of the table. The join below, planned on a
+		// month's new partition before autovacuum had analyzed it (an
+		// unknown kind matches 0.5 % of the rows, it guesses), hashed the
+		// whole partition for every 100 meters: 50 ms a query while a
+		// restart's first pass filled it.
+		for start := 0; start < len(meterIDs); start += 5000 {
+			ids := meterIDs[start:min(start+5000, len(meterIDs))]
+			q := `SELECT r.* FROM unnest($1::bigint[]) AS v(id) CROSS JOIN LATERAL
+			  (SELECT ` + readingCols + ` FROM readings WHERE meter_id = v.id AND kind = $2 ORDER BY t DESC LIMIT 1) AS r`
+			rs, err := s.readReadings(ctx, s.db, nil, func() (*sql.Rows, error) { return s.x.QueryContext(ctx, q, ids, k) })
+			if err != nil {
+				return nil, internal("latest readings", err)
+			}
+			for _, r := range rs {
+				out[r.MeterID] = r
+			}
+		}
+		return out, nil
+	}
 	for start := 0; start < len(meterIDs); start += 500 {
 		ids := meterIDs[start:min(start+500, len(meterIDs))]
 		args := make([]any, 0, len(ids)+2)

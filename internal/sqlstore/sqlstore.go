@@ -24,9 +24,13 @@ type Dialect struct {
 	// MultiRow writes readings with multi-row statements (a networked
 	// server); otherwise one prepared statement per row.
 	MultiRow bool
-	// BeforeReadings, when set, runs in the transaction before readings
-	// are written (PostgreSQL creates the partitions they need).
-	BeforeReadings func(ctx context.Context, tx *sql.Tx, rs []amigo.Reading) error
+	// BeforeReadings, when set, runs before readings rs are written
+	// (PostgreSQL creates the partitions they need). It calls begin only
+	// when it has work to do: begin gives the transaction the readings are
+	// written in when they join a caller's, else a short one of its own,
+	// committed before the readings' transaction begins, so that what it
+	// locks is not held for the whole write.
+	BeforeReadings func(ctx context.Context, begin func() (*sql.Tx, error), rs []amigo.Reading) error
 	// CopyReadings, when set, bulk-copies rows into table (columns cols)
 	// on conn, inside the transaction open on it (PostgreSQL COPY);
 	// WriteReadings then stages the batch and moves it in one statement.
