@@ -38,7 +38,11 @@ type Result struct {
 	// IngestWaitS is the longest a collector waited after its login for
 	// its first real-time request: the station's own delay, apart from
 	// the storm's logins spread over the span.
-	IngestWaitS      *float64 `json:"ingest_login_wait_s,omitempty"`
+	IngestWaitS *float64 `json:"ingest_login_wait_s,omitempty"`
+	// FirstPassS is from the storm's first dial to the commit that gave
+	// every meter its first real-time reading: how long after a start
+	// every meter has a fresh value (logins and ingest together).
+	FirstPassS       *float64 `json:"first_pass_s,omitempty"`
 	RawStoreRowsPerS *float64 `json:"raw_store_rows_per_s"`
 	CommandP50Ms     *float64 `json:"command_p50_ms"`
 	CommandP99Ms     *float64 `json:"command_p99_ms"`
@@ -112,6 +116,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
 		{"ingest_span_s / start_spread_s 入库时长/起始差", f(r.IngestSpanS, " s") + " / " + f(r.IngestStartSpreadS, " s")},
 		{"ingest_login_wait_s 登录后首次召测最长等待", f(r.IngestWaitS, " s")},
+		{"first_pass_s 启动至全部电表首次入库", f(r.FirstPassS, " s")},
 		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},
 		{"command_p50_ms 命令中位", f(r.CommandP50Ms, " ms")},
 		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},

@@ -195,6 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			span := time.Duration(g.stats.rtAllAt.Load() - g.stats.rtFirstReq.Load())
 			res.IngestReadingsPerS = num(float64(g.stats.rtReadings.Load()) / span.Seconds())
 			res.IngestSpanS = num(span.Seconds())
+			res.FirstPassS = num(time.Unix(0, g.stats.rtAllAt.Load()).Sub(stormAt).Seconds())
 			last, wait := int64(0), int64(0)
 			for _, c := range g.cols {
 				last = max(last, c.rtFirst.Load())
