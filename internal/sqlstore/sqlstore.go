@@ -26,10 +26,11 @@ type Dialect struct {
 	MultiRow bool
 	// BeforeReadings, when set, runs before readings rs are written
 	// (PostgreSQL creates the partitions they need). It calls begin only
-	// when it has work to do: begin gives the transaction the readings are
-	// written in when they join a caller's, else a short one of its own,
-	// committed before the readings' transaction begins, so that what it
-	// locks is not held for the whole write.
+	// when it has work to do. begin gives the readings' own transaction
+	// when they are written row by row or in multi-row statements (which
+	// may be a caller's), and for a COPY a short transaction of its own,
+	// committed before the readings' begins, so that what it locks is not
+	// held for the whole batch.
 	BeforeReadings func(ctx context.Context, begin func() (*sql.Tx, error), rs []amigo.Reading) error
 	// CopyReadings, when set, bulk-copies rows into table (columns cols)
 	// on conn, inside the transaction open on it (PostgreSQL COPY);
