@@ -125,11 +125,17 @@ func (p *partitions) ensure(ctx context.Context, begin func() (*sql.Tx, error), 
 	defer p.mu.Unlock()
 	var tx *sql.Tx
 	locked := false
+	var created map[string]bool // made by this call
+	var last time.Time          // the month of the reading before
 	for _, r := range rs {
 		t := r.Time.UTC()
 		from := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if from.Equal(last) {
+			continue // a batch is mostly one month: its name formatted once
+		}
+		last = from
 		name := fmt.Sprintf("readings_%04d%02d", from.Year(), from.Month())
-		if p.made[name] {
+		if p.made[name] || created[name] {
 			continue
 		}
 		if tx == nil {
@@ -168,12 +174,19 @@ func (p *partitions) ensure(ctx context.Context, begin func() (*sql.Tx, error), 
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM readings_default WHERE t >= $1 AND t < $2)`, from.Unix(), to.Unix()).Scan(&inDefault); err != nil {
 			return fmt.Errorf("postgres: partition %s: %w", name, err)
 		}
-		if !inDefault {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF readings FOR VALUES FROM (%d) TO (%d)`, name, from.Unix(), to.Unix())); err != nil {
-				return fmt.Errorf("postgres: partition %s: %w", name, err)
-			}
+		if inDefault {
+			p.made[name] = true // stays in the default partition
+			continue
 		}
-		p.made[name] = true
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF readings FOR VALUES FROM (%d) TO (%d)`, name, from.Unix(), to.Unix())); err != nil {
+			return fmt.Errorf("postgres: partition %s: %w", name, err)
+		}
+		// Remembered once seen committed (to_regclass, next write): the
+		// transaction that made it may still fail to commit.
+		if created == nil {
+			created = map[string]bool{}
+		}
+		created[name] = true
 	}
 	return nil
 }

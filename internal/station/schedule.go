@@ -497,11 +497,14 @@ func (e *Engine) LoggedIn(id int64) {
 // of station RSS instead of 1,100–1,140 MB, command p99 57–103 ms instead
 // of 143–250 ms (three runs each, docs/benchmarks.md).
 func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now time.Time) {
+	if e.nodes.on() {
+		return
+	}
 	e.sched.mu.Lock()
 	due := e.sched.bulkAt.IsZero() || now.Sub(e.sched.bulkAt) >= e.cfg.RealtimeEvery/2 || now.Before(e.sched.bulkAt)
 	gen := e.sched.archiveGen
 	e.sched.mu.Unlock()
-	if !due || len(sites) == 0 || e.nodes.on() {
+	if !due || len(sites) == 0 {
 		return
 	}
 	by := map[int64][]amigo.Meter{}
