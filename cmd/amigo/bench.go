@@ -191,6 +191,11 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 		c.Archiver = func(token string) loadtest.Archiver { return &loadtest.APIArchiver{Base: base, Token: token} }
 		c.Config.Station = externalStation{loadtest.Addrs{API: base, TLS: c.StationTLS, GPRS: c.StationGPRS}}
 	} else {
+		// The embedded station collects real-time data at the interval the
+		// ingest phase moves the clock by.
+		if c.RealtimeEvery <= 0 {
+			c.RealtimeEvery = 15 * time.Minute
+		}
 		caDir := filepath.Join(work, "ca")
 		if err := pki.InitCA(caDir, "amigo bench CA"); err != nil {
 			return nil, err
@@ -204,7 +209,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 		c.Username, c.Password = "admin", strings.ToLower(base32.StdEncoding.EncodeToString(b))[:12]
 		cfg := StationConfig{Store: c.Store, HTTP: "127.0.0.1:0", CollectorsTLS: "127.0.0.1:0", GPRS: "127.0.0.1:0",
 			CAFile: filepath.Join(caDir, pki.CACert), CertFile: filepath.Join(caDir, "station.crt"), KeyFile: filepath.Join(caDir, "station.key"),
-			Heartbeat: "60s", DailyAfter: "1s", AdminPassword: c.Password, SecretFile: filepath.Join(work, "api.secret"),
+			Heartbeat: "60s", DailyAfter: "1s", RealtimeEvery: c.RealtimeEvery.String(), AdminPassword: c.Password, SecretFile: filepath.Join(work, "api.secret"),
 			// Every virtual collector and GPRS meter connects from
 			// 127.0.0.1: above the default per-source cap the station
 			// would let only 64 in.

@@ -36,19 +36,20 @@ type vcollector struct {
 	// (or last) session.
 	node atomic.Int32
 
-	loginAt atomic.Int64 // real Unix ns of the last confirmed login; 0 never
-	rtFirst atomic.Int64 // real Unix ns of its first real-time request; 0 none yet
+	loginAt atomic.Int64           // real Unix ns of the last confirmed login; 0 never
+	rtFirst [rtPasses]atomic.Int64 // real Unix ns of its first real-time request of each pass; 0 none yet
 	online  atomic.Bool
 
 	mu       sync.Mutex
 	pending  map[uint8]pendingData // answer SEQ -> what the station's confirm commits
-	rtSeen   []bool                // meter has a confirmed real-time reading
+	rtSeen   [rtPasses][]bool      // meter has a confirmed real-time reading in the pass
 	daySeen  []bool                // meter has its target-day freeze confirmed
 	archive  []q1376.ArchiveEntry  // as last pushed (AFN 04 F10)
 	cmdMeter map[dlt645.Address]*sim.Bus
 }
 
 type pendingData struct {
+	pass  int32    // the real-time pass of the request
 	rt    []uint16 // pns with a real-time forward reading
 	daily []uint16 // pns with the target day's forward freeze
 	other int      // other daily freezes
@@ -254,9 +255,10 @@ func (c *vcollector) confirmed(f *q1376.Frame) {
 	delete(c.pending, f.Seq.Num)
 	newRT, newDay := 0, 0
 	if ok {
+		seen := c.rtSeen[p.pass]
 		for _, pn := range p.rt {
-			if !c.rtSeen[pn-1] {
-				c.rtSeen[pn-1] = true
+			if !seen[pn-1] {
+				seen[pn-1] = true
 				newRT++
 			}
 		}
@@ -272,10 +274,11 @@ func (c *vcollector) confirmed(f *q1376.Frame) {
 		return
 	}
 	s := &c.g.stats
-	s.rtReadings.Add(int64(len(p.rt)))
+	rt := &s.rt[p.pass]
+	rt.readings.Add(int64(len(p.rt)))
 	s.dailyReadings.Add(int64(len(p.daily) + p.other))
-	if newRT > 0 && s.rtMeters.Add(int64(newRT)) == int64(c.g.collectorMeters) {
-		s.rtAllAt.Store(now)
+	if newRT > 0 && rt.meters.Add(int64(newRT)) == int64(c.g.collectorMeters) {
+		rt.allAt.Store(now)
 	}
 	if newDay > 0 && s.dayMeters.Add(int64(newDay)) == int64(c.g.collectorMeters) {
 		s.dayAllAt.Store(now)
@@ -290,10 +293,11 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 	if err != nil {
 		return []*q1376.Frame{q1376.Deny(f)}
 	}
+	pass := c.g.rtPass.Load()
 	if f.AFN == q1376.AFNClass1 {
 		now := time.Now().UnixNano()
-		c.g.stats.rtFirstReq.CompareAndSwap(0, now)
-		c.rtFirst.CompareAndSwap(0, now)
+		c.g.stats.rt[pass].firstReq.CompareAndSwap(0, now)
+		c.rtFirst[pass].CompareAndSwap(0, now)
 	}
 	loc := c.g.loc
 	now := c.g.clock.Now().In(loc).Truncate(time.Minute)
@@ -305,7 +309,7 @@ func (c *vcollector) data(f *q1376.Frame) []*q1376.Frame {
 	}
 	spans := make([]span, 0, len(items))
 	buf := make([]byte, 0, 64*len(items))
-	var p pendingData
+	p := pendingData{pass: pass}
 	for _, it := range items {
 		if f.AFN == q1376.AFNClass1 && it.Fn == 2 && it.Pn == 0 {
 			start := len(buf)

@@ -10,7 +10,7 @@ import (
 // newTestCollector is a collector of n meters on a clock stopped at now.
 func newTestCollector(n int, now time.Time) *vcollector {
 	g := &generator{clock: NewClock(Segment{Start: now, Origin: time.Now(), Speed: 1e-9}), loc: time.UTC, collectorMeters: n}
-	return &vcollector{g: g, addr: q1376.Address{A1: 0x1101, A2: 1}, n: n, pending: map[uint8]pendingData{}, rtSeen: make([]bool, n)}
+	return &vcollector{g: g, addr: q1376.Address{A1: 0x1101, A2: 1}, n: n, pending: map[uint8]pendingData{}, rtSeen: [rtPasses][]bool{make([]bool, n), make([]bool, n)}}
 }
 
 // realtimeRequest is the station's real-time request for meters 1..n.

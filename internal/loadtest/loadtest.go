@@ -66,8 +66,9 @@ const (
 	PhaseSetup    = "setup"    // raw store rate, certificates, archive (load generator only)
 	PhaseStart    = "start"    // the station starts
 	PhaseStorm    = "storm"    // the connection storm
-	PhaseIngest   = "ingest"   // the first real-time pass over every meter
+	PhaseFirst    = "first"    // the first real-time pass over every meter, during the storm
 	PhaseIdle     = "idle"     // the clock held still
+	PhaseIngest   = "ingest"   // a real-time pass with every collector connected and due at once
 	PhaseNightly  = "nightly"  // the nightly frozen collection
 	PhaseCommands = "commands" // disconnect commands through the API
 	PhaseStop     = "stop"     // the station asked to end before its restart
@@ -91,9 +92,13 @@ type Config struct {
 	// Commands disconnect commands are sent at CommandsPerS.
 	Commands     int
 	CommandsPerS float64
-	Speed        float64       // virtual seconds per real second
-	PhaseTimeout time.Duration // each phase gives up after this long (real)
-	RawRows      int           // rows written for the raw store rate; default 100,000
+	Speed        float64 // virtual seconds per real second
+	// RealtimeEvery is the station's real-time collection interval
+	// (virtual); the ingest phase moves the clock one and a half of them
+	// on, so that every collector's slot is due at once. Default 15 min.
+	RealtimeEvery time.Duration
+	PhaseTimeout  time.Duration // each phase gives up after this long (real)
+	RawRows       int           // rows written for the raw store rate; default 100,000
 	// StopGrace is how long a restart waits for the station to end after
 	// it was asked to, before killing it; default 10 s.
 	StopGrace time.Duration
@@ -156,6 +161,9 @@ func (c *Config) validate() error {
 	if c.RawRows <= 0 {
 		c.RawRows = 100_000
 	}
+	if c.RealtimeEvery <= 0 {
+		c.RealtimeEvery = 15 * time.Minute
+	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 10 * time.Second
 	}
@@ -177,6 +185,20 @@ var benchDay = time.Date(2026, 3, 2, 0, 0, 0, 0, shanghai)
 
 var shanghai = amigo.Site{}.Location()
 
+// The real-time passes a run measures: the first, during the connection
+// storm, and the ingest pass, every collector connected.
+const (
+	passFirst = iota
+	passIngest
+	rtPasses
+)
+
+// passStats is what one real-time pass measured.
+type passStats struct {
+	firstReq, allAt  atomic.Int64 // real Unix ns: the pass's first request, the commit that completed every meter
+	meters, readings atomic.Int64
+}
+
 type generator struct {
 	cfg             Config
 	clock           *Clock
@@ -188,9 +210,12 @@ type generator struct {
 	cols            []*vcollector
 	gprs            []*vgprs
 
-	stats struct {
-		rtFirstReq, rtAllAt, dayAllAt      atomic.Int64 // real Unix ns
-		rtMeters, rtReadings               atomic.Int64
+	// rtPass is the real-time pass a request belongs to: passFirst until
+	// the ingest phase moves the clock on, then passIngest.
+	rtPass atomic.Int32
+	stats  struct {
+		rt                                 [rtPasses]passStats
+		dayAllAt                           atomic.Int64 // real Unix ns
 		dayMeters, dailyReadings, archives atomic.Int64
 		// logins and resumed: collector logins confirmed, and those of
 		// them whose TLS handshake resumed a session from a ticket.

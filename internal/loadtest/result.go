@@ -27,27 +27,34 @@ type Result struct {
 	// alone (GPRS meters are collected apart).
 	NightlyCollectorsS *float64 `json:"nightly_collectors_s"`
 	Collected          int      `json:"collected"`
+	// IngestReadingsPerS is the real-time ingest phase: every collector
+	// connected and its slot due at once (the clock moved on), readings
+	// committed a second from the pass's first request to the commit that
+	// completed every meter (IngestSpanS).
 	IngestReadingsPerS *float64 `json:"ingest_readings_per_s"`
-	// IngestStartSpreadS is how long after the first real-time request the
-	// last collector got its first (the station starting its pass late),
-	// within the ingest span.
+	IngestSpanS        *float64 `json:"ingest_span_s,omitempty"`
+	// IngestStartSpreadS is how long after the pass's first request the
+	// last collector got its first, within the span; IngestStartS how long
+	// after the clock moved on the first request came.
 	IngestStartSpreadS *float64 `json:"ingest_start_spread_s,omitempty"`
-	// IngestSpanS is the span ingest_readings_per_s divides by: from the
-	// first real-time request to the commit that completed every meter.
-	IngestSpanS *float64 `json:"ingest_span_s,omitempty"`
-	// IngestWaitS is the longest a collector waited after its login for
-	// its first real-time request: the station's own delay, apart from
-	// the storm's logins spread over the span.
-	IngestWaitS *float64 `json:"ingest_login_wait_s,omitempty"`
+	IngestStartS       *float64 `json:"ingest_start_s,omitempty"`
 	// FirstPassS is from the storm's first dial to the commit that gave
 	// every meter its first real-time reading: how long after a start
-	// every meter has a fresh value (logins and ingest together).
-	FirstPassS       *float64 `json:"first_pass_s,omitempty"`
-	RawStoreRowsPerS *float64 `json:"raw_store_rows_per_s"`
-	CommandP50Ms     *float64 `json:"command_p50_ms"`
-	CommandP99Ms     *float64 `json:"command_p99_ms"`
-	CommandsOK       int      `json:"commands_succeeded"`
-	CommandsFailed   int      `json:"commands_failed"`
+	// every meter has a fresh value (logins and ingest together). The
+	// first pass starts with the first logins; its readings a second, span
+	// and start spread are measured as the ingest phase's, and
+	// FirstPassLoginWaitS is the longest a collector waited after its
+	// login for its first real-time request.
+	FirstPassS            *float64 `json:"first_pass_s,omitempty"`
+	FirstPassReadingsPerS *float64 `json:"first_pass_readings_per_s,omitempty"`
+	FirstPassSpanS        *float64 `json:"first_pass_span_s,omitempty"`
+	FirstPassStartSpreadS *float64 `json:"first_pass_start_spread_s,omitempty"`
+	FirstPassLoginWaitS   *float64 `json:"first_pass_login_wait_s,omitempty"`
+	RawStoreRowsPerS      *float64 `json:"raw_store_rows_per_s"`
+	CommandP50Ms          *float64 `json:"command_p50_ms"`
+	CommandP99Ms          *float64 `json:"command_p99_ms"`
+	CommandsOK            int      `json:"commands_succeeded"`
+	CommandsFailed        int      `json:"commands_failed"`
 	// CommandsRouted, with several stations, counts the commands posted
 	// to a station other than the one holding the meter's collector's
 	// session, which the stations had to hand over between them.
@@ -115,8 +122,11 @@ func (r *Result) WriteTable(w io.Writer) {
 		{"collected 已采集", fmt.Sprintf("%d / %d", r.Collected, r.Meters)},
 		{"ingest_readings_per_s 实时入库", f(r.IngestReadingsPerS, "")},
 		{"ingest_span_s / start_spread_s 入库时长/起始差", f(r.IngestSpanS, " s") + " / " + f(r.IngestStartSpreadS, " s")},
-		{"ingest_login_wait_s 登录后首次召测最长等待", f(r.IngestWaitS, " s")},
+		{"ingest_start_s 时钟前移至首次召测", f(r.IngestStartS, " s")},
 		{"first_pass_s 启动至全部电表首次入库", f(r.FirstPassS, " s")},
+		{"first_pass_readings_per_s 首轮实时入库", f(r.FirstPassReadingsPerS, "")},
+		{"first_pass_span_s / start_spread_s 首轮时长/起始差", f(r.FirstPassSpanS, " s") + " / " + f(r.FirstPassStartSpreadS, " s")},
+		{"first_pass_login_wait_s 登录后首次召测最长等待", f(r.FirstPassLoginWaitS, " s")},
 		{"raw_store_rows_per_s 存储原始写入", f(r.RawStoreRowsPerS, "")},
 		{"command_p50_ms 命令中位", f(r.CommandP50Ms, " ms")},
 		{"command_p99_ms 命令P99", f(r.CommandP99Ms, " ms")},
@@ -137,7 +147,8 @@ func (r *Result) WriteTable(w io.Writer) {
 	if r.Stations > 1 {
 		rows = slices.Insert(rows, 2, [2]string{"stations 主站数", fmt.Sprintf("%d (memory and CPU summed / 内存与CPU为合计)", r.Stations)})
 		if r.CommandsRouted != nil {
-			rows = slices.Insert(rows, 12, [2]string{"commands_routed 经其他主站下发的命令", fmt.Sprint(*r.CommandsRouted)})
+			at := slices.IndexFunc(rows, func(row [2]string) bool { return strings.HasPrefix(row[0], "commands ok") }) + 1
+			rows = slices.Insert(rows, at, [2]string{"commands_routed 经其他主站下发的命令", fmt.Sprint(*r.CommandsRouted)})
 		}
 		for _, s := range r.PerStation {
 			rows = append(rows, [2]string{fmt.Sprintf("station %d rss / cpu 主站%d 内存/CPU", s.Node, s.Node), f(s.RSSMB, " MB") + " / " + f(s.CPUS, " s")})
