@@ -9,6 +9,7 @@ package station
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -106,6 +107,11 @@ type Engine struct {
 	pushed      map[int64]string    // collector -> signature of the archive it has
 	prunedAt    time.Time           // day the missing days were last pruned
 	clockDay    map[int64]string    // collector -> day its clock was last checked (terminal_clock.go)
+	// dailyDone is, per collector, the day on which its daily pass last
+	// found no freeze missing, and the meters it looked at: until the day
+	// changes or the meters do, a slot's daily pass asks the store for
+	// nothing (freezes that are in do not go away).
+	dailyDone map[int64]dailyMark
 
 	// Two loops, two wake channels: a command's wake never lands in the
 	// collection loop.
@@ -159,7 +165,7 @@ func New(store amigo.Store, front Front, clock vclock.Clock, cfg Config) *Engine
 		cfg.RealNow = time.Now
 	}
 	e := &Engine{store: store, front: front, clock: clock, cfg: cfg, log: cfg.Log,
-		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, lastTail: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{},
+		lastSlot: map[int64]time.Time{}, lastDaily: map[int64]time.Time{}, lastTail: map[int64]time.Time{}, missingSent: map[string]bool{}, pushed: map[int64]string{}, clockDay: map[int64]string{}, dailyDone: map[int64]dailyMark{},
 		collectWake: make(chan struct{}, 1), commandWake: make(chan struct{}, 1), relist: make(chan struct{}, 1)}
 	e.sched.init(cfg.Workers)
 	e.group.init()
@@ -463,8 +469,22 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		}
 	}
 	if w.daily && !rtOnly {
-		if err := e.collectDaily(ctx, site, c, t, ms); err != nil {
-			e.log.Warn("daily collection", "collector", c.Address, "err", err)
+		mark := dailyMark{day: amigo.Day(now, site.Location()), meters: metersKey(ms)}
+		e.mu.Lock()
+		done := e.dailyDone[c.ID] == mark
+		e.mu.Unlock()
+		if !done {
+			complete, err := e.collectDaily(ctx, site, c, t, ms)
+			if err != nil {
+				e.log.Warn("daily collection", "collector", c.Address, "err", err)
+			}
+			e.mu.Lock()
+			if complete {
+				e.dailyDone[c.ID] = mark
+			} else {
+				delete(e.dailyDone, c.ID)
+			}
+			e.mu.Unlock()
 		}
 		e.mu.Lock()
 		e.lastDaily[c.ID] = now
@@ -755,7 +775,30 @@ func scaleTo(mant int64, scale, want int) int64 {
 
 // collectDaily asks for every missing day of the last BackfillDays, oldest
 // first, for each meter of the collector (补抄).
-func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) error {
+// dailyMark is a daily pass that found nothing missing: its day (site
+// time) and a key of the meters it looked at (metersKey).
+type dailyMark struct {
+	day    time.Time
+	meters uint64
+}
+
+// metersKey hashes the meters' ids and installation instants: what decides
+// which freezes a daily pass wants.
+func metersKey(ms []amigo.Meter) uint64 {
+	h := fnv.New64a()
+	var b [16]byte
+	for _, m := range ms {
+		binary.LittleEndian.PutUint64(b[:8], uint64(m.ID))
+		binary.LittleEndian.PutUint64(b[8:], uint64(m.InstalledAt.UnixNano()))
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// collectDaily asks collector c for every freeze of its meters missing in
+// the store, from BackfillDays ago to today's, and commits what comes. It
+// reports complete when none was missing.
+func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) (complete bool, err error) {
 	loc := site.Location()
 	now := e.clock.Now()
 	today := amigo.Day(now, loc)
@@ -769,7 +812,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 	}
 	have, err := e.store.ReadingTimes(ctx, ids, amigo.KindDaily, from.Add(time.Hour), today.Add(time.Hour))
 	if err != nil {
-		return err
+		return false, err
 	}
 	type want struct {
 		m   amigo.Meter
@@ -791,10 +834,11 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 			}
 		}
 	}
-	sort.SliceStable(missing, func(i, j int) bool { return missing[i].day.Before(missing[j].day) })
-	if len(missing) > 0 {
-		e.warm(ctx, ms, amigo.KindDaily)
+	if len(missing) == 0 {
+		return true, nil
 	}
+	sort.SliceStable(missing, func(i, j int) bool { return missing[i].day.Before(missing[j].day) })
+	e.warm(ctx, ms, amigo.KindDaily)
 	var units []q1376.Unit
 	for _, w := range missing {
 		td := q1376.DayOf(w.day).AppendTd(nil)
@@ -804,7 +848,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 	for _, req := range chunks(units, 32) {
 		answers, err := e.request(ctx, t, q1376.AFNClass2, req...)
 		if err != nil {
-			return err
+			return false, err
 		}
 		rs := map[string]*amigo.Reading{}
 		for _, a := range answers {
@@ -869,7 +913,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 			return batch[i].Time.Before(batch[j].Time)
 		})
 		if err := e.commit(ctx, t, answers, batch, byID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// A day still missing two days after it ended is reported, once: the
@@ -889,7 +933,7 @@ func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Coll
 	if len(evs) > 0 {
 		e.store.AppendEvents(ctx, evs...)
 	}
-	return nil
+	return false, nil
 }
 
 // installedAfter reports whether meter m came onto its measuring point

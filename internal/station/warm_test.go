@@ -128,3 +128,85 @@ func TestValidateSlotReadAgain(t *testing.T) {
 		t.Fatalf("%d ReadingsAround with the neighbour in the window", n)
 	}
 }
+
+// dailyTimes counts the daily passes' look-ups of the freezes in store.
+type dailyTimes struct {
+	*queryCounter
+}
+
+func (q dailyTimes) ReadingTimes(ctx context.Context, ids []int64, kind string, from, to time.Time) (map[int64][]time.Time, error) {
+	q.add("times " + kind)
+	return q.Store.ReadingTimes(ctx, ids, kind, from, to)
+}
+
+// A daily pass that found no freeze missing is not looked up again that
+// day for the same meters: the next slots ask the store nothing. A meter
+// added to the collector, or the next day, makes the pass look again.
+func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
+	base, _ := openStore(t)
+	qc := &queryCounter{Store: base, n: map[string]int{}}
+	st := dailyTimes{qc}
+	site, cs, ms := fleet(t, base, 1, 3)
+	loc := site.Location()
+	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
+	clock := vclock.NewManual(now)
+	front := &termFront{terms: map[string]*fakeTerm{cs[0].Address: newFakeTerm(t, cs[0].Address, clock, loc)}}
+	e := New(st, front, clock, Config{Log: quiet()})
+	runEngine(t, e)
+	c := cs[0].ID
+	// slot waits for the daily pass of the slot at the clock's time.
+	slot := func(what string) {
+		t.Helper()
+		at := clock.Now()
+		waitFor(t, what, 20*time.Second, func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return !e.lastDaily[c].Before(at)
+		})
+	}
+	next := func(d time.Duration, what string) {
+		t.Helper()
+		clock.Advance(d)
+		e.Wake()
+		slot(what)
+	}
+	slot("the first daily pass")
+	// The first pass found every day of the backfill missing and asked for
+	// them; the second finds none missing.
+	next(15*time.Minute, "the second daily pass")
+	if n := qc.get("times " + amigo.KindDaily); n != 2 {
+		t.Fatalf("%d look-ups of the freezes after two passes, want 2", n)
+	}
+	for _, m := range ms[0] {
+		if n := count(t, base, m, amigo.KindDaily, now.AddDate(0, 0, -3), now); n != 3 {
+			t.Fatalf("meter %s: %d freezes of the last three days, want 3", m.Address, n)
+		}
+	}
+	next(15*time.Minute, "the third daily pass")
+	next(15*time.Minute, "the fourth daily pass")
+	if n := qc.get("times " + amigo.KindDaily); n != 2 {
+		t.Fatalf("%d look-ups of the freezes after four passes, want still 2 (nothing missing)", n)
+	}
+	// A meter added: its freezes are looked up (and asked for).
+	m := amigo.Meter{SiteID: site.ID, CollectorID: c, Port: 1, Pn: 4, Address: "000000001004", Password: "02123456"}
+	if err := base.CreateMeter(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	e.ArchiveChanged(c)
+	next(15*time.Minute, "the pass after a meter was added")
+	if n := qc.get("times " + amigo.KindDaily); n != 3 {
+		t.Fatalf("%d look-ups of the freezes after a meter was added, want 3", n)
+	}
+	if n := count(t, base, m, amigo.KindDaily, now.AddDate(0, 0, -3), now); n != 3 {
+		t.Fatalf("added meter: %d freezes of the last three days, want 3", n)
+	}
+	next(15*time.Minute, "the pass after that")
+	if n := qc.get("times " + amigo.KindDaily); n != 4 {
+		t.Fatalf("%d look-ups, want 4 (the pass that found the added meter complete)", n)
+	}
+	// The next day: today's freeze is wanted, looked up once more.
+	next(24*time.Hour, "the next day's pass")
+	if n := qc.get("times " + amigo.KindDaily); n != 5 {
+		t.Fatalf("%d look-ups on the next day, want 5", n)
+	}
+}
