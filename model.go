@@ -11,6 +11,10 @@ type Site struct {
 	Name      string    `json:"name"`
 	TimeZone  string    `json:"time_zone"`           // IANA name; default Asia/Shanghai
 	RetiredAt time.Time `json:"retired_at,omitzero"` // zero: in service
+	// ArchiveRev counts the changes to the meters behind the collector,
+	// whoever made them (the store counts them): a station keeps the
+	// meters it listed while it stays.
+	ArchiveRev int64 `json:"-"`
 }
 
 // DefaultTimeZone is the zone of a site that names none.
@@ -88,6 +92,10 @@ type Collector struct {
 	// plain-TCP link ("" when it authenticates by certificate only).
 	RegSecret string    `json:"-"`
 	RetiredAt time.Time `json:"retired_at,omitzero"` // zero: in service
+	// ArchiveRev counts the changes to the meters behind the collector,
+	// whoever made them (the store counts them): a station keeps the
+	// meters it listed while it stays.
+	ArchiveRev int64 `json:"-"`
 }
 
 // Relay states.

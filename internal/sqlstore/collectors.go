@@ -9,13 +9,13 @@ import (
 
 // Collectors.
 
-const collectorCols = `id, site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at`
+const collectorCols = `id, site_id, name, address, plain_tcp, status, since, reason, last_seen, reg_secret, retired_at, archive_rev`
 
 func scanCollector(row scanner) (amigo.Collector, error) {
 	var c amigo.Collector
 	var since, seen, retired int64
 	var plain int
-	err := row.Scan(&c.ID, &c.SiteID, &c.Name, &c.Address, &plain, &c.Status, &since, &c.Reason, &seen, &c.RegSecret, &retired)
+	err := row.Scan(&c.ID, &c.SiteID, &c.Name, &c.Address, &plain, &c.Status, &since, &c.Reason, &seen, &c.RegSecret, &retired, &c.ArchiveRev)
 	c.PlainTCP, c.Since, c.LastSeen, c.RetiredAt = plain != 0, fromUnix(since), fromUnix(seen), fromUnix(retired)
 	return c, err
 }

@@ -106,7 +106,9 @@ type commitReq struct {
 	// queued: nobody waits for the job (queueState), so it may wait for
 	// the readings behind it (see committer.run).
 	queued bool
-	done   chan error
+	// committed, when set, runs once the job's transaction committed.
+	committed func()
+	done      chan error
 }
 
 func (g *committer) init() { g.in = make(chan *commitReq, 4096) }
@@ -141,13 +143,21 @@ func (e *Engine) writeState(ctx context.Context, what string, job func(tx amigo.
 // (what it writes is derived again by the next pass if it is lost); a
 // failure is logged.
 func (e *Engine) queueState(ctx context.Context, what string, job func(tx amigo.Store) error) {
+	e.queueStateThen(ctx, what, job, nil)
+}
+
+// queueStateThen is queueState, with committed run once the job's
+// transaction committed (not when it failed).
+func (e *Engine) queueStateThen(ctx context.Context, what string, job func(tx amigo.Store) error, committed func()) {
 	if !e.group.running.Load() {
 		if err := job(e.store); err != nil {
 			e.log.Warn(what, "err", err)
+		} else if committed != nil {
+			committed()
 		}
 		return
 	}
-	e.group.in <- &commitReq{job: job, what: what, queued: true, done: make(chan error, 1)}
+	e.group.in <- &commitReq{job: job, what: what, queued: true, committed: committed, done: make(chan error, 1)}
 }
 
 // Queued state jobs wait while readings are waiting for the committer, up
@@ -251,6 +261,9 @@ func (e *Engine) runJobs(ctx context.Context, jobs []*commitReq) {
 		})
 		if err == nil {
 			for _, j := range jobs {
+				if j.committed != nil {
+					j.committed()
+				}
 				j.done <- nil
 			}
 			return
@@ -261,6 +274,8 @@ func (e *Engine) runJobs(ctx context.Context, jobs []*commitReq) {
 		err := j.job(e.store)
 		if err != nil {
 			e.log.Warn(j.what, "err", err)
+		} else if j.committed != nil {
+			j.committed()
 		}
 		j.done <- err
 	}

@@ -110,13 +110,17 @@ type listCounter struct {
 	amigo.Store
 	mu             sync.Mutex
 	bySite, byColl int
+	direct         int
 }
 
 func (l *listCounter) ListMeters(ctx context.Context, f amigo.MeterFilter) ([]amigo.Meter, int, error) {
 	l.mu.Lock()
-	if f.CollectorID != 0 {
+	switch {
+	case f.DirectOnly:
+		l.direct++ // a site's GPRS meters, listed at each of its slots
+	case f.CollectorID != 0:
 		l.byColl++
-	} else {
+	default:
 		l.bySite++
 	}
 	l.mu.Unlock()
@@ -148,6 +152,15 @@ func TestArchivesListedInBulk(t *testing.T) {
 			}
 		}
 	}
+	// The collectors as the scheduler lists them, with their archive
+	// revisions.
+	for i := range cols {
+		c, err := s.GetCollector(ctx, cols[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols[i] = c
+	}
 	lc := &listCounter{Store: s}
 	e := newEngine(lc, &genFront{}, vclock.NewManual(now))
 	e.collect(ctx)
@@ -164,5 +177,37 @@ func TestArchivesListedInBulk(t *testing.T) {
 	e.ArchiveChanged(cols[2].ID)
 	if ms, err := e.archive(ctx, cols[2], now); err != nil || len(ms) != 2 || lc.byColl != 1 {
 		t.Fatalf("after its archive changed: %d meters, %v, %d listings by collector; want 2, one", len(ms), err, lc.byColl)
+	}
+	// A day later, nothing changed: no listing. A meter added behind the
+	// second collector by another hand (no ArchiveChanged): its revision
+	// moved, and its meters alone are listed again.
+	later := now.Add(24 * time.Hour)
+	for i, c := range cols {
+		if ms, err := e.archive(ctx, c, later); err != nil || len(ms) != i || lc.byColl != 1 {
+			t.Fatalf("collector %d a day later: %d meters, %v, %d listings by collector; want %d, still one", i+1, len(ms), err, lc.byColl, i)
+		}
+	}
+	m := amigo.Meter{SiteID: site.ID, CollectorID: cols[1].ID, Port: 1, Pn: 2, Address: "000000002002", InstalledAt: now}
+	if err := s.CreateMeter(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cols {
+		c, err := s.GetCollector(ctx, cols[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if moved := c.ArchiveRev != cols[i].ArchiveRev; moved != (i == 1) {
+			t.Fatalf("collector %d: revision %d -> %d after a meter was added behind collector 2", i+1, cols[i].ArchiveRev, c.ArchiveRev)
+		}
+		cols[i] = c
+	}
+	for i, c := range cols {
+		want := []int{0, 2, 2}[i]
+		if ms, err := e.archive(ctx, c, later); err != nil || len(ms) != want {
+			t.Fatalf("collector %d after the meter was added: %d meters, %v; want %d", i+1, len(ms), err, want)
+		}
+	}
+	if lc.byColl != 2 {
+		t.Fatalf("%d listings by collector after a meter was added behind one, want 2", lc.byColl)
 	}
 }

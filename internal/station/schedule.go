@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,10 +88,12 @@ type siteCollectors struct {
 	collectors []amigo.Collector
 }
 
-// archiveCache is a collector's meters as last listed, at station time at.
+// archiveCache is a collector's meters as last listed, at station time at,
+// while the collector's archive revision was rev.
 type archiveCache struct {
 	meters []amigo.Meter
 	at     time.Time
+	rev    int64
 }
 
 // jobKey names a job of the pool: a collector (site 0) or a site's own
@@ -383,13 +386,18 @@ func (e *Engine) ownCollector(ctx context.Context, c *amigo.Collector, online bo
 	return true, release
 }
 
-// forgetLast drops what validation's memory holds of collector id's
-// meters (as last listed): the node that held it before may have stored
-// newer readings.
+// forgetLast drops what this node holds of collector id's meters, the
+// node that held it before may have written since: validation's memory of
+// their values (it may have stored newer readings), the meters as last
+// listed (it may have written their status) and the daily pass's mark.
 func (e *Engine) forgetLast(id int64) {
 	e.sched.mu.Lock()
 	a, ok := e.sched.archives[id]
+	delete(e.sched.archives, id)
 	e.sched.mu.Unlock()
+	e.mu.Lock()
+	delete(e.dailyDone, id)
+	e.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -446,14 +454,16 @@ func spread(address string, window time.Duration) time.Duration {
 	return time.Duration(hi<<32 | lo>>32)
 }
 
-// archive returns collector c's meters in service with a point number,
-// listed again when the cached list is older than one collection interval
-// (station time), so that an idle collector is not listed every pass.
+// archive returns collector c's meters in service with a point number, as
+// last listed while c's archive revision stays (the store counts every
+// change to the meters behind c, whoever makes it); listed again when it
+// moved on, when the clock went back, or when the cache was dropped (this
+// node's own change, the meters' status written, c's lease taken).
 func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) ([]amigo.Meter, error) {
 	e.sched.mu.Lock()
 	a, ok := e.sched.archives[c.ID]
 	e.sched.mu.Unlock()
-	if ok && now.Sub(a.at) < e.cfg.RealtimeEvery && !now.Before(a.at) {
+	if ok && a.rev == c.ArchiveRev && !now.Before(a.at) {
 		return a.meters, nil
 	}
 	ms, err := e.meters(ctx, c)
@@ -461,9 +471,36 @@ func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) 
 		return nil, err
 	}
 	e.sched.mu.Lock()
-	e.sched.archives[c.ID] = archiveCache{meters: ms, at: now}
+	e.sched.archives[c.ID] = archiveCache{meters: ms, at: now, rev: c.ArchiveRev}
 	e.sched.mu.Unlock()
 	return ms, nil
+}
+
+// listedStatus gives collector id's meters as last listed the status just
+// written: on online, off offline. The list is copied (a job may be
+// reading the old one).
+func (e *Engine) listedStatus(id int64, on, off []int64) {
+	set := make(map[int64]string, len(on)+len(off))
+	for _, m := range on {
+		set[m] = amigo.StatusOnline
+	}
+	for _, m := range off {
+		set[m] = amigo.StatusOffline
+	}
+	e.sched.mu.Lock()
+	defer e.sched.mu.Unlock()
+	a, ok := e.sched.archives[id]
+	if !ok {
+		return
+	}
+	ms := slices.Clone(a.meters)
+	for i := range ms {
+		if st, ok := set[ms[i].ID]; ok {
+			ms[i].Status = st
+		}
+	}
+	a.meters = ms
+	e.sched.archives[id] = a
 }
 
 // LoggedIn tells the engine that collector id logged in: the next pass of
@@ -482,11 +519,12 @@ func (e *Engine) LoggedIn(id int64) {
 }
 
 // warmArchives fills every listed collector's archive cache from one
-// listing of all the meters (a few pages per site) when the last such
-// listing is half a collection interval old: a restart's storm of logins,
-// each pushing its collector's archive, and the collectors' slots then
-// find their meters listed instead of asking the store one collector at a
-// time.
+// listing of all the meters (a few pages per site) when more than half of
+// the collectors have no valid cache (a start, an import, every archive
+// changed at once): a restart's storm of logins, each pushing its
+// collector's archive, and the collectors' slots then find their meters
+// listed instead of asking the store one collector at a time. A few
+// collectors whose meters changed list their own in their slot.
 //
 // With several nodes it lists nothing: each node listed every meter of
 // the fleet (every half interval) to serve the third it holds, and the
@@ -501,7 +539,16 @@ func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now t
 		return
 	}
 	e.sched.mu.Lock()
-	due := e.sched.bulkAt.IsZero() || now.Sub(e.sched.bulkAt) >= e.cfg.RealtimeEvery/2 || now.Before(e.sched.bulkAt)
+	stale, all := 0, 0
+	for _, sc := range sites {
+		for _, c := range sc.collectors {
+			all++
+			if a, ok := e.sched.archives[c.ID]; !ok || a.rev != c.ArchiveRev || now.Before(a.at) {
+				stale++
+			}
+		}
+	}
+	due := e.sched.bulkAt.IsZero() || now.Before(e.sched.bulkAt) || 2*stale > all
 	gen := e.sched.archiveGen
 	e.sched.mu.Unlock()
 	if !due || len(sites) == 0 {
@@ -541,7 +588,7 @@ func (e *Engine) warmArchives(ctx context.Context, sites []siteCollectors, now t
 	}
 	for _, sc := range sites {
 		for _, c := range sc.collectors {
-			e.sched.archives[c.ID] = archiveCache{meters: by[c.ID], at: now}
+			e.sched.archives[c.ID] = archiveCache{meters: by[c.ID], at: now, rev: c.ArchiveRev}
 		}
 	}
 }

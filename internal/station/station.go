@@ -749,8 +749,10 @@ func (e *Engine) meterStatus(ctx context.Context, c amigo.Collector, ms []amigo.
 		return
 	}
 	// Written with the other collectors' changes of the same moment, in one
-	// transaction (the group committer's), after this pass's readings.
-	e.queueState(ctx, "meters status", func(tx amigo.Store) error {
+	// transaction (the group committer's), after this pass's readings; once
+	// committed, the meters as listed take the status written (a write that
+	// failed leaves them with the old, and the next pass writes it again).
+	e.queueStateThen(ctx, "meters status", func(tx amigo.Store) error {
 		if err := tx.SetMetersStatus(ctx, on, amigo.StatusOnline, "", now); err != nil {
 			return fmt.Errorf("meters of collector %s online: %w", c.Address, err)
 		}
@@ -758,7 +760,7 @@ func (e *Engine) meterStatus(ctx context.Context, c amigo.Collector, ms []amigo.
 			return fmt.Errorf("meters of collector %s offline: %w", c.Address, err)
 		}
 		return nil
-	})
+	}, func() { e.listedStatus(c.ID, on, off) })
 }
 
 // scaleTo converts mant×10^-scale to an integer in units of 10^-want (want

@@ -210,3 +210,65 @@ func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
 		t.Fatalf("%d look-ups on the next day, want 5", n)
 	}
 }
+
+// The meters' status written after a pass is kept in the meters as
+// listed: the next slots list nothing and find nothing to write, every
+// meter online in the store.
+func TestStatusWrittenKeepsTheListing(t *testing.T) {
+	base, _ := openStore(t)
+	lc := &listCounter{Store: base}
+	site, cs, ms := fleet(t, base, 1, 3)
+	loc := site.Location()
+	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
+	clock := vclock.NewManual(now)
+	front := &termFront{terms: map[string]*fakeTerm{cs[0].Address: newFakeTerm(t, cs[0].Address, clock, loc)}}
+	e := New(lc, front, clock, Config{Log: quiet()})
+	runEngine(t, e)
+	c := cs[0].ID
+	online := func() bool {
+		got, _, err := base.ListMeters(context.Background(), amigo.MeterFilter{CollectorID: c, NoTotal: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range got {
+			if m.Status != amigo.StatusOnline {
+				return false
+			}
+		}
+		return len(got) == len(ms[0])
+	}
+	listed := func() bool {
+		e.sched.mu.Lock()
+		defer e.sched.mu.Unlock()
+		a, ok := e.sched.archives[c]
+		if !ok || len(a.meters) != len(ms[0]) {
+			return false
+		}
+		for _, m := range a.meters {
+			if m.Status != amigo.StatusOnline {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "every meter online, in the store and as listed", 20*time.Second, func() bool { return online() && listed() })
+	lc.mu.Lock()
+	before := lc.byColl + lc.bySite
+	lc.mu.Unlock()
+	for k := 1; k <= 3; k++ {
+		clock.Advance(15 * time.Minute)
+		e.Wake()
+		at := clock.Now()
+		waitFor(t, "the next slot", 20*time.Second, func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return !e.lastDaily[c].Before(at)
+		})
+	}
+	lc.mu.Lock()
+	after := lc.byColl + lc.bySite
+	lc.mu.Unlock()
+	if after != before {
+		t.Fatalf("%d listings of the meters in three slots after their status was written (%d by collector), want none", after-before, lc.byColl)
+	}
+}

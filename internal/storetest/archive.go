@@ -18,7 +18,7 @@ func runArchive(t *testing.T, open func(t *testing.T) amigo.Store) {
 		{"WithTx", withTx}, {"FindSiteByName", findSiteByName}, {"UpdateSite", updateSite}, {"RetireSite", retireSite},
 		{"GetArea", getArea}, {"FindArea", findArea}, {"UpdateArea", updateArea}, {"RetireArea", retireArea},
 		{"UpdateCollector", updateCollector}, {"RetireCollector", retireCollector},
-		{"RetireMeter", retireMeter}, {"GetUser", getUser}, {"ListUsers", listUsers}, {"UpdateUser", updateUser},
+		{"RetireMeter", retireMeter}, {"ArchiveRev", archiveRev}, {"GetUser", getUser}, {"ListUsers", listUsers}, {"UpdateUser", updateUser},
 		{"RetireUser", retireUser}, {"RaiseTokenGen", raiseTokenGen},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, open(t)) })
@@ -277,6 +277,52 @@ func retireMeter(t *testing.T, s amigo.Store) {
 	if total != 2 || !list[0].RemovedAt.Equal(at) {
 		t.Fatalf("with retired: %d %+v", total, list)
 	}
+}
+
+// A collector's archive revision counts every change to its meters'
+// archive, whoever makes it, and not a status or relay write.
+func archiveRev(t *testing.T, s amigo.Store) {
+	ctx := context.Background()
+	site, c, ms := Fixture(t, s, 2)
+	other := amigo.Collector{SiteID: site.ID, Name: "other", Address: "0171-7"}
+	if err := s.CreateCollector(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	rev := func(id int64) int64 {
+		t.Helper()
+		got, err := s.GetCollector(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ArchiveRev
+	}
+	step := func(what string, wantC, wantOther int64, f func() error) {
+		t.Helper()
+		c0, o0 := rev(c.ID), rev(other.ID)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if dc, do := rev(c.ID)-c0, rev(other.ID)-o0; dc != wantC || do != wantOther {
+			t.Fatalf("%s: revisions went up by %d and %d, want %d and %d", what, dc, do, wantC, wantOther)
+		}
+	}
+	if rev(c.ID) < 1 {
+		t.Fatalf("a collector with two meters created has revision %d", rev(c.ID))
+	}
+	step("status of both meters", 0, 0, func() error {
+		return s.SetMetersStatus(ctx, []int64{ms[0].ID, ms[1].ID}, amigo.StatusOnline, "", at)
+	})
+	step("status of one meter", 0, 0, func() error { return s.SetMeterStatus(ctx, ms[0].ID, amigo.StatusOffline, "test", at) })
+	step("relay", 0, 0, func() error { return s.SetMeterRelay(ctx, ms[0].ID, amigo.RelayOpen) })
+	step("a meter created behind the other", 0, 1, func() error {
+		return s.CreateMeter(ctx, &amigo.Meter{SiteID: site.ID, CollectorID: other.ID, Port: 1, Pn: 1, Address: "000000000777", Password: "02123456"})
+	})
+	m := ms[0]
+	m.CTRatio = 40
+	step("a CT ratio changed", 1, 0, func() error { return s.UpdateMeter(ctx, &m) })
+	m.CollectorID, m.Pn = other.ID, 2
+	step("a meter moved to the other", 1, 1, func() error { return s.UpdateMeter(ctx, &m) })
+	step("a meter retired", 1, 0, func() error { return s.RetireMeter(ctx, ms[1].ID, at) })
 }
 
 func getUser(t *testing.T, s amigo.Store) {
