@@ -94,8 +94,9 @@ type Config struct {
 	CommandsPerS float64
 	Speed        float64 // virtual seconds per real second
 	// RealtimeEvery is the station's real-time collection interval
-	// (virtual); the ingest phase moves the clock one and a half of them
-	// on, so that every collector's slot is due at once. Default 15 min.
+	// (virtual); the ingest phase moves the clock to just past the middle
+	// of the next one, so that every collector's slot is due at once.
+	// Default 15 min.
 	RealtimeEvery time.Duration
 	PhaseTimeout  time.Duration // each phase gives up after this long (real)
 	RawRows       int           // rows written for the raw store rate; default 100,000

@@ -458,7 +458,8 @@ func spread(address string, window time.Duration) time.Duration {
 // last listed while c's archive revision stays (the store counts every
 // change to the meters behind c, whoever makes it); listed again when it
 // moved on, when the clock went back, or when the cache was dropped (this
-// node's own change, the meters' status written, c's lease taken).
+// node's own change, ArchiveChanged; c's lease taken). The status the
+// station writes is put into the list once committed (listedStatus).
 func (e *Engine) archive(ctx context.Context, c amigo.Collector, now time.Time) ([]amigo.Meter, error) {
 	e.sched.mu.Lock()
 	a, ok := e.sched.archives[c.ID]

@@ -469,7 +469,7 @@ func (e *Engine) collectCollector(ctx context.Context, site amigo.Site, c amigo.
 		}
 	}
 	if w.daily && !rtOnly {
-		mark := dailyMark{day: amigo.Day(now, site.Location()), meters: metersKey(ms)}
+		mark := dailyMark{day: amigo.Day(now, site.Location()).Unix(), meters: metersKey(ms)}
 		e.mu.Lock()
 		done := e.dailyDone[c.ID] == mark
 		e.mu.Unlock()
@@ -775,12 +775,10 @@ func scaleTo(mant int64, scale, want int) int64 {
 	return mant
 }
 
-// collectDaily asks for every missing day of the last BackfillDays, oldest
-// first, for each meter of the collector (补抄).
 // dailyMark is a daily pass that found nothing missing: its day (site
 // time) and a key of the meters it looked at (metersKey).
 type dailyMark struct {
-	day    time.Time
+	day    int64 // Unix seconds of the day's start
 	meters uint64
 }
 
@@ -797,8 +795,8 @@ func metersKey(ms []amigo.Meter) uint64 {
 	return h.Sum64()
 }
 
-// collectDaily asks collector c for every freeze of its meters missing in
-// the store, from BackfillDays ago to today's, and commits what comes. It
+// collectDaily asks for every missing day of the last BackfillDays, oldest
+// first, for each meter of the collector (补抄), and commits what comes. It
 // reports complete when none was missing.
 func (e *Engine) collectDaily(ctx context.Context, site amigo.Site, c amigo.Collector, t Terminal, ms []amigo.Meter) (complete bool, err error) {
 	loc := site.Location()
