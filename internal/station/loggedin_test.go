@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -154,13 +155,19 @@ func TestArchivesListedInBulk(t *testing.T) {
 	}
 	// The collectors as the scheduler lists them, with their archive
 	// revisions.
-	for i := range cols {
-		c, err := s.GetCollector(ctx, cols[i].ID)
-		if err != nil {
-			t.Fatal(err)
+	reload := func() (before []amigo.Collector) {
+		t.Helper()
+		before = slices.Clone(cols)
+		for i := range cols {
+			c, err := s.GetCollector(ctx, cols[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols[i] = c
 		}
-		cols[i] = c
+		return before
 	}
+	reload()
 	lc := &listCounter{Store: s}
 	e := newEngine(lc, &genFront{}, vclock.NewManual(now))
 	e.collect(ctx)
@@ -191,15 +198,11 @@ func TestArchivesListedInBulk(t *testing.T) {
 	if err := s.CreateMeter(ctx, &m); err != nil {
 		t.Fatal(err)
 	}
-	for i := range cols {
-		c, err := s.GetCollector(ctx, cols[i].ID)
-		if err != nil {
-			t.Fatal(err)
+	before := reload()
+	for i, c := range cols {
+		if moved := c.ArchiveRev != before[i].ArchiveRev; moved != (i == 1) {
+			t.Fatalf("collector %d: revision %d -> %d after a meter was added behind collector 2", i+1, before[i].ArchiveRev, c.ArchiveRev)
 		}
-		if moved := c.ArchiveRev != cols[i].ArchiveRev; moved != (i == 1) {
-			t.Fatalf("collector %d: revision %d -> %d after a meter was added behind collector 2", i+1, cols[i].ArchiveRev, c.ArchiveRev)
-		}
-		cols[i] = c
 	}
 	for i, c := range cols {
 		want := []int{0, 2, 2}[i]

@@ -139,13 +139,28 @@ func (q dailyTimes) ReadingTimes(ctx context.Context, ids []int64, kind string, 
 	return q.Store.ReadingTimes(ctx, ids, kind, from, to)
 }
 
-// A daily pass that found no freeze missing is not looked up again that
-// day for the same meters: the next slots ask the store nothing. A meter
-// added to the collector, or the next day, makes the pass look again.
-func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
+// oneCollector runs an engine over wrap(store) (the store itself when wrap
+// is nil) with one collector of three meters answering on a manual clock
+// at 2026-03-10 08:00 site time. slotDone waits for the collector's daily
+// pass of the slot at the clock's time; next moves the clock on by d and
+// waits for the next one.
+type oneCollector struct {
+	base  amigo.Store
+	site  amigo.Site
+	c     amigo.Collector
+	ms    []amigo.Meter
+	now   time.Time
+	clock *vclock.Manual
+	e     *Engine
+}
+
+func startOneCollector(t *testing.T, wrap func(amigo.Store) amigo.Store) *oneCollector {
+	t.Helper()
 	base, _ := openStore(t)
-	qc := &queryCounter{Store: base, n: map[string]int{}}
-	st := dailyTimes{qc}
+	st := amigo.Store(base)
+	if wrap != nil {
+		st = wrap(base)
+	}
 	site, cs, ms := fleet(t, base, 1, 3)
 	loc := site.Location()
 	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
@@ -153,37 +168,50 @@ func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
 	front := &termFront{terms: map[string]*fakeTerm{cs[0].Address: newFakeTerm(t, cs[0].Address, clock, loc)}}
 	e := New(st, front, clock, Config{Log: quiet()})
 	runEngine(t, e)
-	c := cs[0].ID
-	// slot waits for the daily pass of the slot at the clock's time.
-	slot := func(what string) {
-		t.Helper()
-		at := clock.Now()
-		waitFor(t, what, 20*time.Second, func() bool {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			return !e.lastDaily[c].Before(at)
-		})
-	}
-	next := func(d time.Duration, what string) {
-		t.Helper()
-		clock.Advance(d)
-		e.Wake()
-		slot(what)
-	}
-	slot("the first daily pass")
+	return &oneCollector{base: base, site: site, c: cs[0], ms: ms[0], now: now, clock: clock, e: e}
+}
+
+func (o *oneCollector) slotDone(t *testing.T, what string) {
+	t.Helper()
+	at := o.clock.Now()
+	waitFor(t, what, 20*time.Second, func() bool {
+		o.e.mu.Lock()
+		defer o.e.mu.Unlock()
+		return !o.e.lastDaily[o.c.ID].Before(at)
+	})
+}
+
+func (o *oneCollector) next(t *testing.T, d time.Duration, what string) {
+	t.Helper()
+	o.clock.Advance(d)
+	o.e.Wake()
+	o.slotDone(t, what)
+}
+
+// A daily pass that found no freeze missing is not looked up again that
+// day for the same meters: the next slots ask the store nothing. A meter
+// added to the collector, or the next day, makes the pass look again.
+func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
+	var qc *queryCounter
+	o := startOneCollector(t, func(s amigo.Store) amigo.Store {
+		qc = &queryCounter{Store: s, n: map[string]int{}}
+		return dailyTimes{qc}
+	})
+	base, site, now, e, c := o.base, o.site, o.now, o.e, o.c.ID
+	o.slotDone(t, "the first daily pass")
 	// The first pass found every day of the backfill missing and asked for
 	// them; the second finds none missing.
-	next(15*time.Minute, "the second daily pass")
+	o.next(t, 15*time.Minute, "the second daily pass")
 	if n := qc.get("times " + amigo.KindDaily); n != 2 {
 		t.Fatalf("%d look-ups of the freezes after two passes, want 2", n)
 	}
-	for _, m := range ms[0] {
+	for _, m := range o.ms {
 		if n := count(t, base, m, amigo.KindDaily, now.AddDate(0, 0, -3), now); n != 3 {
 			t.Fatalf("meter %s: %d freezes of the last three days, want 3", m.Address, n)
 		}
 	}
-	next(15*time.Minute, "the third daily pass")
-	next(15*time.Minute, "the fourth daily pass")
+	o.next(t, 15*time.Minute, "the third daily pass")
+	o.next(t, 15*time.Minute, "the fourth daily pass")
 	if n := qc.get("times " + amigo.KindDaily); n != 2 {
 		t.Fatalf("%d look-ups of the freezes after four passes, want still 2 (nothing missing)", n)
 	}
@@ -193,19 +221,19 @@ func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ArchiveChanged(c)
-	next(15*time.Minute, "the pass after a meter was added")
+	o.next(t, 15*time.Minute, "the pass after a meter was added")
 	if n := qc.get("times " + amigo.KindDaily); n != 3 {
 		t.Fatalf("%d look-ups of the freezes after a meter was added, want 3", n)
 	}
 	if n := count(t, base, m, amigo.KindDaily, now.AddDate(0, 0, -3), now); n != 3 {
 		t.Fatalf("added meter: %d freezes of the last three days, want 3", n)
 	}
-	next(15*time.Minute, "the pass after that")
+	o.next(t, 15*time.Minute, "the pass after that")
 	if n := qc.get("times " + amigo.KindDaily); n != 4 {
 		t.Fatalf("%d look-ups, want 4 (the pass that found the added meter complete)", n)
 	}
 	// The next day: today's freeze is wanted, looked up once more.
-	next(24*time.Hour, "the next day's pass")
+	o.next(t, 24*time.Hour, "the next day's pass")
 	if n := qc.get("times " + amigo.KindDaily); n != 5 {
 		t.Fatalf("%d look-ups on the next day, want 5", n)
 	}
@@ -215,16 +243,12 @@ func TestDailyPassCompleteAsksNothingUntilDayOrMetersChange(t *testing.T) {
 // listed: the next slots list nothing and find nothing to write, every
 // meter online in the store.
 func TestStatusWrittenKeepsTheListing(t *testing.T) {
-	base, _ := openStore(t)
-	lc := &listCounter{Store: base}
-	site, cs, ms := fleet(t, base, 1, 3)
-	loc := site.Location()
-	now := time.Date(2026, 3, 10, 8, 0, 0, 0, loc)
-	clock := vclock.NewManual(now)
-	front := &termFront{terms: map[string]*fakeTerm{cs[0].Address: newFakeTerm(t, cs[0].Address, clock, loc)}}
-	e := New(lc, front, clock, Config{Log: quiet()})
-	runEngine(t, e)
-	c := cs[0].ID
+	var lc *listCounter
+	o := startOneCollector(t, func(s amigo.Store) amigo.Store {
+		lc = &listCounter{Store: s}
+		return lc
+	})
+	base, e, c := o.base, o.e, o.c.ID
 	online := func() bool {
 		got, _, err := base.ListMeters(context.Background(), amigo.MeterFilter{CollectorID: c, NoTotal: true})
 		if err != nil {
@@ -235,13 +259,13 @@ func TestStatusWrittenKeepsTheListing(t *testing.T) {
 				return false
 			}
 		}
-		return len(got) == len(ms[0])
+		return len(got) == len(o.ms)
 	}
 	listed := func() bool {
 		e.sched.mu.Lock()
 		defer e.sched.mu.Unlock()
 		a, ok := e.sched.archives[c]
-		if !ok || len(a.meters) != len(ms[0]) {
+		if !ok || len(a.meters) != len(o.ms) {
 			return false
 		}
 		for _, m := range a.meters {
@@ -255,15 +279,8 @@ func TestStatusWrittenKeepsTheListing(t *testing.T) {
 	lc.mu.Lock()
 	before := lc.byColl + lc.bySite
 	lc.mu.Unlock()
-	for k := 1; k <= 3; k++ {
-		clock.Advance(15 * time.Minute)
-		e.Wake()
-		at := clock.Now()
-		waitFor(t, "the next slot", 20*time.Second, func() bool {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			return !e.lastDaily[c].Before(at)
-		})
+	for range 3 {
+		o.next(t, 15*time.Minute, "the next slot")
 	}
 	lc.mu.Lock()
 	after := lc.byColl + lc.bySite
