@@ -11,10 +11,6 @@ type Site struct {
 	Name      string    `json:"name"`
 	TimeZone  string    `json:"time_zone"`           // IANA name; default Asia/Shanghai
 	RetiredAt time.Time `json:"retired_at,omitzero"` // zero: in service
-	// ArchiveRev counts the changes to the meters behind the collector,
-	// whoever made them (the store counts them): a station keeps the
-	// meters it listed while it stays.
-	ArchiveRev int64 `json:"-"`
 }
 
 // DefaultTimeZone is the zone of a site that names none.
