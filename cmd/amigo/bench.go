@@ -194,7 +194,7 @@ func benchMain(ctx context.Context, c BenchConfig) (*loadtest.Result, error) {
 		// The embedded station collects real-time data at the interval the
 		// ingest phase moves the clock by.
 		if c.RealtimeEvery <= 0 {
-			c.RealtimeEvery = 15 * time.Minute
+			c.RealtimeEvery = loadtest.DefaultRealtimeEvery
 		}
 		caDir := filepath.Join(work, "ca")
 		if err := pki.InitCA(caDir, "amigo bench CA"); err != nil {

@@ -61,6 +61,10 @@ type Station interface {
 	CPU() time.Duration
 }
 
+// DefaultRealtimeEvery is Config.RealtimeEvery when unset: the station's
+// own default interval.
+const DefaultRealtimeEvery = 15 * time.Minute
+
 // The phases of a run, as told to Config.Phase and PhaseProfiler.Phase.
 const (
 	PhaseSetup    = "setup"    // raw store rate, certificates, archive (load generator only)
@@ -163,7 +167,7 @@ func (c *Config) validate() error {
 		c.RawRows = 100_000
 	}
 	if c.RealtimeEvery <= 0 {
-		c.RealtimeEvery = 15 * time.Minute
+		c.RealtimeEvery = DefaultRealtimeEvery
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 10 * time.Second
